@@ -1,0 +1,3 @@
+from dashscale.cli import main
+
+main()

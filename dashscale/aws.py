@@ -1,0 +1,165 @@
+"""AWS access: one boto3 Session per run, clients with standard retries, a bounded wait helper.
+
+No endpoint handling here on purpose: botocore honours AWS_ENDPOINT_URL and
+AWS_ENDPOINT_URL_<SERVICE>, which is how the tests point everything at moto's server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config as BotoConfig
+
+from dashscale.errors import AwsError, DashscaleError, WaitTimeout
+
+T = TypeVar("T")
+
+# Standard mode backs off with jitter and retries throttling, 5xx and dropped connections.
+RETRY_CONFIG = BotoConfig(
+    retries={"mode": "standard", "max_attempts": 10},
+    connect_timeout=10,
+    read_timeout=60,
+)
+
+CREDENTIALS_HINT = (
+    "set AWS_PROFILE in .env to a profile from ~/.aws, run `aws configure`, or export "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+)
+
+
+class Aws:
+    """The run's boto3 session and its clients, created once each."""
+
+    def __init__(self, region: str, profile: str | None = None) -> None:
+        try:
+            self.session = boto3.Session(profile_name=profile, region_name=region)
+        except botocore.exceptions.ProfileNotFound:
+            raise AwsError(
+                f"AWS_PROFILE={profile!r} is not a profile in your AWS configuration",
+                "run `aws configure list-profiles` to see the profiles you have",
+            ) from None
+        self.region = region
+        self._clients: dict[str, Any] = {}
+        self._account: str | None = None
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, config=RETRY_CONFIG)
+        return self._clients[service]
+
+    @property
+    def account_id(self) -> str:
+        if self._account is None:
+            with translated("reading the AWS account of your credentials"):
+                self._account = self.client("sts").get_caller_identity()["Account"]
+        return self._account
+
+    def check_account(self, expected: str | None) -> None:
+        """Refuses to go on when AWS_ACCOUNT_ID is set and the credentials are for another."""
+        if not expected:
+            return
+        actual = self.account_id
+        if actual != expected:
+            raise AwsError(
+                f"your AWS credentials are for account {actual}, but AWS_ACCOUNT_ID is {expected}",
+                "switch AWS_PROFILE or credentials, or correct AWS_ACCOUNT_ID in .env",
+            )
+
+
+def error_code(error: botocore.exceptions.ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+_ACTIONABLE: dict[str, tuple[str, str]] = {
+    "AccessDenied": ("AWS denied the request", "give your IAM user or role the permission named"),
+    "AccessDeniedException": (
+        "AWS denied the request", "give your IAM user or role the permission named"),
+    "UnauthorizedOperation": (
+        "AWS denied the request", "give your IAM user or role the permission named"),
+    "ExpiredToken": ("your AWS session has expired", "log in again (aws sso login) and re-run"),
+    "ExpiredTokenException": (
+        "your AWS session has expired", "log in again (aws sso login) and re-run"),
+    "InvalidClientTokenId": ("AWS does not recognise your access key", CREDENTIALS_HINT),
+    "UnrecognizedClientException": ("AWS does not recognise your access key", CREDENTIALS_HINT),
+    "SignatureDoesNotMatch": ("your AWS secret key does not match the access key",
+                              CREDENTIALS_HINT),
+    "LimitExceededException": ("an AWS quota is reached",
+                               "delete unused resources or ask AWS for a higher quota"),
+    "TooManyLoadBalancers": ("the load balancer quota of this account is reached",
+                             "delete unused load balancers or request a higher quota"),
+    "VcpuLimitExceeded": ("the vCPU quota of this account is reached",
+                          "lower DESIRED_COUNT or TASK_CPU, or request a higher Fargate quota"),
+}
+
+
+@contextlib.contextmanager
+def translated(action: str) -> Iterator[None]:
+    """Turns AWS and credential errors into one clear DashscaleError naming what we were doing."""
+    try:
+        yield
+    except DashscaleError:
+        raise
+    except (botocore.exceptions.NoCredentialsError,
+            botocore.exceptions.PartialCredentialsError):
+        raise AwsError("no AWS credentials found", CREDENTIALS_HINT) from None
+    except botocore.exceptions.TokenRetrievalError:
+        raise AwsError("your AWS login has expired", "run `aws sso login` and re-run") from None
+    except botocore.exceptions.ClientError as error:
+        code = error_code(error)
+        message = error.response.get("Error", {}).get("Message", "") or code
+        summary, hint = _ACTIONABLE.get(
+            code, (f"AWS refused {action}", "fix what AWS names above, then re-run")
+        )
+        raise AwsError(f"{summary} while {action}: {code}: {message}", hint) from error
+    except (botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectionClosedError,
+            botocore.exceptions.ReadTimeoutError,
+            botocore.exceptions.ConnectTimeoutError) as error:
+        raise AwsError(
+            f"could not reach AWS while {action}: {error}",
+            "check your network connection and re-run; finished work is kept",
+        ) from error
+
+
+class Clock:
+    """Time and sleep, injectable so tests never wait in real time."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.now = now
+        self.sleep = sleep
+
+
+def wait_until(
+    check: Callable[[], T | None],
+    *,
+    what: str,
+    timeout: float,
+    clock: Clock,
+    interval: float = 5.0,
+    on_poll: Callable[[float], None] | None = None,
+    hint: str = "re-run the same command to keep waiting; finished work is kept",
+) -> T:
+    """Calls `check` until it returns something other than None, at most `timeout` seconds.
+
+    A poll that fails on a transient network error counts as "not yet" rather than ending the wait.
+    """
+    start = clock.now()
+    while True:
+        try:
+            result = check()
+        except (botocore.exceptions.ConnectionError, botocore.exceptions.ReadTimeoutError):
+            result = None
+        if result is not None:
+            return result
+        elapsed = clock.now() - start
+        if on_poll is not None:
+            on_poll(elapsed)
+        if elapsed >= timeout:
+            raise WaitTimeout(f"timed out after {int(elapsed)} s waiting for {what}", hint)
+        clock.sleep(min(interval, max(timeout - elapsed, 0.1)))

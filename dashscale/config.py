@@ -1,0 +1,313 @@
+"""Configuration: `.env` file, then the process environment, then flags; validated once, frozen.
+
+Every variable is declared once in VARIABLES (name, default, rule, description). README and
+example.env document the same list; a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from dashscale.errors import ConfigError
+
+APP_NAME_MAX = 20
+DEFAULT_PLATFORM = "linux/amd64"
+PLATFORMS = ("linux/amd64", "linux/arm64")
+
+
+def fargate_memory_options(cpu: int) -> list[int]:
+    """Memory sizes (MiB) Fargate accepts for a CPU size (units); empty for an unknown CPU."""
+    gib = 1024
+    if cpu == 256:
+        return [512, 1024, 2048]
+    if cpu == 512:
+        return list(range(1 * gib, 4 * gib + 1, gib))
+    if cpu == 1024:
+        return list(range(2 * gib, 8 * gib + 1, gib))
+    if cpu == 2048:
+        return list(range(4 * gib, 16 * gib + 1, gib))
+    if cpu == 4096:
+        return list(range(8 * gib, 30 * gib + 1, gib))
+    if cpu == 8192:
+        return list(range(16 * gib, 60 * gib + 1, 4 * gib))
+    if cpu == 16384:
+        return list(range(32 * gib, 120 * gib + 1, 8 * gib))
+    return []
+
+
+FARGATE_CPUS = (256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+class Invalid(ValueError):
+    """Raised by a rule with the description of what is accepted."""
+
+
+# --- rules: each takes the raw string and returns the typed value or raises Invalid ---------
+
+
+def _pattern(regex: str, accepted: str) -> Callable[[str], str]:
+    compiled = re.compile(regex)
+
+    def rule(raw: str) -> str:
+        if not compiled.fullmatch(raw):
+            raise Invalid(accepted)
+        return raw
+
+    return rule
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    accepted = f"a whole number from {low} to {high}" if high else f"a whole number of at least {low}"
+
+    def rule(raw: str) -> int:
+        if not re.fullmatch(r"[0-9]+", raw):
+            raise Invalid(accepted)
+        value = int(raw)
+        if value < low or (high is not None and value > high):
+            raise Invalid(accepted)
+        return value
+
+    return rule
+
+
+def _app_name(raw: str) -> str:
+    if not re.fullmatch(r"[a-z]([a-z0-9-]*[a-z0-9])?", raw) or len(raw) > APP_NAME_MAX:
+        raise Invalid(
+            f"1 to {APP_NAME_MAX} lowercase letters, digits and hyphens, starting with a letter "
+            "and not ending with a hyphen"
+        )
+    return raw
+
+
+def _domain(raw: str) -> str:
+    name = raw.lower().rstrip(".")
+    label = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+    if len(name) > 253 or not re.fullmatch(rf"({label}\.)+[a-z][a-z0-9-]{{0,61}}[a-z0-9]", name):
+        raise Invalid("a domain name such as example.com")
+    if name.startswith("www."):
+        raise Invalid("the apex domain without www. (www.DOMAIN is added for you)")
+    return name
+
+
+def _health_path(raw: str) -> str:
+    if not raw.startswith("/") or any(c.isspace() for c in raw):
+        raise Invalid("a URL path starting with / and without spaces")
+    return raw
+
+
+def _subnets(raw: str) -> tuple[str, ...]:
+    items = tuple(s.strip() for s in raw.split(",") if s.strip())
+    if len(items) < 2 or not all(re.fullmatch(r"subnet-[0-9a-f]+", s) for s in items):
+        raise Invalid("at least two subnet ids separated by commas, such as subnet-0a1b,subnet-2c3d")
+    return items
+
+
+def _platform(raw: str) -> str:
+    if raw not in PLATFORMS:
+        raise Invalid(" or ".join(PLATFORMS))
+    return raw
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str | None
+    rule: Callable[[str], Any]
+    description: str
+    required: bool = False
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("APP_NAME", None, _app_name, "Name of the app; every AWS name derives from it.", True),
+    Variable(
+        "AWS_REGION",
+        None,
+        _pattern(r"[a-z]{2}(-[a-z]+)+-[0-9]", "a region name such as eu-west-1"),
+        "AWS region for every resource (the certificate too).",
+        True,
+    ),
+    Variable("AWS_PROFILE", None, _pattern(r"\S+", "a profile name"), "Profile from ~/.aws."),
+    Variable(
+        "AWS_ACCOUNT_ID",
+        None,
+        _pattern(r"[0-9]{12}", "12 digits"),
+        "When set, the credentials must belong to this account before anything changes.",
+    ),
+    Variable("APP_PORT", "8050", _integer(1, 65535), "Port the app listens on in the container."),
+    Variable("HEALTH_CHECK_PATH", "/", _health_path, "Path the load balancer checks."),
+    Variable("TASK_CPU", "1024", _integer(1), "Fargate CPU units per task (1024 = 1 vCPU)."),
+    Variable("TASK_MEMORY", "3072", _integer(1), "Fargate memory per task, MiB."),
+    Variable("DESIRED_COUNT", "3", _integer(1), "Number of tasks the service runs."),
+    Variable("DOMAIN", None, _domain, "Apex domain (example.com); enables HTTPS on it and www."),
+    Variable("BASE_IMAGE", "python:3.12-slim", _pattern(r"\S+", "an image name"), "Base image."),
+    Variable(
+        "IMAGE_TAG",
+        None,
+        _pattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "a Docker tag: letters, digits, _ . -"),
+        "Image tag; derived from the content when unset.",
+    ),
+    Variable("PLATFORM", DEFAULT_PLATFORM, _platform, "CPU architecture to build and run."),
+    Variable(
+        "DASHSCALE_REGISTRY",
+        None,
+        _pattern(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", "host or host:port"),
+        "Push to this registry instead of the one ECR's token names (tests, mirrors).",
+    ),
+    Variable("ECR_KEEP_IMAGES", "30", _integer(1, 1000), "Images the repository keeps."),
+    Variable(
+        "VPC_ID", None, _pattern(r"vpc-[0-9a-f]+", "a VPC id such as vpc-0a1b2c"), "VPC to use."
+    ),
+    Variable("SUBNET_IDS", None, _subnets, "Subnets (two or more AZs), comma-separated."),
+    Variable("LOG_RETENTION_DAYS", "30", _integer(1, 3653), "Days CloudWatch keeps app logs."),
+    Variable("HEALTH_CHECK_INTERVAL", "10", _integer(5, 300), "Seconds between health checks."),
+    Variable("HEALTHY_THRESHOLD", "2", _integer(2, 10), "Passed checks before a target serves."),
+    Variable("DEREGISTRATION_DELAY", "30", _integer(0, 3600), "Seconds to drain a target."),
+    Variable("HEALTH_CHECK_GRACE", "30", _integer(0, 7200), "Seconds ECS ignores failed checks."),
+)
+
+_BY_NAME = {v.name: v for v in VARIABLES}
+_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                   2192, 2557, 2922, 3288, 3653)
+
+
+@dataclass(frozen=True)
+class Config:
+    app_name: str
+    aws_region: str
+    aws_profile: str | None = None
+    aws_account_id: str | None = None
+    app_port: int = 8050
+    health_check_path: str = "/"
+    task_cpu: int = 1024
+    task_memory: int = 3072
+    desired_count: int = 3
+    domain: str | None = None
+    base_image: str = "python:3.12-slim"
+    image_tag: str | None = None
+    platform: str = DEFAULT_PLATFORM
+    dashscale_registry: str | None = None
+    ecr_keep_images: int = 30
+    vpc_id: str | None = None
+    subnet_ids: tuple[str, ...] | None = None
+    log_retention_days: int = 30
+    health_check_interval: int = 10
+    healthy_threshold: int = 2
+    deregistration_delay: int = 30
+    health_check_grace: int = 30
+    project_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def src_dir(self) -> Path:
+        return self.project_dir / "src"
+
+    @property
+    def architecture(self) -> str:
+        """ECS's name for the CPU architecture (runtimePlatform.cpuArchitecture)."""
+        return "ARM64" if self.platform == "linux/arm64" else "X86_64"
+
+
+def _raw_values(env_file: Path | None, environ: Mapping[str, str], project_dir: Path) -> dict:
+    path = env_file if env_file is not None else project_dir / ".env"
+    if env_file is not None and not path.is_file():
+        raise ConfigError(f"--env-file {path}: no such file", "give the path of a .env file")
+    values: dict[str, str | None] = dict(dotenv_values(path)) if path.is_file() else {}
+    for var in VARIABLES:
+        if var.name in environ:
+            values[var.name] = environ[var.name]
+    return values
+
+
+def load_config(
+    env_file: Path | None = None,
+    overrides: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    project_dir: Path | None = None,
+) -> Config:
+    """Reads and validates the configuration; raises ConfigError naming the first bad variable."""
+    project_dir = project_dir or Path.cwd()
+    environ = os.environ if environ is None else environ
+    raw = _raw_values(env_file, environ, project_dir)
+    for name, value in (overrides or {}).items():
+        if name not in _BY_NAME:
+            raise ConfigError(
+                f"unknown setting {name}", "see `dashscale --help` or the README's variable table"
+            )
+        raw[name] = value
+
+    if not (raw.get("APP_NAME") or "").strip() and not (project_dir / ".env").is_file() \
+            and env_file is None:
+        raise ConfigError(
+            "no configuration: there is no .env here and APP_NAME is not set",
+            "run `dashscale init` to create one, or pass --env-file PATH",
+        )
+
+    values: dict[str, Any] = {}
+    for var in VARIABLES:
+        text = (raw.get(var.name) or "").strip()
+        if not text:
+            if var.required:
+                raise ConfigError(
+                    f"{var.name} is not set", f"set it in .env: {var.description}"
+                )
+            text = var.default or ""
+            if not text:
+                continue
+        try:
+            values[var.name.lower()] = var.rule(text)
+        except Invalid as accepted:
+            raise ConfigError(f"{var.name}={text!r} is invalid: expected {accepted}") from None
+
+    _check_combinations(values)
+    return Config(project_dir=project_dir, **values)
+
+
+def _check_combinations(values: dict[str, Any]) -> None:
+    cpu, memory = values["task_cpu"], values["task_memory"]
+    if cpu not in FARGATE_CPUS:
+        raise ConfigError(
+            f"TASK_CPU={cpu} is invalid: expected one of {', '.join(map(str, FARGATE_CPUS))}"
+        )
+    options = fargate_memory_options(cpu)
+    if memory not in options:
+        raise ConfigError(
+            f"TASK_MEMORY={memory} is invalid with TASK_CPU={cpu}: expected one of "
+            f"{', '.join(map(str, options))}"
+        )
+    if ("vpc_id" in values) != ("subnet_ids" in values):
+        raise ConfigError(
+            "VPC_ID and SUBNET_IDS must be set together",
+            "set both to use your own network, or neither for the default VPC",
+        )
+    days = values["log_retention_days"]
+    if days not in _RETENTION_DAYS:
+        raise ConfigError(
+            f"LOG_RETENTION_DAYS={days} is invalid: expected one of "
+            f"{', '.join(map(str, _RETENTION_DAYS))}"
+        )
+
+
+def parse_overrides(items: tuple[str, ...]) -> dict[str, str]:
+    """Turns repeated `--set NAME=VALUE` flags into a mapping."""
+    result: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--set {item!r} is invalid: expected NAME=VALUE")
+        result[name.strip().upper()] = value
+    return result
+
+
+def check_value(name: str, raw: str) -> Any:
+    """Validates one variable on its own (for `init` and flags); raises ConfigError."""
+    var = _BY_NAME[name]
+    try:
+        return var.rule(raw.strip())
+    except Invalid as accepted:
+        raise ConfigError(f"{name}={raw!r} is invalid: expected {accepted}") from None

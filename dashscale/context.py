@@ -1,0 +1,60 @@
+"""What a step needs: configuration, names, output, AWS and Docker clients, clock and timeout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dashscale.aws import Aws, Clock
+from dashscale.config import Config
+from dashscale.errors import DockerError
+from dashscale.names import Names
+from dashscale.ui import UI
+
+
+@dataclass
+class Context:
+    config: Config
+    ui: UI
+    clock: Clock = field(default_factory=Clock)
+    timeout: float = 900.0
+    _aws: Aws | None = None
+    _docker: Any = None
+    _account_checked: bool = False
+
+    @property
+    def names(self) -> Names:
+        return Names(self.config.app_name)
+
+    @property
+    def aws(self) -> Aws:
+        """The run's AWS session; the first use checks AWS_ACCOUNT_ID before anything changes."""
+        if self._aws is None:
+            self._aws = Aws(self.config.aws_region, self.config.aws_profile)
+        if not self._account_checked:
+            self._account_checked = True
+            self._aws.check_account(self.config.aws_account_id)
+        return self._aws
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service)
+
+    @property
+    def docker(self) -> Any:
+        if self._docker is None:
+            self._docker = connect_docker()
+        return self._docker
+
+
+def connect_docker() -> Any:
+    import docker  # imported lazily: commands that never touch Docker start faster
+
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except docker.errors.DockerException as error:
+        raise DockerError(
+            f"cannot reach the Docker engine: {error}",
+            "start Docker (Docker Desktop, or `sudo systemctl start docker`) or set DOCKER_HOST",
+        ) from None
+    return client

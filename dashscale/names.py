@@ -1,0 +1,89 @@
+"""Every AWS name and the standard tag: the only place names are built.
+
+Names follow the guide ("Scaling Dash on AWS"): APP-alb-sg, APP-cluster, APP-tg and so on.
+With APP_NAME at most 20 characters, the longest (load balancer, target group: 32) fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TAG_KEY = "dashscale:app"
+
+
+@dataclass(frozen=True)
+class Names:
+    app: str
+
+    @property
+    def alb_sg(self) -> str:
+        return f"{self.app}-alb-sg"
+
+    @property
+    def task_sg(self) -> str:
+        return f"{self.app}-from-alb-sg"
+
+    @property
+    def cluster(self) -> str:
+        return f"{self.app}-cluster"
+
+    @property
+    def taskdef(self) -> str:
+        return f"{self.app}-taskdef"
+
+    @property
+    def container(self) -> str:
+        return f"{self.app}-container"
+
+    @property
+    def service(self) -> str:
+        return f"{self.app}-service"
+
+    @property
+    def alb(self) -> str:
+        return f"{self.app}-alb"
+
+    @property
+    def target_group(self) -> str:
+        return f"{self.app}-tg"
+
+    @property
+    def repository(self) -> str:
+        return f"{self.app}-repository"
+
+    @property
+    def execution_role(self) -> str:
+        return f"{self.app}-task-execution-role"
+
+    @property
+    def log_group(self) -> str:
+        return f"/ecs/{self.app}"
+
+    @property
+    def local_image(self) -> str:
+        return self.app
+
+    # Tag shapes differ between services; all carry the same key and value.
+    def tags(self) -> list[dict[str, str]]:
+        """EC2, ELBv2, ECR, ACM, IAM, Route 53 style: [{'Key': ..., 'Value': ...}]."""
+        return [{"Key": TAG_KEY, "Value": self.app}]
+
+    def ecs_tags(self) -> list[dict[str, str]]:
+        return [{"key": TAG_KEY, "value": self.app}]
+
+    def tag_map(self) -> dict[str, str]:
+        """CloudWatch Logs style: {key: value}."""
+        return {TAG_KEY: self.app}
+
+    def owns(self, tags: list[dict[str, str]] | dict[str, str] | None) -> bool:
+        """True when the tags, in any of the shapes above, mark a resource as this app's."""
+        if not tags:
+            return False
+        if isinstance(tags, dict):
+            return tags.get(TAG_KEY) == self.app
+        for tag in tags:
+            key = tag.get("Key", tag.get("key"))
+            value = tag.get("Value", tag.get("value"))
+            if key == TAG_KEY and value == self.app:
+                return True
+        return False

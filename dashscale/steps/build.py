@@ -1,0 +1,393 @@
+"""`dashscale build`: render Dockerfile.template, build the image from src/ only, smoke-check it.
+
+The build context is a tar made here from src/ and the rendered Dockerfile, so .env, .git and
+everything else outside src/ can never enter the image.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import hashlib
+import io
+import os
+import re
+import socket
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dashscale.config import Config
+from dashscale.context import Context
+from dashscale.errors import ConfigError, DockerError
+from dashscale.project_files import dockerfile_template
+
+# Never copied into the image even when they sit inside src/.
+EXCLUDED_NAMES = {".env", ".git", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache",
+                  ".DS_Store", "node_modules"}
+EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+WSGI_SHIM = "dashscale_wsgi.py"
+GUNICORN_REQUIREMENT = "gunicorn>=22"
+PROXY_BUILD_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
+                    "no_proxy")
+LABEL_ARCH = "dashscale.architecture"
+
+
+@dataclass(frozen=True)
+class Image:
+    """A local image built for the current content."""
+
+    repository: str
+    tag: str
+    id: str
+    architecture: str  # ECS name: X86_64 or ARM64
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+# --- the app's entry point --------------------------------------------------------------------
+
+
+def wsgi_target(app_py: Path) -> tuple[str, str | None]:
+    """Returns the gunicorn target and, when needed, a shim module exposing `server`.
+
+    `server = app.server` in app.py is served directly; an app that only defines
+    `app = Dash(...)` is served through a two-line shim.
+    """
+    if not app_py.is_file():
+        raise ConfigError(
+            f"{app_py} not found", "put your Dash app in src/app.py (dashscale init writes an example)"
+        )
+    try:
+        tree = ast.parse(app_py.read_text(encoding="utf-8"), filename=str(app_py))
+    except SyntaxError as error:
+        raise ConfigError(f"src/app.py line {error.lineno}: {error.msg}",
+                          "fix the syntax error, then build again") from None
+    assigned = {
+        target.id
+        for node in tree.body
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
+    if "server" in assigned:
+        return "app:server", None
+    if "app" in assigned:
+        return "dashscale_wsgi:server", "from app import app\n\nserver = app.server\n"
+    raise ConfigError(
+        "src/app.py defines neither `server` nor `app` at module level",
+        "create the app as `app = Dash(__name__)` and add `server = app.server`",
+    )
+
+
+def needs_gunicorn(requirements: str) -> bool:
+    for line in requirements.splitlines():
+        name = re.split(r"[\s\[<>=!~;#@]", line.strip(), maxsplit=1)[0]
+        if name.lower() == "gunicorn":
+            return False
+    return True
+
+
+def gunicorn_sizing(task_cpu: int) -> tuple[int, int]:
+    """Workers and threads for a Fargate CPU size: 2 x vCPU + 1 workers (at least 2), 4 threads."""
+    vcpus = task_cpu / 1024
+    return max(2, int(2 * vcpus) + 1), 4
+
+
+def render_dockerfile(template: str, config: Config, wsgi_app: str, add_gunicorn: bool) -> str:
+    workers, threads = gunicorn_sizing(config.task_cpu)
+    values = {
+        "BASE_IMAGE": config.base_image,
+        "APP_PORT": str(config.app_port),
+        "WORKERS": str(workers),
+        "THREADS": str(threads),
+        "WSGI_APP": wsgi_app,
+        "EXTRA_REQUIREMENTS": f"'{GUNICORN_REQUIREMENT}'" if add_gunicorn else "",
+    }
+
+    def replace(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise ConfigError(
+                f"Dockerfile.template uses an unknown placeholder {{{{ {key} }}}}",
+                f"use only: {', '.join(sorted(values))}",
+            )
+        return values[key]
+
+    return re.sub(r"\{\{\s*([A-Z_]+)\s*\}\}", replace, template)
+
+
+# --- the build context ------------------------------------------------------------------------
+
+
+def source_files(src_dir: Path) -> list[Path]:
+    files = []
+    for root, dirs, names in os.walk(src_dir):
+        dirs[:] = sorted(d for d in dirs if d not in EXCLUDED_NAMES)
+        for name in sorted(names):
+            if name in EXCLUDED_NAMES or name.endswith(EXCLUDED_SUFFIXES):
+                continue
+            files.append(Path(root) / name)
+    return files
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    files: dict[str, bytes]  # path inside the context -> content
+
+    @property
+    def digest(self) -> str:
+        sha = hashlib.sha256()
+        for path in sorted(self.files):
+            sha.update(path.encode() + b"\0" + hashlib.sha256(self.files[path]).digest())
+        return sha.hexdigest()
+
+    def tar(self) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for path in sorted(self.files):
+                data = self.files[path]
+                info = tarfile.TarInfo(path)
+                info.size = len(data)
+                info.mode = 0o644
+                info.mtime = 0  # stable: the same content gives the same layers
+                archive.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+
+def make_context(config: Config) -> BuildContext:
+    src = config.src_dir
+    if not src.is_dir():
+        raise ConfigError(f"no src/ folder in {config.project_dir}",
+                          "put your Dash app in src/app.py, or run `dashscale init`")
+    requirements = src / "requirements.txt"
+    if not requirements.is_file():
+        raise ConfigError("src/requirements.txt not found",
+                          "list your app's packages there (at least `dash`)")
+    wsgi_app, shim = wsgi_target(src / "app.py")
+    template = dockerfile_template(config.project_dir).read_text(encoding="utf-8")
+    dockerfile = render_dockerfile(
+        template, config, wsgi_app, needs_gunicorn(requirements.read_text(encoding="utf-8"))
+    )
+    files = {f"app/{p.relative_to(src).as_posix()}": p.read_bytes() for p in source_files(src)}
+    if shim is not None:
+        files[f"app/{WSGI_SHIM}"] = shim.encode()
+    files["Dockerfile"] = f"{dockerfile}\nLABEL {LABEL_ARCH}={config.architecture}\n".encode()
+    return BuildContext(files)
+
+
+def content_tag(config: Config, context: BuildContext) -> str:
+    """IMAGE_TAG, or one derived from the content: same content, same tag (tags are immutable).
+
+    The last commit that touched src/ makes the tag traceable; the hash of the whole context
+    (sources, rendered Dockerfile, platform) makes it change whenever the image would.
+    """
+    if config.image_tag:
+        return config.image_tag
+    content = hashlib.sha256(f"{context.digest}:{config.platform}".encode()).hexdigest()
+    commit = _git_commit(config.src_dir)
+    return f"{commit}-{content[:8]}" if commit else content[:12]
+
+
+def _git_commit(path: Path) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(path), "log", "-1", "--format=%h", "--abbrev=7", "--", "."],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else None
+
+
+# --- building ---------------------------------------------------------------------------------
+
+
+def has_bridge_network(client: Any) -> bool:
+    """False on an engine started without a bridge (--bridge=none): use host networking then."""
+    return bool(client.networks.list(names=["bridge"]))
+
+
+def current_image(ctx: Context) -> tuple[BuildContext, str]:
+    context = make_context(ctx.config)
+    return context, content_tag(ctx.config, context)
+
+
+def find_local_image(ctx: Context, tag: str) -> Image | None:
+    import docker
+
+    ref = f"{ctx.names.local_image}:{tag}"
+    try:
+        found = ctx.docker.images.get(ref)
+    except docker.errors.ImageNotFound:
+        return None
+    architecture = (found.labels or {}).get(LABEL_ARCH, ctx.config.architecture)
+    return Image(ctx.names.local_image, tag, found.id, architecture)
+
+
+def build(ctx: Context, verbose: bool = False) -> Image:
+    """Builds the image for the current content and tags it APP:TAG and APP:latest."""
+    context, tag = current_image(ctx)
+    repository = ctx.names.local_image
+    client = ctx.docker
+    ctx.ui.step(f"Building {repository}:{tag} for {ctx.config.platform}")
+    build_args = {k: os.environ[k] for k in PROXY_BUILD_ARGS if os.environ.get(k)}
+    options: dict[str, Any] = {
+        "fileobj": io.BytesIO(context.tar()),
+        "custom_context": True,
+        "tag": f"{repository}:{tag}",
+        "platform": ctx.config.platform,
+        "buildargs": build_args,
+        "rm": True,
+        "forcerm": True,
+        "decode": True,
+    }
+    if not has_bridge_network(client):
+        options["network_mode"] = "host"
+    log: list[str] = []
+    image_id = None
+    started = time.monotonic()
+    with ctx.ui.waiting("docker build") as display:
+        try:
+            for chunk in client.api.build(**options):
+                if "error" in chunk:
+                    log.append(chunk["error"])
+                    raise DockerError(
+                        f"the image build failed: {chunk['error'].strip()}",
+                        "read the build log above; run with --verbose for all of it",
+                    )
+                text = chunk.get("stream", "")
+                if "aux" in chunk and "ID" in chunk["aux"]:
+                    image_id = chunk["aux"]["ID"]
+                for line in text.splitlines():
+                    if not line.strip():
+                        continue
+                    log.append(line)
+                    if verbose:
+                        ctx.ui.detail(line)
+                    if line.startswith("Step "):
+                        display.update(f"docker build: {line[:90]}")
+        except DockerError:
+            _show_log_tail(ctx, log, verbose)
+            raise
+        except Exception as error:  # the engine went away, a bad platform, a bad base image
+            _show_log_tail(ctx, log, verbose)
+            raise DockerError(f"the image build failed: {_docker_message(error)}",
+                              "check BASE_IMAGE and PLATFORM, and that Docker is running") from None
+    if image_id is None:
+        raise DockerError("the image build finished without an image id", "run with --verbose")
+    built = client.images.get(image_id)
+    built.tag(repository, tag)
+    built.tag(repository, "latest")
+    ctx.ui.resource("image", f"{repository}:{tag}", "created",
+                    f"{built.short_id}, {time.monotonic() - started:.1f} s")
+    return Image(repository, tag, built.id, ctx.config.architecture)
+
+
+def ensure_image(ctx: Context) -> Image:
+    """The current content's image: built only when it is not there yet."""
+    _, tag = current_image(ctx)
+    existing = find_local_image(ctx, tag)
+    if existing is not None:
+        ctx.ui.resource("image", existing.ref, "found")
+        return existing
+    return build(ctx)
+
+
+def _show_log_tail(ctx: Context, log: list[str], verbose: bool) -> None:
+    if log and not verbose:
+        ctx.ui.info("build log (last 30 lines):")
+        for line in log[-30:]:
+            ctx.ui.info(f"  {line}")
+
+
+def _docker_message(error: Exception) -> str:
+    explanation = getattr(error, "explanation", None)
+    return str(explanation or error).strip()
+
+
+# --- smoke check ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def smoke_check(ctx: Context, image: Image, timeout: float = 90.0) -> None:
+    """Runs the image and requests HEALTH_CHECK_PATH until it answers 200; always removes it."""
+    client = ctx.docker
+    port = ctx.config.app_port
+    run_options: dict[str, Any] = {"detach": True, "labels": {"dashscale.check": ctx.names.app}}
+    if has_bridge_network(client):
+        host_port = free_port()
+        run_options["ports"] = {f"{port}/tcp": ("127.0.0.1", host_port)}
+    else:
+        if not port_is_free(port):
+            raise DockerError(
+                f"port {port} is in use on this machine, so the check cannot run the image",
+                "stop what listens there, set APP_PORT to another port, or use --no-check",
+            )
+        host_port = port
+        run_options["network_mode"] = "host"
+    url = f"http://127.0.0.1:{host_port}{ctx.config.health_check_path}"
+    container = None
+    try:
+        container = client.containers.run(image.ref, **run_options)
+        with ctx.ui.waiting(f"checking that the image answers on {ctx.config.health_check_path}"):
+            status = _poll_http(ctx, container, url, timeout)
+        if status != 200:
+            logs = container.logs(tail=20).decode(errors="replace").rstrip()
+            detail = f"answered HTTP {status}" if status else "did not answer"
+            raise DockerError(
+                f"the image {detail} on {ctx.config.health_check_path} within {int(timeout)} s; "
+                f"its last log lines:\n{logs}",
+                "run it yourself with `docker run` to look closer, or skip with --no-check",
+            )
+        ctx.ui.resource("smoke check", url, "passed")
+    finally:
+        if container is not None:
+            _remove(container)
+
+
+def _poll_http(ctx: Context, container: Any, url: str, timeout: float) -> int | None:
+    deadline = time.monotonic() + timeout
+    status: int | None = None
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            return status
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            status = error.code
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        time.sleep(0.5)
+    return status
+
+
+def _remove(container: Any) -> None:
+    import docker
+
+    with contextlib.suppress(docker.errors.NotFound):
+        container.remove(force=True)

@@ -1,0 +1,68 @@
+"""`dashscale init`: a .env from example.env and the example app, never overwriting silently."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from dashscale.config import check_value
+from dashscale.errors import ConfigError
+from dashscale.project_files import EXAMPLE_APP_FILES, bundled
+from dashscale.ui import UI, is_interactive
+
+
+def suggested_app_name(folder: Path) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", folder.name.lower()).strip("-")
+    name = re.sub(r"^[^a-z]+", "", name)[:20].rstrip("-")
+    return name or "dash-app"
+
+
+def _ask(name: str, given: str | None, default: str) -> str:
+    if given is not None:
+        check_value(name, given)
+        return given.strip()
+    if not is_interactive():
+        flag = {"APP_NAME": "--app-name", "AWS_REGION": "--region"}[name]
+        raise ConfigError(f"{name} is needed and there is no terminal to ask on",
+                          f"pass {flag} VALUE")
+    while True:
+        value = click.prompt(name, default=default, err=True).strip()
+        try:
+            check_value(name, value)
+            return value
+        except ConfigError as error:
+            click.echo(error.message, err=True)
+
+
+def render_env(example: str, values: dict[str, str]) -> str:
+    lines = []
+    for line in example.splitlines():
+        name = line.split("=", 1)[0]
+        lines.append(f"{name}={values[name]}" if name in values and "=" in line else line)
+    return "\n".join(lines) + "\n"
+
+
+def init_project(ui: UI, folder: Path, app_name: str | None, region: str | None,
+                 force: bool) -> None:
+    env_path = folder / ".env"
+    if env_path.exists() and not force:
+        ui.resource("file", ".env", "kept", "exists; --force overwrites it")
+    else:
+        values = {
+            "APP_NAME": _ask("APP_NAME", app_name, suggested_app_name(folder)),
+            "AWS_REGION": _ask("AWS_REGION", region, "us-east-1"),
+        }
+        example = bundled("example.env").read_text(encoding="utf-8")
+        env_path.write_text(render_env(example, values), encoding="utf-8")
+        ui.resource("file", ".env", "created")
+    for relative in EXAMPLE_APP_FILES:
+        target = folder / relative
+        if target.exists() and not force:
+            ui.resource("file", relative, "kept", "exists; --force overwrites it")
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(bundled(relative).read_bytes())
+        ui.resource("file", relative, "created")
+    ui.info("next: `dashscale build` to build and check the image, `dashscale up` to deploy")

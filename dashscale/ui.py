@@ -1,0 +1,143 @@
+"""Terminal output: progress to stderr, results to stdout, one live display at a time.
+
+Steps never print: they report through a UI, so the same logic serves the terminal and tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+STATE_STYLES = {
+    "found": "dim",
+    "unchanged": "dim",
+    "created": "green",
+    "updated": "yellow",
+    "deleted": "red",
+    "gone": "dim",
+    "kept": "cyan",
+    "missing": "magenta",
+    "would create": "green",
+    "would update": "yellow",
+    "would delete": "red",
+    "skipped": "dim",
+    "passed": "green",
+}
+
+
+class UI:
+    def __init__(self, verbose: bool = False, err: Console | None = None,
+                 out: Console | None = None) -> None:
+        self.err = err or Console(stderr=True, highlight=False)
+        self.out = out or Console(highlight=False)
+        self.verbose = verbose
+        self._live: Progress | None = None
+
+    # --- lines ---------------------------------------------------------------------------
+    def info(self, message: str) -> None:
+        self.err.print(escape(message))
+
+    def detail(self, message: str) -> None:
+        """Shown only with --verbose."""
+        if self.verbose:
+            self.err.print(f"[dim]{escape(message)}[/dim]")
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+    def step(self, title: str) -> None:
+        self.err.print(f"[bold]==> {escape(title)}[/bold]")
+
+    def resource(self, kind: str, name: str, state: str, note: str = "") -> None:
+        style = STATE_STYLES.get(state, "bold")
+        extra = f"  [dim]{escape(note)}[/dim]" if note else ""
+        self.err.print(
+            f"  {escape(kind):<18} {escape(name):<32} [{style}]{escape(state)}[/{style}]{extra}",
+            soft_wrap=True,
+        )
+
+    def error(self, message: str, hint: str | None = None) -> None:
+        self.err.print(f"[bold red]error:[/bold red] {escape(message)}")
+        if hint:
+            self.err.print(f"[dim]hint:[/dim] {escape(hint)}")
+
+    def result(self, message: str) -> None:
+        """A result line on stdout (an address, an image URI): what scripts read."""
+        self.out.print(escape(message), soft_wrap=True)
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(escape(str(cell)) for cell in row))
+        self.err.print(table)
+
+    # --- live displays ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def waiting(self, description: str) -> Iterator[WaitDisplay]:
+        """A spinner with elapsed time while something runs; `update` changes its text."""
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self.err,
+            transient=True,
+        )
+        with self._exclusive(progress):
+            task = progress.add_task(escape(description), total=None)
+            yield WaitDisplay(progress, task)
+
+    @contextlib.contextmanager
+    def transfers(self, description: str) -> Iterator[Progress]:
+        """Per-item byte counters (image layers while pushing)."""
+        progress = Progress(
+            TextColumn("  {task.description}"),
+            BarColumn(bar_width=24),
+            DownloadColumn(),
+            console=self.err,
+            transient=True,
+        )
+        with self._exclusive(progress):
+            self.info(description)
+            yield progress
+
+    @contextlib.contextmanager
+    def _exclusive(self, progress: Progress) -> Iterator[None]:
+        if self._live is not None or not self.err.is_terminal:
+            # nested (keep the outer display) or not a terminal (no animation in logs)
+            progress.disable = True
+        else:
+            self._live = progress
+        try:
+            with progress:
+                yield
+        finally:
+            if self._live is progress:
+                self._live = None
+
+
+class WaitDisplay:
+    def __init__(self, progress: Progress, task: object) -> None:
+        self._progress = progress
+        self._task = task
+
+    def update(self, description: str) -> None:
+        self._progress.update(self._task, description=escape(description))  # type: ignore[arg-type]
+
+
+def is_interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
