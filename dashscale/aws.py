@@ -78,22 +78,36 @@ def error_code(error: botocore.exceptions.ClientError) -> str:
 _ACTIONABLE: dict[str, tuple[str, str]] = {
     "AccessDenied": ("AWS denied the request", "give your IAM user or role the permission named"),
     "AccessDeniedException": (
-        "AWS denied the request", "give your IAM user or role the permission named"),
+        "AWS denied the request",
+        "give your IAM user or role the permission named",
+    ),
     "UnauthorizedOperation": (
-        "AWS denied the request", "give your IAM user or role the permission named"),
+        "AWS denied the request",
+        "give your IAM user or role the permission named",
+    ),
     "ExpiredToken": ("your AWS session has expired", "log in again (aws sso login) and re-run"),
     "ExpiredTokenException": (
-        "your AWS session has expired", "log in again (aws sso login) and re-run"),
+        "your AWS session has expired",
+        "log in again (aws sso login) and re-run",
+    ),
     "InvalidClientTokenId": ("AWS does not recognise your access key", CREDENTIALS_HINT),
     "UnrecognizedClientException": ("AWS does not recognise your access key", CREDENTIALS_HINT),
-    "SignatureDoesNotMatch": ("your AWS secret key does not match the access key",
-                              CREDENTIALS_HINT),
-    "LimitExceededException": ("an AWS quota is reached",
-                               "delete unused resources or ask AWS for a higher quota"),
-    "TooManyLoadBalancers": ("the load balancer quota of this account is reached",
-                             "delete unused load balancers or request a higher quota"),
-    "VcpuLimitExceeded": ("the vCPU quota of this account is reached",
-                          "lower DESIRED_COUNT or TASK_CPU, or request a higher Fargate quota"),
+    "SignatureDoesNotMatch": (
+        "your AWS secret key does not match the access key",
+        CREDENTIALS_HINT,
+    ),
+    "LimitExceededException": (
+        "an AWS quota is reached",
+        "delete unused resources or ask AWS for a higher quota",
+    ),
+    "TooManyLoadBalancers": (
+        "the load balancer quota of this account is reached",
+        "delete unused load balancers or request a higher quota",
+    ),
+    "VcpuLimitExceeded": (
+        "the vCPU quota of this account is reached",
+        "lower DESIRED_COUNT or TASK_CPU, or request a higher Fargate quota",
+    ),
 }
 
 
@@ -104,8 +118,7 @@ def translated(action: str) -> Iterator[None]:
         yield
     except DashscaleError:
         raise
-    except (botocore.exceptions.NoCredentialsError,
-            botocore.exceptions.PartialCredentialsError):
+    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError):
         raise AwsError("no AWS credentials found", CREDENTIALS_HINT) from None
     except botocore.exceptions.TokenRetrievalError:
         raise AwsError("your AWS login has expired", "run `aws sso login` and re-run") from None
@@ -116,10 +129,12 @@ def translated(action: str) -> Iterator[None]:
             code, (f"AWS refused {action}", "fix what AWS names above, then re-run")
         )
         raise AwsError(f"{summary} while {action}: {code}: {message}", hint) from error
-    except (botocore.exceptions.EndpointConnectionError,
-            botocore.exceptions.ConnectionClosedError,
-            botocore.exceptions.ReadTimeoutError,
-            botocore.exceptions.ConnectTimeoutError) as error:
+    except (
+        botocore.exceptions.EndpointConnectionError,
+        botocore.exceptions.ConnectionClosedError,
+        botocore.exceptions.ReadTimeoutError,
+        botocore.exceptions.ConnectTimeoutError,
+    ) as error:
         raise AwsError(
             f"could not reach AWS while {action}: {error}",
             "check your network connection and re-run; finished work is kept",
@@ -129,8 +144,9 @@ def translated(action: str) -> Iterator[None]:
 class Clock:
     """Time and sleep, injectable so tests never wait in real time."""
 
-    def __init__(self, now: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, now: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.now = now
         self.sleep = sleep
 

@@ -30,15 +30,24 @@ class Options:
 def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Options every command takes, declared once, and the error handler around the command."""
 
-    @click.option("--env-file", type=click.Path(path_type=Path, dir_okay=False),
-                  help="Read configuration from this file instead of ./.env.")
-    @click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
-                  help="Override one configuration variable (repeatable).")
+    @click.option(
+        "--env-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Read configuration from this file instead of ./.env.",
+    )
+    @click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Override one configuration variable (repeatable).",
+    )
     @click.option("--verbose", "-v", is_flag=True, help="Show more detail, such as the build log.")
     @click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
     @functools.wraps(command)
-    def wrapper(env_file: Path | None, overrides: tuple[str, ...], verbose: bool, debug: bool,
-                **kwargs: Any) -> None:
+    def wrapper(
+        env_file: Path | None, overrides: tuple[str, ...], verbose: bool, debug: bool, **kwargs: Any
+    ) -> None:
         options = Options(env_file, overrides, debug, verbose)
         ui = UI(verbose=verbose)
         code = handle_errors(ui, debug, lambda: command(options, ui, **kwargs))
@@ -62,8 +71,10 @@ def handle_errors(ui: UI, debug: bool, action: Callable[[], Any]) -> int:
     except Exception as error:
         if debug:
             raise
-        ui.error(f"unexpected error: {type(error).__name__}: {error}",
-                 "re-run with --debug for the traceback, and report it")
+        ui.error(
+            f"unexpected error: {type(error).__name__}: {error}",
+            "re-run with --debug for the traceback, and report it",
+        )
         return EXIT_FAILURE
     return 0
 
@@ -91,8 +102,7 @@ def cli() -> None:
 @click.option("--region", help="AWS_REGION to write (asked for on a terminal).")
 @click.option("--force", is_flag=True, help="Overwrite .env and the example app if they exist.")
 @shared_options
-def init(options: Options, ui: UI, app_name: str | None, region: str | None,
-         force: bool) -> None:
+def init(options: Options, ui: UI, app_name: str | None, region: str | None, force: bool) -> None:
     """Write .env from example.env and an example app in src/."""
     from dashscale.steps.init import init_project
 
@@ -100,8 +110,12 @@ def init(options: Options, ui: UI, app_name: str | None, region: str | None,
 
 
 @cli.command()
-@click.option("--check/--no-check", default=True, show_default=True,
-              help="Run the image and request HEALTH_CHECK_PATH before declaring success.")
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Run the image and request HEALTH_CHECK_PATH before declaring success.",
+)
 @shared_options
 def build(options: Options, ui: UI, check: bool) -> None:
     """Build the app's image from src/ (and smoke-check it)."""

@@ -64,7 +64,9 @@ def _pattern(regex: str, accepted: str) -> Callable[[str], str]:
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
-    accepted = f"a whole number from {low} to {high}" if high else f"a whole number of at least {low}"
+    accepted = (
+        f"a whole number from {low} to {high}" if high else f"a whole number of at least {low}"
+    )
 
     def rule(raw: str) -> int:
         if not re.fullmatch(r"[0-9]+", raw):
@@ -105,7 +107,9 @@ def _health_path(raw: str) -> str:
 def _subnets(raw: str) -> tuple[str, ...]:
     items = tuple(s.strip() for s in raw.split(",") if s.strip())
     if len(items) < 2 or not all(re.fullmatch(r"subnet-[0-9a-f]+", s) for s in items):
-        raise Invalid("at least two subnet ids separated by commas, such as subnet-0a1b,subnet-2c3d")
+        raise Invalid(
+            "at least two subnet ids separated by commas, such as subnet-0a1b,subnet-2c3d"
+        )
     return items
 
 
@@ -173,8 +177,30 @@ VARIABLES: tuple[Variable, ...] = (
 )
 
 _BY_NAME = {v.name: v for v in VARIABLES}
-_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
-                   2192, 2557, 2922, 3288, 3653)
+_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 @dataclass(frozen=True)
@@ -241,8 +267,11 @@ def load_config(
             )
         raw[name] = value
 
-    if not (raw.get("APP_NAME") or "").strip() and not (project_dir / ".env").is_file() \
-            and env_file is None:
+    if (
+        not (raw.get("APP_NAME") or "").strip()
+        and not (project_dir / ".env").is_file()
+        and env_file is None
+    ):
         raise ConfigError(
             "no configuration: there is no .env here and APP_NAME is not set",
             "run `dashscale init` to create one, or pass --env-file PATH",
@@ -253,9 +282,7 @@ def load_config(
         text = (raw.get(var.name) or "").strip()
         if not text:
             if var.required:
-                raise ConfigError(
-                    f"{var.name} is not set", f"set it in .env: {var.description}"
-                )
+                raise ConfigError(f"{var.name} is not set", f"set it in .env: {var.description}")
             text = var.default or ""
             if not text:
                 continue

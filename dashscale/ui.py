@@ -39,8 +39,9 @@ STATE_STYLES = {
 
 
 class UI:
-    def __init__(self, verbose: bool = False, err: Console | None = None,
-                 out: Console | None = None) -> None:
+    def __init__(
+        self, verbose: bool = False, err: Console | None = None, out: Console | None = None
+    ) -> None:
         self.err = err or Console(stderr=True, highlight=False)
         self.out = out or Console(highlight=False)
         self.verbose = verbose

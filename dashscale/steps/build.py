@@ -28,13 +28,28 @@ from dashscale.errors import ConfigError, DockerError
 from dashscale.project_files import dockerfile_template
 
 # Never copied into the image even when they sit inside src/.
-EXCLUDED_NAMES = {".env", ".git", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache",
-                  ".DS_Store", "node_modules"}
+EXCLUDED_NAMES = {
+    ".env",
+    ".git",
+    "__pycache__",
+    ".venv",
+    "venv",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".DS_Store",
+    "node_modules",
+}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 WSGI_SHIM = "dashscale_wsgi.py"
 GUNICORN_REQUIREMENT = "gunicorn>=22"
-PROXY_BUILD_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
-                    "no_proxy")
+PROXY_BUILD_ARGS = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
 LABEL_ARCH = "dashscale.architecture"
 
 
@@ -63,13 +78,15 @@ def wsgi_target(app_py: Path) -> tuple[str, str | None]:
     """
     if not app_py.is_file():
         raise ConfigError(
-            f"{app_py} not found", "put your Dash app in src/app.py (dashscale init writes an example)"
+            f"{app_py} not found",
+            "put your Dash app in src/app.py (dashscale init writes an example)",
         )
     try:
         tree = ast.parse(app_py.read_text(encoding="utf-8"), filename=str(app_py))
     except SyntaxError as error:
-        raise ConfigError(f"src/app.py line {error.lineno}: {error.msg}",
-                          "fix the syntax error, then build again") from None
+        raise ConfigError(
+            f"src/app.py line {error.lineno}: {error.msg}", "fix the syntax error, then build again"
+        ) from None
     assigned = {
         target.id
         for node in tree.body
@@ -165,12 +182,15 @@ class BuildContext:
 def make_context(config: Config) -> BuildContext:
     src = config.src_dir
     if not src.is_dir():
-        raise ConfigError(f"no src/ folder in {config.project_dir}",
-                          "put your Dash app in src/app.py, or run `dashscale init`")
+        raise ConfigError(
+            f"no src/ folder in {config.project_dir}",
+            "put your Dash app in src/app.py, or run `dashscale init`",
+        )
     requirements = src / "requirements.txt"
     if not requirements.is_file():
-        raise ConfigError("src/requirements.txt not found",
-                          "list your app's packages there (at least `dash`)")
+        raise ConfigError(
+            "src/requirements.txt not found", "list your app's packages there (at least `dash`)"
+        )
     wsgi_app, shim = wsgi_target(src / "app.py")
     template = dockerfile_template(config.project_dir).read_text(encoding="utf-8")
     dockerfile = render_dockerfile(
@@ -200,7 +220,10 @@ def _git_commit(path: Path) -> str | None:
     try:
         result = subprocess.run(
             ["git", "-C", str(path), "log", "-1", "--format=%h", "--abbrev=7", "--", "."],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -280,15 +303,21 @@ def build(ctx: Context, verbose: bool = False) -> Image:
             raise
         except Exception as error:  # the engine went away, a bad platform, a bad base image
             _show_log_tail(ctx, log, verbose)
-            raise DockerError(f"the image build failed: {_docker_message(error)}",
-                              "check BASE_IMAGE and PLATFORM, and that Docker is running") from None
+            raise DockerError(
+                f"the image build failed: {_docker_message(error)}",
+                "check BASE_IMAGE and PLATFORM, and that Docker is running",
+            ) from None
     if image_id is None:
         raise DockerError("the image build finished without an image id", "run with --verbose")
     built = client.images.get(image_id)
     built.tag(repository, tag)
     built.tag(repository, "latest")
-    ctx.ui.resource("image", f"{repository}:{tag}", "created",
-                    f"{built.short_id}, {time.monotonic() - started:.1f} s")
+    ctx.ui.resource(
+        "image",
+        f"{repository}:{tag}",
+        "created",
+        f"{built.short_id}, {time.monotonic() - started:.1f} s",
+    )
     return Image(repository, tag, built.id, ctx.config.architecture)
 
 
@@ -355,7 +384,7 @@ def smoke_check(ctx: Context, image: Image, timeout: float = 90.0) -> None:
         with ctx.ui.waiting(f"checking that the image answers on {ctx.config.health_check_path}"):
             status = _poll_http(ctx, container, url, timeout)
         if status != 200:
-            logs = container.logs(tail=20).decode(errors="replace").rstrip()
+            logs = first_error(container.logs().decode(errors="replace"))
             detail = f"answered HTTP {status}" if status else "did not answer"
             raise DockerError(
                 f"the image {detail} on {ctx.config.health_check_path} within {int(timeout)} s; "
@@ -366,6 +395,20 @@ def smoke_check(ctx: Context, image: Image, timeout: float = 90.0) -> None:
     finally:
         if container is not None:
             _remove(container)
+
+
+def first_error(log: str, limit: int = 30) -> str:
+    """The app's own error from a container log: its first traceback, else the last lines.
+
+    gunicorn follows a failed worker with tracebacks of its own that bury the cause.
+    """
+    lines = log.rstrip().splitlines()
+    for start, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last)"):
+            for end in range(start + 1, len(lines)):
+                if lines[end] and not lines[end][0].isspace():
+                    return "\n".join(lines[start : end + 1][-limit:])
+    return "\n".join(lines[-limit:])
 
 
 def _poll_http(ctx: Context, container: Any, url: str, timeout: float) -> int | None:

@@ -25,8 +25,9 @@ def _ask(name: str, given: str | None, default: str) -> str:
         return given.strip()
     if not is_interactive():
         flag = {"APP_NAME": "--app-name", "AWS_REGION": "--region"}[name]
-        raise ConfigError(f"{name} is needed and there is no terminal to ask on",
-                          f"pass {flag} VALUE")
+        raise ConfigError(
+            f"{name} is needed and there is no terminal to ask on", f"pass {flag} VALUE"
+        )
     while True:
         value = click.prompt(name, default=default, err=True).strip()
         try:
@@ -44,8 +45,9 @@ def render_env(example: str, values: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def init_project(ui: UI, folder: Path, app_name: str | None, region: str | None,
-                 force: bool) -> None:
+def init_project(
+    ui: UI, folder: Path, app_name: str | None, region: str | None, force: bool
+) -> None:
     env_path = folder / ".env"
     if env_path.exists() and not force:
         ui.resource("file", ".env", "kept", "exists; --force overwrites it")

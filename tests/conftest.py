@@ -1,0 +1,134 @@
+"""Fixtures: moto's server for AWS, the Docker engine, a real registry, a project folder.
+
+Everything runs on loopback and is started here, by the tests; the README's test command only
+makes sure the Docker engine and the test base image exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# moto reads these when imported: certificates issue after 1 s, AWS managed policies exist,
+# and services report running tasks.
+os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "1")
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+os.environ.setdefault("MOTO_ECS_SERVICE_RUNNING", "3")
+
+from click.testing import CliRunner, Result
+from moto.server import ThreadedMotoServer
+
+from dashscale.cli import cli
+from tests.support.servers import Registry, free_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BASE_IMAGE = os.environ.get("DASHSCALE_TEST_BASE_IMAGE", "dashscale-test-base:bookworm")
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No real AWS, no user configuration: dummy credentials and none of dashscale's variables."""
+    from dashscale.config import VARIABLES
+
+    for var in VARIABLES:
+        monkeypatch.delenv(var.name, raising=False)
+    for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh emulated AWS account for one test; returns the endpoint."""
+    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    return moto_server
+
+
+@pytest.fixture
+def boto(aws: str):
+    """A boto3 client factory for asserting on AWS's side."""
+    import boto3
+
+    def client(service: str):
+        return boto3.client(service, region_name=REGION, endpoint_url=aws)
+
+    return client
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder as `dashscale init` leaves it, with the test base image."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    shutil.copytree(REPO_ROOT / "src", folder / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / ".env").write_text(
+        f"APP_NAME=demo\nAWS_REGION={REGION}\nBASE_IMAGE={BASE_IMAGE}\nAPP_PORT={free_port()}\n"
+    )
+    monkeypatch.chdir(folder)
+    return folder
+
+
+@pytest.fixture
+def run() -> callable:
+    """Runs the CLI in-process like a user would; returns click's Result."""
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """The real Docker engine; the test command starts one when none runs."""
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as error:
+        pytest.fail(f"no Docker engine ({error}): run the tests with scripts/test")
+    return client
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client) -> str:
+    try:
+        docker_client.images.get(BASE_IMAGE)
+    except Exception:
+        subprocess.run([str(REPO_ROOT / "scripts" / "base-image.sh"), BASE_IMAGE], check=True)
+    return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[Registry]:
+    server = Registry()
+    yield server
+    server.stop()
+
+
+def recorded_requests(endpoint: str) -> list[dict]:
+    with urllib.request.urlopen(f"{endpoint}/moto-api/recorder/download-recording") as response:
+        return [json.loads(line) for line in response.read().decode().splitlines() if line]

@@ -1,0 +1,117 @@
+"""End to end on the real Docker engine: build the example app, run it, use it over HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+
+def http(url: str, body: dict | None = None) -> tuple[int, str]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read().decode()
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            http(url)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def test_build_serves_the_example_app(project: Path, run, docker_client, base_image: str) -> None:
+    result = run("build")
+    assert result.exit_code == 0, result.output
+    ref = result.stdout.strip().splitlines()[-1]
+    assert ref.startswith("demo:")
+    image = docker_client.images.get(ref)
+    assert "demo:latest" in image.tags
+    assert image.attrs["Config"]["User"].startswith("10001")
+    assert image.attrs["Architecture"] == "amd64"
+    assert image.labels["dashscale.architecture"] == "X86_64"
+
+    port = int((project / ".env").read_text().split("APP_PORT=")[1].split()[0])
+    container = docker_client.containers.run(ref, detach=True, network_mode="host")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/")
+        status, page = http(f"http://127.0.0.1:{port}/")
+        assert status == 200 and "dashscale example" in page
+        status, answer = http(
+            f"http://127.0.0.1:{port}/_dash-update-component",
+            {
+                "output": "summary.children",
+                "outputs": {"id": "summary", "property": "children"},
+                "inputs": [{"id": "points", "property": "value", "value": 7}],
+                "changedPropIds": ["points.value"],
+            },
+        )
+        assert status == 200
+        assert json.loads(answer)["response"]["summary"]["children"] == "7 points squared is 49"
+        # the image runs as a non-root user and holds nothing from outside src/
+        check = container.exec_run(["sh", "-c", "id -u; ls -A /app; ls /root/.cache 2>&1"])
+        out = check.output.decode()
+        assert out.splitlines()[0] == "10001"
+        assert ".env" not in out and "Dockerfile" not in out
+        assert "gunicorn" in container.top()["Processes"][0][-1]
+    finally:
+        container.remove(force=True)
+    # the smoke check left no container behind
+    assert not docker_client.containers.list(all=True, filters={"label": "dashscale.check"})
+
+
+def test_source_change_rebuilds_only_the_source_layer(
+    project: Path, run, docker_client, base_image: str
+) -> None:
+    first = run("build", "--no-check")
+    assert first.exit_code == 0, first.output
+    app = project / "src" / "app.py"
+    app.write_text(app.read_text().replace("Hello from dashscale", "Hello again"))
+    started = time.monotonic()
+    second = run("build", "--no-check", "--verbose")
+    assert second.exit_code == 0, second.output
+    assert time.monotonic() - started < 20
+    assert "Using cache" in second.output  # the dependency layer came from the cache
+    assert first.stdout.strip() != second.stdout.strip()
+
+
+def test_only_app_defined_is_served_through_the_shim(
+    project: Path, run, docker_client, base_image: str
+) -> None:
+    app = project / "src" / "app.py"
+    app.write_text(app.read_text().replace("server = app.server", ""))
+    result = run("build")  # the smoke check proves gunicorn found the server
+    assert result.exit_code == 0, result.output
+    assert "smoke check" in result.output and "passed" in result.output
+
+
+def test_failing_app_shows_its_logs_and_leaves_no_container(
+    project: Path, run, docker_client, base_image: str
+) -> None:
+    app = project / "src" / "app.py"
+    app.write_text(app.read_text() + "\nraise RuntimeError('boom at import')\n")
+    result = run("build")
+    assert result.exit_code == 1
+    assert "boom at import" in result.output
+    assert "last log lines" in result.output
+    assert not docker_client.containers.list(all=True, filters={"label": "dashscale.check"})
+
+
+def test_unreachable_engine_is_a_clear_error(project: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    result = subprocess.run(["dashscale", "build"], capture_output=True, text=True, cwd=project)
+    assert result.returncode == 1
+    assert "cannot reach the Docker engine" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,124 @@
+"""Build without an engine: entry point detection, template rendering, context and tags."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from dashscale.config import load_config
+from dashscale.errors import ConfigError
+from dashscale.project_files import bundled
+from dashscale.steps.build import (
+    content_tag,
+    gunicorn_sizing,
+    make_context,
+    needs_gunicorn,
+    render_dockerfile,
+    wsgi_target,
+)
+
+
+def write_app(folder: Path, body: str) -> Path:
+    path = folder / "app.py"
+    path.write_text(body)
+    return path
+
+
+def test_wsgi_target(tmp_path: Path) -> None:
+    assert wsgi_target(write_app(tmp_path, "app = 1\nserver = app\n")) == ("app:server", None)
+    target, shim = wsgi_target(write_app(tmp_path, "from dash import Dash\napp = Dash()\n"))
+    assert target == "dashscale_wsgi:server" and "server = app.server" in shim
+    with pytest.raises(ConfigError, match="neither"):
+        wsgi_target(write_app(tmp_path, "def make():\n    app = 1\n"))
+    with pytest.raises(ConfigError, match="line 1"):
+        wsgi_target(write_app(tmp_path, "app = (\n"))
+
+
+@pytest.mark.parametrize(
+    ("requirements", "needed"),
+    [
+        ("dash\n", True),
+        ("dash\ngunicorn==22.0\n", False),
+        ("Gunicorn>=21 # web\n", False),
+        ("# gunicorn\n", True),
+        ("gunicorn-extras\n", True),
+    ],
+)
+def test_needs_gunicorn(requirements: str, needed: bool) -> None:
+    assert needs_gunicorn(requirements) is needed
+
+
+def test_gunicorn_sizing() -> None:
+    assert gunicorn_sizing(256) == (2, 4)
+    assert gunicorn_sizing(1024) == (3, 4)
+    assert gunicorn_sizing(4096) == (9, 4)
+
+
+def test_render_dockerfile(tmp_path: Path) -> None:
+    config = load_config(
+        environ={
+            "APP_NAME": "demo",
+            "AWS_REGION": "eu-west-1",
+            "APP_PORT": "9000",
+            "BASE_IMAGE": "python:3.11-slim",
+        },
+        project_dir=tmp_path,
+    )
+    text = render_dockerfile(
+        bundled("Dockerfile.template").read_text(), config, "app:server", add_gunicorn=True
+    )
+    assert "FROM python:3.11-slim" in text
+    assert '"0.0.0.0:9000"' in text and "EXPOSE 9000" in text
+    assert "'gunicorn>=22'" in text and "{{" not in text
+    assert "USER 10001" in text
+    # dependencies are installed before the source is copied
+    assert text.index("requirements.txt /app/") < text.index("COPY app/ /app/")
+    with pytest.raises(ConfigError, match="unknown placeholder"):
+        render_dockerfile("FROM {{ NOPE }}", config, "app:server", add_gunicorn=False)
+
+
+def make_project(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.py").write_text("from dash import Dash\napp = Dash()\nserver = app.server\n")
+    (src / "requirements.txt").write_text("dash\n")
+    (src / ".env").write_text("SECRET=1\n")
+    (src / "__pycache__").mkdir()
+    (src / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"x")
+    (tmp_path / ".env").write_text("APP_NAME=demo\nAWS_REGION=eu-west-1\n")
+    return tmp_path
+
+
+def test_context_holds_only_src_and_dockerfile(tmp_path: Path) -> None:
+    config = load_config(environ={}, project_dir=make_project(tmp_path))
+    context = make_context(config)
+    assert sorted(context.files) == ["Dockerfile", "app/app.py", "app/requirements.txt"]
+    with tarfile.open(fileobj=io.BytesIO(context.tar())) as archive:
+        assert sorted(archive.getnames()) == sorted(context.files)
+
+
+def test_project_template_overrides_builtin(tmp_path: Path) -> None:
+    config = load_config(environ={}, project_dir=make_project(tmp_path))
+    (tmp_path / "Dockerfile.template").write_text("FROM {{ BASE_IMAGE }}\n# mine\n")
+    assert b"# mine" in make_context(config).files["Dockerfile"]
+
+
+def test_tag_follows_content(tmp_path: Path) -> None:
+    config = load_config(environ={}, project_dir=make_project(tmp_path))
+    first = content_tag(config, make_context(config))
+    assert first == content_tag(config, make_context(config))
+    (tmp_path / "src" / "app.py").write_text("app = 1\nserver = app\n# changed\n")
+    assert content_tag(config, make_context(config)) != first
+    port = load_config(environ={"APP_PORT": "9000"}, project_dir=tmp_path)
+    assert content_tag(port, make_context(port)) != content_tag(config, make_context(config))
+    fixed = load_config(environ={"IMAGE_TAG": "v1.2"}, project_dir=tmp_path)
+    assert content_tag(fixed, make_context(fixed)) == "v1.2"
+
+
+def test_missing_src_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("APP_NAME=demo\nAWS_REGION=eu-west-1\n")
+    with pytest.raises(ConfigError, match="no src/"):
+        make_context(load_config(environ={}, project_dir=tmp_path))

@@ -1,0 +1,157 @@
+"""Configuration rules: sources and precedence, defaults, and every refusal naming its variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dashscale.config import (
+    VARIABLES,
+    Config,
+    fargate_memory_options,
+    load_config,
+    parse_overrides,
+)
+from dashscale.errors import ConfigError
+
+BASE = {"APP_NAME": "demo", "AWS_REGION": "eu-west-1"}
+
+
+def load(tmp_path: Path, **values: str) -> Config:
+    return load_config(environ={**BASE, **values}, project_dir=tmp_path)
+
+
+def test_defaults(tmp_path: Path) -> None:
+    config = load(tmp_path)
+    assert (config.app_port, config.health_check_path, config.desired_count) == (8050, "/", 3)
+    assert (config.task_cpu, config.task_memory) == (1024, 3072)
+    assert config.base_image == "python:3.12-slim"
+    assert config.domain is None and config.image_tag is None and config.aws_account_id is None
+    assert config.architecture == "X86_64"
+
+
+def test_env_file_then_environment_then_flags(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "APP_NAME=fromfile\nAWS_REGION=eu-west-1\nAPP_PORT=9000\nDESIRED_COUNT=4\n"
+    )
+    config = load_config(
+        environ={"APP_PORT": "9100"}, overrides={"DESIRED_COUNT": "5"}, project_dir=tmp_path
+    )
+    assert (config.app_name, config.app_port, config.desired_count) == ("fromfile", 9100, 5)
+
+
+def test_explicit_env_file(tmp_path: Path) -> None:
+    other = tmp_path / "prod.env"
+    other.write_text("APP_NAME=prod\nAWS_REGION=us-west-2\n")
+    assert load_config(env_file=other, environ={}, project_dir=tmp_path).app_name == "prod"
+    with pytest.raises(ConfigError, match="--env-file"):
+        load_config(env_file=tmp_path / "missing.env", environ={}, project_dir=tmp_path)
+
+
+def test_empty_value_counts_as_unset(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "APP_NAME=demo\nAWS_REGION=eu-west-1\nAWS_ACCOUNT_ID=\nAPP_PORT=\n"
+    )
+    config = load_config(environ={}, project_dir=tmp_path)
+    assert config.aws_account_id is None and config.app_port == 8050
+
+
+def test_no_configuration_points_to_init(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(environ={}, project_dir=tmp_path)
+    assert "dashscale init" in error.value.hint
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("APP_NAME", "Demo"),
+        ("APP_NAME", "1demo"),
+        ("APP_NAME", "demo-"),
+        ("APP_NAME", "a" * 21),
+        ("APP_NAME", "de_mo"),
+        ("AWS_REGION", "Europe"),
+        ("AWS_ACCOUNT_ID", "12345"),
+        ("APP_PORT", "0"),
+        ("APP_PORT", "65536"),
+        ("APP_PORT", "80a"),
+        ("HEALTH_CHECK_PATH", "health"),
+        ("TASK_CPU", "1000"),
+        ("TASK_MEMORY", "1000"),
+        ("DESIRED_COUNT", "0"),
+        ("DESIRED_COUNT", "1.5"),
+        ("DOMAIN", "not a domain"),
+        ("DOMAIN", "www.example.com"),
+        ("IMAGE_TAG", "-bad"),
+        ("PLATFORM", "linux/386"),
+        ("SUBNET_IDS", "subnet-0a"),
+        ("LOG_RETENTION_DAYS", "31"),
+    ],
+)
+def test_invalid_values_are_refused_naming_the_variable(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load(tmp_path, **{name: value})
+    assert error.value.message.startswith(name)
+    assert error.value.exit_code == 2
+
+
+def test_required_variables(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="AWS_REGION is not set"):
+        load_config(environ={"APP_NAME": "demo"}, project_dir=tmp_path)
+
+
+def test_fargate_pair_error_lists_valid_memory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load(tmp_path, TASK_CPU="256", TASK_MEMORY="4096")
+    assert "512, 1024, 2048" in error.value.message
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "valid"),
+    [
+        (256, 512, True),
+        (256, 3072, False),
+        (512, 4096, True),
+        (1024, 8192, True),
+        (2048, 16384, True),
+        (4096, 30720, True),
+        (4096, 31744, False),
+        (8192, 20480, True),
+        (8192, 18432, False),
+        (16384, 122880, True),
+        (16384, 36864, False),
+    ],
+)
+def test_fargate_pairs(cpu: int, memory: int, valid: bool) -> None:
+    assert (memory in fargate_memory_options(cpu)) is valid
+
+
+def test_vpc_and_subnets_go_together(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="VPC_ID and SUBNET_IDS"):
+        load(tmp_path, VPC_ID="vpc-0abc")
+    config = load(tmp_path, VPC_ID="vpc-0abc", SUBNET_IDS="subnet-01, subnet-02")
+    assert config.subnet_ids == ("subnet-01", "subnet-02")
+
+
+def test_domain_is_normalised(tmp_path: Path) -> None:
+    assert load(tmp_path, DOMAIN="Example.COM.").domain == "example.com"
+
+
+def test_overrides() -> None:
+    assert parse_overrides(("app_port=9000", "DOMAIN=")) == {"APP_PORT": "9000", "DOMAIN": ""}
+    with pytest.raises(ConfigError, match="NAME=VALUE"):
+        parse_overrides(("APP_PORT",))
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_config(environ=BASE, overrides={"NOPE": "1"}, project_dir=Path("."))
+
+
+def test_every_variable_is_documented() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    example = (root / "example.env").read_text()
+    for var in VARIABLES:
+        assert f"`{var.name}`" in readme, f"{var.name} missing from README's table"
+        assert f"\n{var.name}=" in example, f"{var.name} missing from example.env"
