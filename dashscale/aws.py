@@ -15,7 +15,8 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
-from dashscale.errors import AwsError, DashscaleError, WaitTimeout
+from dashscale.errors import AwsError, DashscaleError, NotOwnedError, WaitTimeout
+from dashscale.names import TAG_KEY, Names
 
 T = TypeVar("T")
 
@@ -73,6 +74,22 @@ class Aws:
 
 def error_code(error: botocore.exceptions.ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def already_exists(error: botocore.exceptions.ClientError, *codes: str) -> bool:
+    """True for the "already exists" answers a retried create gets after a lost response."""
+    return error_code(error) in codes
+
+
+def require_owned(names: Names, kind: str, name: str, tags: object) -> None:
+    """Stops when a resource under one of our names is not tagged as this app's: never take
+    over someone else's resource silently."""
+    if not names.owns(tags):  # type: ignore[arg-type]
+        raise NotOwnedError(
+            f"{kind} {name} exists but is not tagged {TAG_KEY}={names.app}, so it is not this "
+            "app's",
+            f"choose another APP_NAME, or if it is yours, tag it {TAG_KEY}={names.app}",
+        )
 
 
 _ACTIONABLE: dict[str, tuple[str, str]] = {

@@ -6,7 +6,6 @@ makes sure the Docker engine and the test base image exist.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "1")
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 os.environ.setdefault("MOTO_ECS_SERVICE_RUNNING", "3")
+os.environ.setdefault("MOTO_ENABLE_RECORDING", "true")
 
 from click.testing import CliRunner, Result
 from moto.server import ThreadedMotoServer
@@ -127,8 +127,3 @@ def registry() -> Iterator[Registry]:
     server = Registry()
     yield server
     server.stop()
-
-
-def recorded_requests(endpoint: str) -> list[dict]:
-    with urllib.request.urlopen(f"{endpoint}/moto-api/recorder/download-recording") as response:
-        return [json.loads(line) for line in response.read().decode().splitlines() if line]
