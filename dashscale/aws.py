@@ -48,10 +48,15 @@ class Aws:
         self._clients: dict[str, Any] = {}
         self._account: str | None = None
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.session.client(service, config=RETRY_CONFIG)
-        return self._clients[service]
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A client of the run's session; `region` only for global services pinned to one
+        region (Route 53 Domains lives in us-east-1)."""
+        key = f"{service}@{region or self.region}"
+        if key not in self._clients:
+            self._clients[key] = self.session.client(
+                service, region_name=region or self.region, config=RETRY_CONFIG
+            )
+        return self._clients[key]
 
     @property
     def account_id(self) -> str:
@@ -175,10 +180,14 @@ def wait_until(
     timeout: float,
     clock: Clock,
     interval: float = 5.0,
+    max_interval: float | None = None,
     on_poll: Callable[[float], None] | None = None,
     hint: str = "re-run the same command to keep waiting; finished work is kept",
 ) -> T:
     """Calls `check` until it returns something other than None, at most `timeout` seconds.
+
+    Polls every `interval` seconds, growing by half each time up to `max_interval` when given:
+    quick answers are seen quickly, long waits cost few calls.
 
     A poll that fails on a transient network error counts as "not yet" rather than ending the wait.
     """
@@ -196,3 +205,5 @@ def wait_until(
         if elapsed >= timeout:
             raise WaitTimeout(f"timed out after {int(elapsed)} s waiting for {what}", hint)
         clock.sleep(min(interval, max(timeout - elapsed, 0.1)))
+        if max_interval is not None:
+            interval = min(interval * 1.5, max_interval)

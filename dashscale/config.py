@@ -164,6 +164,12 @@ VARIABLES: tuple[Variable, ...] = (
         _pattern(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", "host or host:port"),
         "Push to this registry instead of the one ECR's token names (tests, mirrors).",
     ),
+    Variable(
+        "DNS_RESOLVER",
+        None,
+        _pattern(r"none|[0-9A-Fa-f.:]+", "an IP address, IP:port, or none"),
+        "DNS server for the delegation check (default: the system's; none skips it).",
+    ),
     Variable("ECR_KEEP_IMAGES", "30", _integer(1, 1000), "Images the repository keeps."),
     Variable(
         "VPC_ID", None, _pattern(r"vpc-[0-9a-f]+", "a VPC id such as vpc-0a1b2c"), "VPC to use."
@@ -219,6 +225,7 @@ class Config:
     image_tag: str | None = None
     platform: str = DEFAULT_PLATFORM
     dashscale_registry: str | None = None
+    dns_resolver: str | None = None
     ecr_keep_images: int = 30
     vpc_id: str | None = None
     subnet_ids: tuple[str, ...] | None = None

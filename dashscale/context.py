@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,9 @@ class Context:
     ui: UI
     clock: Clock = field(default_factory=Clock)
     timeout: float = 900.0
+    # Stable within one run, new for each: idempotency tokens make retries of one request safe
+    # without making a later run reuse a token whose resource is gone.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _aws: Aws | None = None
     _docker: Any = None
     _account_checked: bool = False
@@ -36,8 +40,8 @@ class Context:
             self._aws.check_account(self.config.aws_account_id)
         return self._aws
 
-    def client(self, service: str) -> Any:
-        return self.aws.client(service)
+    def client(self, service: str, region: str | None = None) -> Any:
+        return self.aws.client(service, region)
 
     @property
     def docker(self) -> Any:

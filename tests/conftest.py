@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,9 @@ os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "1")
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 os.environ.setdefault("MOTO_ECS_SERVICE_RUNNING", "3")
 os.environ.setdefault("MOTO_ENABLE_RECORDING", "true")
+os.environ.setdefault(
+    "MOTO_RECORDER_FILEPATH", os.path.join(tempfile.gettempdir(), f"moto-recording-{os.getpid()}")
+)
 
 from click.testing import CliRunner, Result
 from moto.server import ThreadedMotoServer
@@ -46,6 +50,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    # Never ask the machine's resolver (it may sit on a private address): tests that check the
+    # delegation start their own DNS server on loopback and pass --set DNS_RESOLVER=...
+    monkeypatch.setenv("DNS_RESOLVER", "none")
 
 
 @pytest.fixture(scope="session")

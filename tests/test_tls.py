@@ -1,0 +1,193 @@
+"""`dashscale tls` against moto's server: zone, certificate, validation, listeners, aliases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dashscale.aws import Clock
+from dashscale.config import load_config
+from dashscale.context import Context
+from dashscale.errors import WaitTimeout
+from dashscale.steps import tls as tls_step
+from dashscale.ui import UI
+from tests.support.dns_server import FakeDns
+from tests.support.recording import recording
+
+DOMAIN = "example.com"
+
+
+@pytest.fixture
+def load_balancer(aws: str, boto, project: Path) -> dict:
+    """What `alb` leaves: load balancer, target group, port 80 forwarding to it."""
+    ec2, elbv2 = boto("ec2"), boto("elbv2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+    subnet_ids = [s["SubnetId"] for s in subnets["Subnets"]][:2]
+    lb = elbv2.create_load_balancer(Name="demo-alb", Subnets=subnet_ids)["LoadBalancers"][0]
+    tg = elbv2.create_target_group(
+        Name="demo-tg", Protocol="HTTP", Port=8050, VpcId=vpc["VpcId"], TargetType="ip"
+    )["TargetGroups"][0]
+    elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}],
+    )
+    with (project / ".env").open("a") as env:
+        env.write(f"DOMAIN={DOMAIN}\n")
+    return {"lb": lb, "tg": tg}
+
+
+def zones(boto) -> list[dict]:
+    return [z for z in boto("route53").list_hosted_zones()["HostedZones"]
+            if z["Name"] == f"{DOMAIN}."]
+
+
+def records(boto, zone_id: str) -> dict[tuple[str, str], dict]:
+    sets = boto("route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    return {(r["Name"], r["Type"]): r for r in sets}
+
+
+def listeners(boto, lb_arn: str) -> dict[int, dict]:
+    found = boto("elbv2").describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
+    return {listener["Port"]: listener for listener in found}
+
+
+def test_tls_with_an_existing_zone_keeps_the_users_records(aws, boto, load_balancer, run):
+    route53 = boto("route53")
+    zone_id = route53.create_hosted_zone(Name=DOMAIN, CallerReference="user")["HostedZone"]["Id"]
+    zone_id = zone_id.rsplit("/", 1)[-1]
+    user_records = [
+        {"Name": f"{DOMAIN}.", "Type": "MX", "TTL": 300,
+         "ResourceRecords": [{"Value": "10 mail.example.net."}]},
+        {"Name": f"blog.{DOMAIN}.", "Type": "CNAME", "TTL": 300,
+         "ResourceRecords": [{"Value": "blog.example.net"}]},
+    ]
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": r}
+                                 for r in user_records]},
+    )
+    ns = route53.get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]
+    dns = FakeDns(ns)
+    try:
+        result = run("tls", "--set", f"DNS_RESOLVER={dns.address}")
+    finally:
+        dns.stop()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"https://{DOMAIN}"
+    assert dns.queries >= 1 and "DNS answers with the zone's servers" in result.output
+
+    # one zone, the user's own, untouched
+    assert len(zones(boto)) == 1
+    tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
+    assert tags["ResourceTagSet"].get("Tags", []) == []
+    found = records(boto, zone_id)
+    for record in user_records:
+        assert found[(record["Name"], record["Type"])]["ResourceRecords"] == \
+            record["ResourceRecords"]
+
+    # one issued certificate for apex and www, tagged, validated through its CNAMEs
+    acm = boto("acm")
+    certificates = acm.list_certificates()["CertificateSummaryList"]
+    assert len(certificates) == 1
+    cert = acm.describe_certificate(CertificateArn=certificates[0]["CertificateArn"])
+    cert = cert["Certificate"]
+    assert cert["Status"] == "ISSUED"
+    assert {cert["DomainName"], *cert["SubjectAlternativeNames"]} == {DOMAIN, f"www.{DOMAIN}"}
+    assert {"Key": "dashscale:app", "Value": "demo"} in acm.list_tags_for_certificate(
+        CertificateArn=cert["CertificateArn"])["Tags"]
+    for option in cert["DomainValidationOptions"]:
+        rr = option["ResourceRecord"]
+        assert found[(rr["Name"], "CNAME")]["ResourceRecords"] == [{"Value": rr["Value"]}]
+
+    # aliases point at the load balancer's own zone
+    lb = load_balancer["lb"]
+    for name in (f"{DOMAIN}.", f"www.{DOMAIN}."):
+        alias = found[(name, "A")]["AliasTarget"]
+        assert alias["HostedZoneId"] == lb["CanonicalHostedZoneId"]
+        assert alias["DNSName"].rstrip(".") == lb["DNSName"]
+
+    # HTTPS with TLS 1.3 forwarding to the target group; HTTP redirected permanently
+    by_port = listeners(boto, lb["LoadBalancerArn"])
+    https = by_port[443]
+    assert https["Protocol"] == "HTTPS"
+    assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert [c["CertificateArn"] for c in https["Certificates"]] == [cert["CertificateArn"]]
+    assert https["DefaultActions"][0]["TargetGroupArn"] == load_balancer["tg"]["TargetGroupArn"]
+    redirect = by_port[80]["DefaultActions"][0]
+    assert redirect["Type"] == "redirect"
+    assert redirect["RedirectConfig"] == {
+        "Protocol": "HTTPS", "Port": "443", "Host": "#{host}", "Path": "/#{path}",
+        "Query": "#{query}", "StatusCode": "HTTP_301",
+    }
+
+    # a second run changes nothing
+    with recording(aws) as calls:
+        again = run("tls")
+    assert again.exit_code == 0, again.output
+    assert calls.changing == []
+    assert len(acm.list_certificates()["CertificateSummaryList"]) == 1
+
+
+def test_tls_without_a_zone_creates_one_and_shows_its_name_servers(aws, boto, load_balancer,
+                                                                   run):
+    dns = FakeDns(["ns1.registrar-parking.example."])
+    try:
+        result = run("tls", "--set", f"DNS_RESOLVER={dns.address}")
+    finally:
+        dns.stop()
+    assert result.exit_code == 0, result.output
+    [zone] = zones(boto)
+    zone_id = zone["Id"].rsplit("/", 1)[-1]
+    ns = boto("route53").get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]
+    assert len(ns) == 4 and all(server in result.output for server in ns)
+    assert "registrar" in result.output
+    assert "certificate stays pending until the registrar" in result.output  # not delegated
+    tags = boto("route53").list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
+    assert tags["ResourceTagSet"]["Tags"] == [{"Key": "dashscale:app", "Value": "demo"}]
+    again = run("tls")
+    assert again.exit_code == 0, again.output
+    assert len(zones(boto)) == 1
+
+
+def test_tls_needs_domain_and_a_load_balancer(aws, project, run):
+    result = run("tls")
+    assert result.exit_code == 2 and "DOMAIN is not set" in result.output
+    result = run("tls", "--set", f"DOMAIN={DOMAIN}")
+    assert result.exit_code == 1 and "run `dashscale alb`" in result.output
+    assert "Traceback" not in result.output
+
+
+class FakeClock(Clock):
+    """Time moves only when the code sleeps."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+        self.sleeps: list[float] = []
+        super().__init__(now=lambda: self.time, sleep=self._sleep)
+
+    def _sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.time += seconds
+
+
+def test_pending_certificate_times_out_with_what_is_missing(aws, boto, load_balancer, project,
+                                                            monkeypatch):
+    import moto.settings
+
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 10**6)  # never validates
+    clock = FakeClock()
+    ctx = Context(config=load_config(), ui=UI(), clock=clock)
+    with pytest.raises(WaitTimeout) as error:
+        tls_step.run(ctx, timeout=1800)
+    assert "PENDING_VALIDATION" in error.value.message
+    assert "dashscale tls" in error.value.hint
+    assert 1800 <= clock.time < 1900 and max(clock.sleeps) <= 15
+    # nothing was wired to a certificate that is not issued
+    assert 443 not in listeners(boto, load_balancer["lb"]["LoadBalancerArn"])
+    # a later run picks up the same certificate rather than requesting another
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 0)
+    url = tls_step.run(Context(config=load_config(), ui=UI(), clock=FakeClock()))
+    assert url == f"https://{DOMAIN}"
+    assert len(boto("acm").list_certificates()["CertificateSummaryList"]) == 1
