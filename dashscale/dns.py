@@ -40,9 +40,7 @@ def parse_resolver(text: str) -> tuple[str, int]:
 
 def build_query(domain: str, query_id: int) -> bytes:
     header = struct.pack(">HHHHHH", query_id, 0x0100, 1, 0, 0, 0)  # recursion desired
-    labels = b"".join(
-        bytes([len(part)]) + part.encode() for part in domain.rstrip(".").split(".")
-    )
+    labels = b"".join(bytes([len(part)]) + part.encode() for part in domain.rstrip(".").split("."))
     return header + labels + b"\0" + struct.pack(">HH", NS_TYPE, IN_CLASS)
 
 

@@ -30,7 +30,9 @@ def load_balancer(aws: str, boto, project: Path) -> dict:
         Name="demo-tg", Protocol="HTTP", Port=8050, VpcId=vpc["VpcId"], TargetType="ip"
     )["TargetGroups"][0]
     elbv2.create_listener(
-        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}],
     )
     with (project / ".env").open("a") as env:
@@ -39,8 +41,9 @@ def load_balancer(aws: str, boto, project: Path) -> dict:
 
 
 def zones(boto) -> list[dict]:
-    return [z for z in boto("route53").list_hosted_zones()["HostedZones"]
-            if z["Name"] == f"{DOMAIN}."]
+    return [
+        z for z in boto("route53").list_hosted_zones()["HostedZones"] if z["Name"] == f"{DOMAIN}."
+    ]
 
 
 def records(boto, zone_id: str) -> dict[tuple[str, str], dict]:
@@ -58,15 +61,24 @@ def test_tls_with_an_existing_zone_keeps_the_users_records(aws, boto, load_balan
     zone_id = route53.create_hosted_zone(Name=DOMAIN, CallerReference="user")["HostedZone"]["Id"]
     zone_id = zone_id.rsplit("/", 1)[-1]
     user_records = [
-        {"Name": f"{DOMAIN}.", "Type": "MX", "TTL": 300,
-         "ResourceRecords": [{"Value": "10 mail.example.net."}]},
-        {"Name": f"blog.{DOMAIN}.", "Type": "CNAME", "TTL": 300,
-         "ResourceRecords": [{"Value": "blog.example.net"}]},
+        {
+            "Name": f"{DOMAIN}.",
+            "Type": "MX",
+            "TTL": 300,
+            "ResourceRecords": [{"Value": "10 mail.example.net."}],
+        },
+        {
+            "Name": f"blog.{DOMAIN}.",
+            "Type": "CNAME",
+            "TTL": 300,
+            "ResourceRecords": [{"Value": "blog.example.net"}],
+        },
     ]
     route53.change_resource_record_sets(
         HostedZoneId=zone_id,
-        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": r}
-                                 for r in user_records]},
+        ChangeBatch={
+            "Changes": [{"Action": "CREATE", "ResourceRecordSet": r} for r in user_records]
+        },
     )
     ns = route53.get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]
     dns = FakeDns(ns)
@@ -84,8 +96,9 @@ def test_tls_with_an_existing_zone_keeps_the_users_records(aws, boto, load_balan
     assert tags["ResourceTagSet"].get("Tags", []) == []
     found = records(boto, zone_id)
     for record in user_records:
-        assert found[(record["Name"], record["Type"])]["ResourceRecords"] == \
-            record["ResourceRecords"]
+        assert (
+            found[(record["Name"], record["Type"])]["ResourceRecords"] == record["ResourceRecords"]
+        )
 
     # one issued certificate for apex and www, tagged, validated through its CNAMEs
     acm = boto("acm")
@@ -96,7 +109,8 @@ def test_tls_with_an_existing_zone_keeps_the_users_records(aws, boto, load_balan
     assert cert["Status"] == "ISSUED"
     assert {cert["DomainName"], *cert["SubjectAlternativeNames"]} == {DOMAIN, f"www.{DOMAIN}"}
     assert {"Key": "dashscale:app", "Value": "demo"} in acm.list_tags_for_certificate(
-        CertificateArn=cert["CertificateArn"])["Tags"]
+        CertificateArn=cert["CertificateArn"]
+    )["Tags"]
     for option in cert["DomainValidationOptions"]:
         rr = option["ResourceRecord"]
         assert found[(rr["Name"], "CNAME")]["ResourceRecords"] == [{"Value": rr["Value"]}]
@@ -118,8 +132,12 @@ def test_tls_with_an_existing_zone_keeps_the_users_records(aws, boto, load_balan
     redirect = by_port[80]["DefaultActions"][0]
     assert redirect["Type"] == "redirect"
     assert redirect["RedirectConfig"] == {
-        "Protocol": "HTTPS", "Port": "443", "Host": "#{host}", "Path": "/#{path}",
-        "Query": "#{query}", "StatusCode": "HTTP_301",
+        "Protocol": "HTTPS",
+        "Port": "443",
+        "Host": "#{host}",
+        "Path": "/#{path}",
+        "Query": "#{query}",
+        "StatusCode": "HTTP_301",
     }
 
     # a second run changes nothing
@@ -130,8 +148,7 @@ def test_tls_with_an_existing_zone_keeps_the_users_records(aws, boto, load_balan
     assert len(acm.list_certificates()["CertificateSummaryList"]) == 1
 
 
-def test_tls_without_a_zone_creates_one_and_shows_its_name_servers(aws, boto, load_balancer,
-                                                                   run):
+def test_tls_without_a_zone_creates_one_and_shows_its_name_servers(aws, boto, load_balancer, run):
     dns = FakeDns(["ns1.registrar-parking.example."])
     try:
         result = run("tls", "--set", f"DNS_RESOLVER={dns.address}")
@@ -172,8 +189,9 @@ class FakeClock(Clock):
         self.time += seconds
 
 
-def test_pending_certificate_times_out_with_what_is_missing(aws, boto, load_balancer, project,
-                                                            monkeypatch):
+def test_pending_certificate_times_out_with_what_is_missing(
+    aws, boto, load_balancer, project, monkeypatch
+):
     import moto.settings
 
     monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 10**6)  # never validates

@@ -80,9 +80,9 @@ def fqdn(name: str) -> str:
 # --- hosted zone --------------------------------------------------------------------------------
 
 
-def find_zone(ctx: Context) -> Zone | None:
-    """The public hosted zone named exactly DOMAIN, if there is one."""
-    domain, _ = domains(ctx)
+def find_zone(ctx: Context, domain: str | None = None) -> Zone | None:
+    """The public hosted zone named exactly `domain` (default DOMAIN), if there is one."""
+    domain = domain or domains(ctx)[0]
     route53 = ctx.client("route53")
     with translated("looking up the hosted zone"):
         answer = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="10")
@@ -253,8 +253,14 @@ def validation_records(ctx: Context, certificate: Certificate) -> list[dict[str,
         return list(unique.values())
 
     with translated("reading the certificate's validation records"):
-        return wait_until(records, what="ACM's validation records", timeout=120,
-                          clock=ctx.clock, interval=1, max_interval=5)
+        return wait_until(
+            records,
+            what="ACM's validation records",
+            timeout=120,
+            clock=ctx.clock,
+            interval=1,
+            max_interval=5,
+        )
 
 
 def record_set(ctx: Context, zone: Zone, name: str, kind: str) -> dict[str, Any] | None:
@@ -273,8 +279,10 @@ def upsert_records(ctx: Context, zone: Zone, wanted: list[dict[str, Any]], kind:
     with translated(f"writing the {kind} records"):
         for record in wanted:
             existing = record_set(ctx, zone, record["Name"], record["Type"])
-            state = "found" if existing and same_record(existing, record) else (
-                "updated" if existing else "created"
+            state = (
+                "found"
+                if existing and same_record(existing, record)
+                else ("updated" if existing else "created")
             )
             if state != "found":
                 changes.append({"Action": "UPSERT", "ResourceRecordSet": record})
@@ -304,8 +312,12 @@ def same_record(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
 
 def validation_record_sets(records: list[dict[str, str]]) -> list[dict[str, Any]]:
     return [
-        {"Name": fqdn(r["Name"]), "Type": r["Type"], "TTL": 300,
-         "ResourceRecords": [{"Value": r["Value"]}]}
+        {
+            "Name": fqdn(r["Name"]),
+            "Type": r["Type"],
+            "TTL": 300,
+            "ResourceRecords": [{"Value": r["Value"]}],
+        }
         for r in records
     ]
 
@@ -387,8 +399,12 @@ def ensure_https_listener(ctx: Context, lb_arn: str, tg_arn: str, cert_arn: str)
         if existing is None:
             try:
                 elbv2.create_listener(
-                    LoadBalancerArn=lb_arn, Protocol="HTTPS", Port=443, SslPolicy=TLS_POLICY,
-                    Certificates=wanted_certs, DefaultActions=[_forward(tg_arn)],
+                    LoadBalancerArn=lb_arn,
+                    Protocol="HTTPS",
+                    Port=443,
+                    SslPolicy=TLS_POLICY,
+                    Certificates=wanted_certs,
+                    DefaultActions=[_forward(tg_arn)],
                     Tags=ctx.names.tags(),
                 )
                 ctx.ui.resource("listener", "HTTPS :443", "created", TLS_POLICY)
@@ -407,8 +423,12 @@ def ensure_https_listener(ctx: Context, lb_arn: str, tg_arn: str, cert_arn: str)
             ctx.ui.resource("listener", "HTTPS :443", "found", TLS_POLICY)
             return
         elbv2.modify_listener(
-            ListenerArn=existing["ListenerArn"], Protocol="HTTPS", Port=443,
-            SslPolicy=TLS_POLICY, Certificates=wanted_certs, DefaultActions=[_forward(tg_arn)],
+            ListenerArn=existing["ListenerArn"],
+            Protocol="HTTPS",
+            Port=443,
+            SslPolicy=TLS_POLICY,
+            Certificates=wanted_certs,
+            DefaultActions=[_forward(tg_arn)],
         )
         ctx.ui.resource("listener", "HTTPS :443", "updated", TLS_POLICY)
 
@@ -419,8 +439,11 @@ def ensure_redirect(ctx: Context, lb_arn: str) -> None:
         existing = listeners_by_port(ctx, lb_arn).get(80)
         if existing is None:
             elbv2.create_listener(
-                LoadBalancerArn=lb_arn, Protocol="HTTP", Port=80,
-                DefaultActions=[REDIRECT_ACTION], Tags=ctx.names.tags(),
+                LoadBalancerArn=lb_arn,
+                Protocol="HTTP",
+                Port=80,
+                DefaultActions=[REDIRECT_ACTION],
+                Tags=ctx.names.tags(),
             )
             ctx.ui.resource("listener", "HTTP :80", "created", "301 to HTTPS")
         elif _action_matches(existing.get("DefaultActions", []), REDIRECT_ACTION):
@@ -493,8 +516,13 @@ def prepare(ctx: Context, update_registrar: bool = False) -> TlsPlan:
     return TlsPlan(zone, certificate, delegated)
 
 
-def finish(ctx: Context, plan: TlsPlan, lb: LoadBalancerTarget, tg_arn: str,
-           timeout: float = CERTIFICATE_TIMEOUT) -> str:
+def finish(
+    ctx: Context,
+    plan: TlsPlan,
+    lb: LoadBalancerTarget,
+    tg_arn: str,
+    timeout: float = CERTIFICATE_TIMEOUT,
+) -> str:
     """Waits for the certificate, then HTTPS listener, redirect and aliases; returns the URL."""
     certificate = wait_issued(ctx, plan, timeout)
     ensure_https_listener(ctx, lb.arn, tg_arn, certificate.arn)
@@ -504,8 +532,7 @@ def finish(ctx: Context, plan: TlsPlan, lb: LoadBalancerTarget, tg_arn: str,
     return f"https://{domain}"
 
 
-def run(ctx: Context, update_registrar: bool = False,
-        timeout: float = CERTIFICATE_TIMEOUT) -> str:
+def run(ctx: Context, update_registrar: bool = False, timeout: float = CERTIFICATE_TIMEOUT) -> str:
     lb = load_balancer_target(ctx)
     tg_arn = target_group_arn(ctx)
     plan = prepare(ctx, update_registrar)
