@@ -45,3 +45,7 @@ class NotOwnedError(AwsError):
 
 class WaitTimeout(DashscaleError):
     """A bounded wait ran out before AWS reached the state we need."""
+
+
+class PushError(DockerError):
+    """A push to the registry failed for good: fatal, refused login, or retries used up."""

@@ -99,6 +99,7 @@ class FlakyTcpProxy:
         self.target_port = target_port
         self.remaining_failures = fail_first
         self.connections = 0
+        self.bytes_up = 0  # bytes forwarded from clients to the target
         self.port = free_port()
         self._server = socket.create_server(("127.0.0.1", self.port))
         self._server.settimeout(0.2)
@@ -138,14 +139,16 @@ class FlakyTcpProxy:
         except OSError:
             client.close()
             return
-        for source, sink in ((client, upstream), (upstream, client)):
-            threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+        for source, sink, up in ((client, upstream, True), (upstream, client, False)):
+            threading.Thread(target=self._pipe, args=(source, sink, up), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, up: bool = False) -> None:
         try:
             while data := source.recv(65536):
                 sink.sendall(data)
+                if up:
+                    with self._lock:
+                        self.bytes_up += len(data)
         except OSError:
             pass
         finally:
