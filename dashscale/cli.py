@@ -128,5 +128,137 @@ def build(options: Options, ui: UI, check: bool) -> None:
     ui.result(image.ref)
 
 
+@cli.command()
+@click.option(
+    "--update-registrar",
+    is_flag=True,
+    help="Point a Route 53 Domains registration at the zone without asking.",
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=1),
+    default=3600,
+    show_default=True,
+    help="Seconds to wait for the certificate to be issued.",
+)
+@shared_options
+def tls(options: Options, ui: UI, update_registrar: bool, timeout: int) -> None:
+    """HTTPS on DOMAIN and www.DOMAIN: zone, certificate, listener, redirect, aliases."""
+    from dashscale.errors import ConfigError
+    from dashscale.steps import tls as tls_step
+
+    ctx = make_context(options, ui, timeout=timeout)
+    if not ctx.config.domain:
+        raise ConfigError("DOMAIN is not set", "set DOMAIN=example.com in .env to serve HTTPS")
+    ui.result(tls_step.run(ctx, update_registrar, timeout=timeout))
+
+
+@cli.command()
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 20),
+    default=5,
+    show_default=True,
+    help="Times to retry a push that fails on a transient error (network, 5xx, throttling).",
+)
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="When push has to build the image first, smoke-check it before pushing.",
+)
+@shared_options
+def push(options: Options, ui: UI, retries: int, check: bool) -> None:
+    """Push the app's image to its ECR repository (building it first when needed)."""
+    from dashscale.steps import push as push_step
+
+    ctx = make_context(options, ui)
+    pushed = push_step.push(ctx, retries=retries, check=check, verbose=options.verbose)
+    ui.result(pushed.uri)
+    ui.result(pushed.digest)
+
+
+IMAGE_HELP = (
+    "Deploy this image, already in a registry, instead of the one `push` made for the current "
+    "content (build and push are skipped; PLATFORM names its architecture)."
+)
+TIMEOUT_HELP = "Seconds to wait for the load balancer and the deployment."
+
+
+@cli.command()
+@click.option("--image", "image_uri", metavar="URI", help=IMAGE_HELP)
+@shared_options
+def cluster(options: Options, ui: UI, image_uri: str | None) -> None:
+    """Create the security groups, ECS cluster, execution role, log group and task definition."""
+    from dashscale.steps import cluster as cluster_step
+
+    ctx = make_context(options, ui)
+    result = cluster_step.ensure_cluster(ctx, cluster_step.resolve_image(ctx, image_uri))
+    ui.result(result.task_definition_arn)
+
+
+@cli.command()
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Follow the deployment until it completes (or fails and says why).",
+)
+@click.option(
+    "--timeout", type=click.IntRange(min=1), default=900, show_default=True, help=TIMEOUT_HELP
+)
+@shared_options
+def alb(options: Options, ui: UI, wait: bool, timeout: int) -> None:
+    """Create the load balancer, target group, port-80 listener and the ECS service."""
+    from dashscale.steps import alb as alb_step
+    from dashscale.steps import cluster as cluster_step
+
+    ctx = make_context(options, ui, timeout=float(timeout))
+    result = alb_step.ensure_alb(ctx, cluster_step.existing_cluster(ctx), wait=wait)
+    ui.result(result.address)
+
+
+@cli.command()
+@click.option("--image", "image_uri", metavar="URI", help=IMAGE_HELP)
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Follow the deployment until it completes (or fails and says why).",
+)
+@click.option(
+    "--timeout", type=click.IntRange(min=1), default=900, show_default=True, help=TIMEOUT_HELP
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Push attempts after a failed one.",
+)
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Smoke-check a newly built image before pushing it.",
+)
+@shared_options
+def up(
+    options: Options,
+    ui: UI,
+    image_uri: str | None,
+    wait: bool,
+    timeout: int,
+    retries: int,
+    check: bool,
+) -> None:
+    """Deploy everything: build, push, cluster, alb (and HTTPS when DOMAIN is set)."""
+    from dashscale.steps import up as up_step
+
+    ctx = make_context(options, ui, timeout=float(timeout))
+    result = up_step.up(ctx, image_uri, wait=wait, retries=retries, check=check)
+    ui.result(result.address)
+
+
 def main() -> None:
     cli(prog_name="dashscale")

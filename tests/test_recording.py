@@ -1,4 +1,4 @@
-"""The recorder helper itself: it must see reads and changes, or 'no changing call' proves nothing."""
+"""The recorder helper: it must see reads and changes, or "no changing call" proves nothing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""moto's request recorder: which AWS operations a command made, and which of them change things."""
+"""moto's request recorder: which AWS operations a command made, and which change things."""
 
 from __future__ import annotations
 
