@@ -87,6 +87,12 @@ def make_context(options: Options, ui: UI, timeout: float = 900.0, **flags: str 
     return Context(config=config, ui=ui, timeout=timeout)
 
 
+REGISTRAR_HELP = (
+    "When Route 53 Domains registers DOMAIN in this account, point it at the zone's name "
+    "servers without asking."
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dashscale")
 def cli() -> None:
@@ -129,11 +135,7 @@ def build(options: Options, ui: UI, check: bool) -> None:
 
 
 @cli.command()
-@click.option(
-    "--update-registrar",
-    is_flag=True,
-    help="Point a Route 53 Domains registration at the zone without asking.",
-)
+@click.option("--update-registrar", is_flag=True, help=REGISTRAR_HELP)
 @click.option(
     "--timeout",
     type=click.IntRange(min=1),
@@ -242,6 +244,14 @@ def alb(options: Options, ui: UI, wait: bool, timeout: int) -> None:
     show_default=True,
     help="Smoke-check a newly built image before pushing it.",
 )
+@click.option("--update-registrar", is_flag=True, help=REGISTRAR_HELP)
+@click.option(
+    "--cert-timeout",
+    type=click.IntRange(min=1),
+    default=3600,
+    show_default=True,
+    help="Seconds to wait for the certificate (with DOMAIN).",
+)
 @shared_options
 def up(
     options: Options,
@@ -251,12 +261,22 @@ def up(
     timeout: int,
     retries: int,
     check: bool,
+    update_registrar: bool,
+    cert_timeout: int,
 ) -> None:
     """Deploy everything: build, push, cluster, alb (and HTTPS when DOMAIN is set)."""
     from dashscale.steps import up as up_step
 
     ctx = make_context(options, ui, timeout=float(timeout))
-    result = up_step.up(ctx, image_uri, wait=wait, retries=retries, check=check)
+    result = up_step.up(
+        ctx,
+        image_uri,
+        wait=wait,
+        retries=retries,
+        check=check,
+        update_registrar=update_registrar,
+        certificate_timeout=float(cert_timeout),
+    )
     ui.result(result.address)
 
 

@@ -25,9 +25,16 @@ def load_balancer(aws: str, boto, project: Path) -> dict:
     vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
     subnet_ids = [s["SubnetId"] for s in subnets["Subnets"]][:2]
-    lb = elbv2.create_load_balancer(Name="demo-alb", Subnets=subnet_ids)["LoadBalancers"][0]
+    tags = [{"Key": "dashscale:app", "Value": "demo"}]
+    lb = elbv2.create_load_balancer(Name="demo-alb", Subnets=subnet_ids, Tags=tags)
+    lb = lb["LoadBalancers"][0]
     tg = elbv2.create_target_group(
-        Name="demo-tg", Protocol="HTTP", Port=8050, VpcId=vpc["VpcId"], TargetType="ip"
+        Name="demo-tg",
+        Protocol="HTTP",
+        Port=8050,
+        VpcId=vpc["VpcId"],
+        TargetType="ip",
+        Tags=tags,
     )["TargetGroups"][0]
     elbv2.create_listener(
         LoadBalancerArn=lb["LoadBalancerArn"],
@@ -172,7 +179,7 @@ def test_tls_needs_domain_and_a_load_balancer(aws, project, run):
     result = run("tls")
     assert result.exit_code == 2 and "DOMAIN is not set" in result.output
     result = run("tls", "--set", f"DOMAIN={DOMAIN}")
-    assert result.exit_code == 1 and "run `dashscale alb`" in result.output
+    assert result.exit_code == 1 and "run `dashscale alb`" in result.output, result.output
     assert "Traceback" not in result.output
 
 

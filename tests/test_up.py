@@ -292,15 +292,44 @@ def test_drifted_rules_and_policies_are_put_back(
     assert [p["PolicyArn"] for p in attached["AttachedPolicies"]] == [EXECUTION_POLICY]
 
 
-def test_up_with_domain_stops_before_any_change(
-    aws: str, project: Path, run, no_docker: None
+def test_up_with_domain_serves_https_and_a_rerun_changes_nothing(
+    aws: str, boto, project: Path, run, no_docker: None
 ) -> None:
+    result = run("up", "--image", IMAGE, "--set", "DOMAIN=example.com")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == "https://example.com"
+    elbv2 = boto("elbv2")
+    (lb,) = elbv2.describe_load_balancers(Names=["demo-alb"])["LoadBalancers"]
+    listeners = {
+        item["Port"]: item
+        for item in elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    }
+    assert listeners[443]["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
+    (certificate,) = boto("acm").list_certificates()["CertificateSummaryList"]
+    assert (
+        boto("acm").describe_certificate(CertificateArn=certificate["CertificateArn"])[
+            "Certificate"
+        ]["Status"]
+        == "ISSUED"
+    )
+    (zone,) = boto("route53").list_hosted_zones()["HostedZones"]
+    records = boto("route53").list_resource_record_sets(HostedZoneId=zone["Id"])
+    aliases = [r for r in records["ResourceRecordSets"] if r["Type"] == "A"]
+    assert sorted(r["Name"] for r in aliases) == ["example.com.", "www.example.com."]
+    assert {r["AliasTarget"]["HostedZoneId"] for r in aliases} == {lb["CanonicalHostedZoneId"]}
+
     with recording(aws) as calls:
-        result = run("up", "--image", IMAGE, "--set", "DOMAIN=example.com")
-    assert result.exit_code == 2
-    assert "DOMAIN" in result.stderr and "does not handle DOMAIN" in said(result.stderr)
-    assert "Traceback" not in result.output
+        again = run("up", "--image", IMAGE, "--set", "DOMAIN=example.com")
+    assert again.exit_code == 0, again.output
     assert calls.changing == []
+    # alb on a re-run keeps the redirect the TLS step made
+    assert (
+        elbv2.describe_listeners(ListenerArns=[listeners[80]["ListenerArn"]])["Listeners"][0][
+            "DefaultActions"
+        ][0]["Type"]
+        == "redirect"
+    )
 
 
 @pytest.mark.parametrize(

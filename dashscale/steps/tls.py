@@ -20,6 +20,15 @@ from dashscale.aws import already_exists, error_code, translated, wait_until
 from dashscale.context import Context
 from dashscale.dns import DnsUnavailable, name_servers, system_resolver
 from dashscale.errors import AwsError, WaitTimeout
+from dashscale.steps.alb import (
+    LoadBalancer,
+    find_listener,
+    find_load_balancer,
+    find_target_group,
+    forward_action,
+    forwards_to,
+    load_balancer_of,
+)
 from dashscale.ui import is_interactive
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -58,13 +67,6 @@ class TlsPlan:
     zone: Zone
     certificate: Certificate
     delegated: bool | None  # None: DNS could not be asked
-
-
-@dataclass(frozen=True)
-class LoadBalancerTarget:
-    arn: str
-    dns_name: str
-    canonical_zone_id: str
 
 
 def domains(ctx: Context) -> tuple[str, str]:
@@ -373,29 +375,18 @@ def wait_issued(ctx: Context, plan: TlsPlan, timeout: float) -> Certificate:
 # --- load balancer wiring ---------------------------------------------------------------------
 
 
-def listeners_by_port(ctx: Context, lb_arn: str) -> dict[int, dict[str, Any]]:
-    answer = ctx.client("elbv2").describe_listeners(LoadBalancerArn=lb_arn)
-    return {listener["Port"]: listener for listener in answer.get("Listeners", [])}
-
-
-def _forward(tg_arn: str) -> dict[str, Any]:
-    return {"Type": "forward", "TargetGroupArn": tg_arn}
-
-
-def _action_matches(actual: list[dict[str, Any]], wanted: dict[str, Any]) -> bool:
-    if len(actual) != 1 or actual[0].get("Type") != wanted["Type"]:
+def _is_redirect(actions: list[dict[str, Any]]) -> bool:
+    if len(actions) != 1 or actions[0].get("Type") != "redirect":
         return False
-    if wanted["Type"] == "forward":
-        return actual[0].get("TargetGroupArn") == wanted["TargetGroupArn"]
-    config = actual[0].get("RedirectConfig", {})
-    return all(config.get(k) == v for k, v in wanted["RedirectConfig"].items())
+    config = actions[0].get("RedirectConfig", {})
+    return all(config.get(k) == v for k, v in REDIRECT_ACTION["RedirectConfig"].items())
 
 
 def ensure_https_listener(ctx: Context, lb_arn: str, tg_arn: str, cert_arn: str) -> None:
     elbv2 = ctx.client("elbv2")
     wanted_certs = [{"CertificateArn": cert_arn}]
     with translated("setting up the HTTPS listener"):
-        existing = listeners_by_port(ctx, lb_arn).get(443)
+        existing = find_listener(ctx, 443, lb_arn)
         if existing is None:
             try:
                 elbv2.create_listener(
@@ -404,7 +395,7 @@ def ensure_https_listener(ctx: Context, lb_arn: str, tg_arn: str, cert_arn: str)
                     Port=443,
                     SslPolicy=TLS_POLICY,
                     Certificates=wanted_certs,
-                    DefaultActions=[_forward(tg_arn)],
+                    DefaultActions=[forward_action(tg_arn)],
                     Tags=ctx.names.tags(),
                 )
                 ctx.ui.resource("listener", "HTTPS :443", "created", TLS_POLICY)
@@ -412,13 +403,15 @@ def ensure_https_listener(ctx: Context, lb_arn: str, tg_arn: str, cert_arn: str)
             except botocore.exceptions.ClientError as error:
                 if not already_exists(error, "DuplicateListener"):
                     raise
-                existing = listeners_by_port(ctx, lb_arn)[443]
+                existing = find_listener(ctx, 443, lb_arn)
+                assert existing is not None
         current_certs = [c["CertificateArn"] for c in existing.get("Certificates", [])]
         if (
             existing.get("Protocol") == "HTTPS"
             and existing.get("SslPolicy") == TLS_POLICY
             and current_certs == [cert_arn]
-            and _action_matches(existing.get("DefaultActions", []), _forward(tg_arn))
+            and len(existing.get("DefaultActions", [])) == 1
+            and forwards_to(existing["DefaultActions"][0], tg_arn)
         ):
             ctx.ui.resource("listener", "HTTPS :443", "found", TLS_POLICY)
             return
@@ -428,7 +421,7 @@ def ensure_https_listener(ctx: Context, lb_arn: str, tg_arn: str, cert_arn: str)
             Port=443,
             SslPolicy=TLS_POLICY,
             Certificates=wanted_certs,
-            DefaultActions=[_forward(tg_arn)],
+            DefaultActions=[forward_action(tg_arn)],
         )
         ctx.ui.resource("listener", "HTTPS :443", "updated", TLS_POLICY)
 
@@ -436,7 +429,7 @@ def ensure_https_listener(ctx: Context, lb_arn: str, tg_arn: str, cert_arn: str)
 def ensure_redirect(ctx: Context, lb_arn: str) -> None:
     elbv2 = ctx.client("elbv2")
     with translated("redirecting HTTP to HTTPS"):
-        existing = listeners_by_port(ctx, lb_arn).get(80)
+        existing = find_listener(ctx, 80, lb_arn)
         if existing is None:
             elbv2.create_listener(
                 LoadBalancerArn=lb_arn,
@@ -446,7 +439,7 @@ def ensure_redirect(ctx: Context, lb_arn: str) -> None:
                 Tags=ctx.names.tags(),
             )
             ctx.ui.resource("listener", "HTTP :80", "created", "301 to HTTPS")
-        elif _action_matches(existing.get("DefaultActions", []), REDIRECT_ACTION):
+        elif _is_redirect(existing.get("DefaultActions", [])):
             ctx.ui.resource("listener", "HTTP :80", "found", "301 to HTTPS")
         else:
             elbv2.modify_listener(
@@ -455,48 +448,20 @@ def ensure_redirect(ctx: Context, lb_arn: str) -> None:
             ctx.ui.resource("listener", "HTTP :80", "updated", "301 to HTTPS")
 
 
-def alias_record_sets(ctx: Context, lb: LoadBalancerTarget) -> list[dict[str, Any]]:
+def alias_record_sets(ctx: Context, lb: LoadBalancer) -> list[dict[str, Any]]:
     # An alias points at the load balancer's own hosted zone, not at the user's zone.
     return [
         {
             "Name": fqdn(name),
             "Type": "A",
             "AliasTarget": {
-                "HostedZoneId": lb.canonical_zone_id,
+                "HostedZoneId": lb.canonical_hosted_zone_id,
                 "DNSName": lb.dns_name,
                 "EvaluateTargetHealth": True,
             },
         }
         for name in domains(ctx)
     ]
-
-
-def load_balancer_target(ctx: Context) -> LoadBalancerTarget:
-    """The app's load balancer, which `alb` made; a clear error when it is missing."""
-    elbv2 = ctx.client("elbv2")
-    with translated("looking up the load balancer"):
-        try:
-            found = elbv2.describe_load_balancers(Names=[ctx.names.alb])["LoadBalancers"][0]
-        except elbv2.exceptions.LoadBalancerNotFoundException:
-            raise AwsError(
-                f"load balancer {ctx.names.alb} not found", "run `dashscale alb` (or `up`) first"
-            ) from None
-    return LoadBalancerTarget(
-        found["LoadBalancerArn"], found["DNSName"], found["CanonicalHostedZoneId"]
-    )
-
-
-def target_group_arn(ctx: Context) -> str:
-    elbv2 = ctx.client("elbv2")
-    with translated("looking up the target group"):
-        try:
-            groups = elbv2.describe_target_groups(Names=[ctx.names.target_group])
-        except elbv2.exceptions.TargetGroupNotFoundException:
-            raise AwsError(
-                f"target group {ctx.names.target_group} not found",
-                "run `dashscale alb` (or `up`) first",
-            ) from None
-    return str(groups["TargetGroups"][0]["TargetGroupArn"])
 
 
 # --- the step -----------------------------------------------------------------------------------
@@ -519,7 +484,7 @@ def prepare(ctx: Context, update_registrar: bool = False) -> TlsPlan:
 def finish(
     ctx: Context,
     plan: TlsPlan,
-    lb: LoadBalancerTarget,
+    lb: LoadBalancer,
     tg_arn: str,
     timeout: float = CERTIFICATE_TIMEOUT,
 ) -> str:
@@ -533,7 +498,10 @@ def finish(
 
 
 def run(ctx: Context, update_registrar: bool = False, timeout: float = CERTIFICATE_TIMEOUT) -> str:
-    lb = load_balancer_target(ctx)
-    tg_arn = target_group_arn(ctx)
+    """The `tls` command: needs the load balancer and target group that `alb` made."""
+    balancer, group = find_load_balancer(ctx), find_target_group(ctx)
+    if balancer is None or group is None:
+        missing = ctx.names.alb if balancer is None else ctx.names.target_group
+        raise AwsError(f"{missing} not found", "run `dashscale alb` (or `up`) first")
     plan = prepare(ctx, update_registrar)
-    return finish(ctx, plan, lb, tg_arn, timeout)
+    return finish(ctx, plan, load_balancer_of(balancer), str(group["TargetGroupArn"]), timeout)

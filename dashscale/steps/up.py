@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dashscale.context import Context
-from dashscale.errors import ConfigError
 from dashscale.steps import alb as alb_step
 from dashscale.steps import cluster as cluster_step
+from dashscale.steps import tls as tls_step
 from dashscale.steps.alb import AlbResult, ensure_alb
 from dashscale.steps.cluster import ClusterResult, DeployImage, ensure_cluster
 from dashscale.steps.network import Outcome, find_network
@@ -22,23 +22,15 @@ class UpResult:
     image: DeployImage
     cluster: ClusterResult
     alb: AlbResult
+    url: str  # https://DOMAIN with DOMAIN set, else the load balancer's http:// address
 
     @property
     def address(self) -> str:
-        return self.alb.address
+        return self.url
 
     @property
     def outcomes(self) -> tuple[Outcome, ...]:
         return self.cluster.outcomes + self.alb.outcomes
-
-
-def check_domain(ctx: Context) -> None:
-    """The one place DOMAIN is refused until the TLS step exists (called before any change)."""
-    if ctx.config.domain:
-        raise ConfigError(
-            f"DOMAIN={ctx.config.domain} is set, but this version does not handle DOMAIN yet",
-            "leave DOMAIN empty in .env to deploy on the load balancer's http:// address",
-        )
 
 
 def preflight(ctx: Context) -> None:
@@ -82,13 +74,22 @@ def up(
     wait: bool = True,
     retries: int = 5,
     check: bool = True,
+    update_registrar: bool = False,
+    certificate_timeout: float = tls_step.CERTIFICATE_TIMEOUT,
 ) -> UpResult:
-    check_domain(ctx)
     preflight(ctx)
+    # The certificate is requested first: ACM validates it while the image, the cluster and
+    # the load balancer are made, and the HTTPS listener follows as soon as both exist.
+    tls_plan = tls_step.prepare(ctx, update_registrar) if ctx.config.domain else None
     deploy_image = image_for_up(ctx, image, retries=retries, check=check)
     cluster = ensure_cluster(ctx, deploy_image)
     alb = ensure_alb(ctx, cluster, wait=wait)
-    result = UpResult(deploy_image, cluster, alb)
+    url = alb.address
+    if tls_plan is not None:
+        url = tls_step.finish(
+            ctx, tls_plan, alb.load_balancer, alb.target_group_arn, certificate_timeout
+        )
+    result = UpResult(deploy_image, cluster, alb, url)
     show_summary(ctx, result)
     return result
 
