@@ -97,15 +97,19 @@ def require_owned(names: Names, kind: str, name: str, tags: object) -> None:
         )
 
 
+PERMISSION_HINT = (
+    "give your IAM user or role the permission AWS names above, then re-run; finished work is kept"
+)
+
 _ACTIONABLE: dict[str, tuple[str, str]] = {
-    "AccessDenied": ("AWS denied the request", "give your IAM user or role the permission named"),
+    "AccessDenied": ("AWS denied the request", PERMISSION_HINT),
     "AccessDeniedException": (
         "AWS denied the request",
-        "give your IAM user or role the permission named",
+        PERMISSION_HINT,
     ),
     "UnauthorizedOperation": (
         "AWS denied the request",
-        "give your IAM user or role the permission named",
+        PERMISSION_HINT,
     ),
     "ExpiredToken": ("your AWS session has expired", "log in again (aws sso login) and re-run"),
     "ExpiredTokenException": (

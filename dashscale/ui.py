@@ -38,6 +38,9 @@ STATE_STYLES = {
 }
 
 
+CHANGED_STATES = ("created", "updated", "deleted", "issued")
+
+
 class UI:
     def __init__(
         self, verbose: bool = False, err: Console | None = None, out: Console | None = None
@@ -46,6 +49,8 @@ class UI:
         self.out = out or Console(highlight=False)
         self.verbose = verbose
         self._live: Progress | None = None
+        # Every change reported so far: what an interrupted or failed run tells the user it did.
+        self.changes: list[tuple[str, str, str]] = []
 
     # --- lines ---------------------------------------------------------------------------
     def info(self, message: str) -> None:
@@ -63,6 +68,8 @@ class UI:
         self.err.print(f"[bold]==> {escape(title)}[/bold]")
 
     def resource(self, kind: str, name: str, state: str, note: str = "") -> None:
+        if state in CHANGED_STATES:
+            self.changes.append((kind, name, state))
         style = STATE_STYLES.get(state, "bold")
         extra = f"  [dim]{escape(note)}[/dim]" if note else ""
         self.err.print(

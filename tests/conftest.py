@@ -30,6 +30,7 @@ from click.testing import CliRunner, Result
 from moto.server import ThreadedMotoServer
 
 from dashscale.cli import cli
+from tests.support import moto_fixes
 from tests.support.servers import Registry, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +58,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
+    moto_fixes.apply()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -71,6 +71,7 @@ def test_no_configuration_points_to_init(tmp_path: Path) -> None:
         ("APP_NAME", "demo-"),
         ("APP_NAME", "a" * 21),
         ("APP_NAME", "de_mo"),
+        ("APP_NAME", "de--mo"),
         ("AWS_REGION", "Europe"),
         ("AWS_ACCOUNT_ID", "12345"),
         ("APP_PORT", "0"),

@@ -367,10 +367,38 @@ def ensure_task_definition(
             lambda: ecs.register_task_definition(**desired)["taskDefinition"],
             "registering the task definition",
         )
+    _deregister_duplicates(ctx, desired, registered, current)
     state = "created" if current is None else "updated"
     note = image.uri if current is None else f"{', '.join(changes)} changed; {image.uri}"
     report(ctx, outcomes, "task definition", _revision_name(registered), state, note)
     return str(registered["taskDefinitionArn"])
+
+
+def _deregister_duplicates(
+    ctx: Context,
+    desired: dict[str, Any],
+    registered: dict[str, Any],
+    previous: dict[str, Any] | None,
+) -> None:
+    """RegisterTaskDefinition has no idempotency token: when its answer is lost, botocore's
+    retry registers the same definition again. Identical revisions newer than the previous one,
+    other than the one we use, are such duplicates: deregister them."""
+    ecs = ctx.client("ecs")
+    floor = int(previous["revision"]) if previous else 0
+    with translated(f"checking {ctx.names.taskdef} for duplicate revisions"):
+        arns = ecs.list_task_definitions(
+            familyPrefix=ctx.names.taskdef, status="ACTIVE", sort="DESC"
+        )["taskDefinitionArns"]
+        for arn in arns:
+            family, _, revision = arn.rsplit("/", 1)[-1].rpartition(":")
+            if family != ctx.names.taskdef or int(revision) <= floor:
+                continue
+            if arn == registered["taskDefinitionArn"]:
+                continue
+            other = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            if not task_definition_changes(desired, other):
+                ecs.deregister_task_definition(taskDefinition=arn)
+                ctx.ui.detail(f"deregistered {family}:{revision}, a duplicate of a retried request")
 
 
 def _revision_name(definition: dict[str, Any]) -> str:

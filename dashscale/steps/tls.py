@@ -431,21 +431,26 @@ def ensure_redirect(ctx: Context, lb_arn: str) -> None:
     with translated("redirecting HTTP to HTTPS"):
         existing = find_listener(ctx, 80, lb_arn)
         if existing is None:
-            elbv2.create_listener(
-                LoadBalancerArn=lb_arn,
-                Protocol="HTTP",
-                Port=80,
-                DefaultActions=[REDIRECT_ACTION],
-                Tags=ctx.names.tags(),
-            )
-            ctx.ui.resource("listener", "HTTP :80", "created", "301 to HTTPS")
-        elif _is_redirect(existing.get("DefaultActions", [])):
+            try:
+                elbv2.create_listener(
+                    LoadBalancerArn=lb_arn,
+                    Protocol="HTTP",
+                    Port=80,
+                    DefaultActions=[REDIRECT_ACTION],
+                    Tags=ctx.names.tags(),
+                )
+                ctx.ui.resource("listener", "HTTP :80", "created", "301 to HTTPS")
+                return
+            except botocore.exceptions.ClientError as error:
+                if not already_exists(error, "DuplicateListener"):
+                    raise
+                existing = find_listener(ctx, 80, lb_arn)
+                assert existing is not None
+        if _is_redirect(existing.get("DefaultActions", [])):
             ctx.ui.resource("listener", "HTTP :80", "found", "301 to HTTPS")
-        else:
-            elbv2.modify_listener(
-                ListenerArn=existing["ListenerArn"], DefaultActions=[REDIRECT_ACTION]
-            )
-            ctx.ui.resource("listener", "HTTP :80", "updated", "301 to HTTPS")
+            return
+        elbv2.modify_listener(ListenerArn=existing["ListenerArn"], DefaultActions=[REDIRECT_ACTION])
+        ctx.ui.resource("listener", "HTTP :80", "updated", "301 to HTTPS")
 
 
 def alias_record_sets(ctx: Context, lb: LoadBalancer) -> list[dict[str, Any]]:

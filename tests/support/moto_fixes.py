@@ -1,0 +1,84 @@
+"""Where moto departs from AWS in a way that matters to a retried request, make it behave as
+AWS does. Applied to the in-process moto server by conftest; each fix says what AWS does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def idempotent_create_load_balancer() -> None:
+    """AWS: CreateLoadBalancer with the name of an existing load balancer (and the same
+    settings) returns that load balancer. moto 5 makes a second one of the same name, so a
+    retried request whose first answer was lost would look like a duplicate."""
+    from moto.elbv2.models import ELBv2Backend
+
+    original = ELBv2Backend.create_load_balancer
+    if getattr(original, "_dashscale_fixed", False):
+        return
+
+    def create_load_balancer(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        for existing in self.load_balancers.values():
+            if existing.name == name:
+                return existing
+        return original(self, name, *args, **kwargs)
+
+    create_load_balancer._dashscale_fixed = True  # type: ignore[attr-defined]
+    ELBv2Backend.create_load_balancer = create_load_balancer  # type: ignore[method-assign]
+
+
+def idempotent_create_listener() -> None:
+    """AWS: a listener's port is unique on its load balancer; CreateListener with the settings
+    of an existing listener returns it (DuplicateListener when they differ). moto 5 compares
+    the port with listener ARNs and so makes a second listener on the same port."""
+    from moto.elbv2.exceptions import DuplicateListenerError
+    from moto.elbv2.models import ELBv2Backend
+
+    original = ELBv2Backend.create_listener
+    if getattr(original, "_dashscale_fixed", False):
+        return
+
+    def create_listener(
+        self: Any, load_balancer_arn: str, protocol: str, port: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        balancer = self.load_balancers.get(load_balancer_arn)
+        for listener in balancer.listeners.values() if balancer else ():
+            if int(listener.port) == int(port):
+                if listener.protocol == protocol:
+                    return listener
+                raise DuplicateListenerError()
+        return original(self, load_balancer_arn, protocol, port, *args, **kwargs)
+
+    create_listener._dashscale_fixed = True  # type: ignore[attr-defined]
+    ELBv2Backend.create_listener = create_listener  # type: ignore[method-assign]
+
+
+def unique_caller_reference() -> None:
+    """AWS: CreateHostedZone with a CallerReference already used answers
+    HostedZoneAlreadyExists, which is what makes a retried request safe. moto 5 ignores the
+    reference and makes a second zone."""
+    from moto.route53.exceptions import Route53ClientError
+    from moto.route53.models import Route53Backend
+
+    original = Route53Backend.create_hosted_zone
+    if getattr(original, "_dashscale_fixed", False):
+        return
+
+    def create_hosted_zone(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        reference = kwargs.get("caller_reference")
+        if reference and any(z.caller_reference == reference for z in self.zones.values()):
+            raise Route53ClientError(
+                "HostedZoneAlreadyExists",
+                f"A hosted zone has already been created with the specified caller reference "
+                f"{reference}",
+            )
+        return original(self, name, *args, **kwargs)
+
+    create_hosted_zone._dashscale_fixed = True  # type: ignore[attr-defined]
+    Route53Backend.create_hosted_zone = create_hosted_zone  # type: ignore[method-assign]
+
+
+def apply() -> None:
+    idempotent_create_load_balancer()
+    idempotent_create_listener()
+    unique_caller_reference()
