@@ -50,7 +50,7 @@ def test_ctrl_c_then_up_converges(aws: str, boto, project: Path, run, operation:
         process = subprocess.Popen(
             UP, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        stdout, stderr = process.communicate(timeout=120)
+        _, stderr = process.communicate(timeout=120)
         ended = time.monotonic()
     finally:
         proxy.stop()

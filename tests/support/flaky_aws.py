@@ -71,7 +71,7 @@ class FlakyAws:
             def _serve(self) -> None:
                 proxy.handle(self)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
