@@ -7,6 +7,7 @@ AWS_ENDPOINT_URL_<SERVICE>, which is how the tests point everything at moto's se
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -47,16 +48,18 @@ class Aws:
         self.region = region
         self._clients: dict[str, Any] = {}
         self._account: str | None = None
+        self._lock = threading.Lock()
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A client of the run's session; `region` only for global services pinned to one
         region (Route 53 Domains lives in us-east-1)."""
         key = f"{service}@{region or self.region}"
-        if key not in self._clients:
-            self._clients[key] = self.session.client(
-                service, region_name=region or self.region, config=RETRY_CONFIG
-            )
-        return self._clients[key]
+        with self._lock:  # clients are thread-safe; creating them from one session is not
+            if key not in self._clients:
+                self._clients[key] = self.session.client(
+                    service, region_name=region or self.region, config=RETRY_CONFIG
+                )
+            return self._clients[key]
 
     @property
     def account_id(self) -> str:
@@ -167,14 +170,35 @@ def translated(action: str) -> Iterator[None]:
         ) from error
 
 
+class Cancelled(Exception):
+    """Raised inside a step's wait when the run is being stopped (Ctrl-C, or a failure in a
+    step running alongside)."""
+
+
 class Clock:
-    """Time and sleep, injectable so tests never wait in real time."""
+    """Time and sleep, injectable so tests never wait in real time.
+
+    Every wait of every step sleeps here, so setting `cancelled` stops all of them at once: that
+    is how steps running side by side stop within a second of Ctrl-C.
+    """
 
     def __init__(
-        self, now: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+        self,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.now = now
-        self.sleep = sleep
+        self._wait = sleep
+        self.cancelled = threading.Event()
+
+    def sleep(self, seconds: float) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled()
+        if self._wait is None:
+            if self.cancelled.wait(seconds):
+                raise Cancelled()
+        else:
+            self._wait(seconds)
 
 
 def wait_until(

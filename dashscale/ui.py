@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -51,6 +53,8 @@ class UI:
         self._live: Progress | None = None
         # Every change reported so far: what an interrupted or failed run tells the user it did.
         self.changes: list[tuple[str, str, str]] = []
+        self._board: Progress | None = None
+        self._lanes: dict[int, tuple[Progress, Any, str]] = {}
 
     # --- lines ---------------------------------------------------------------------------
     def info(self, message: str) -> None:
@@ -96,8 +100,52 @@ class UI:
 
     # --- live displays ---------------------------------------------------------------------
     @contextlib.contextmanager
+    def board(self) -> Iterator[None]:
+        """One live view for steps running side by side: a row per running step (see `lane`)."""
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self.err,
+            transient=True,
+        )
+        with self._exclusive(progress):
+            self._board = progress
+            try:
+                yield
+            finally:
+                self._board = None
+
+    @contextlib.contextmanager
+    def lane(self, title: str) -> Iterator[None]:
+        """This thread's row on the board while it runs; its waits update the row's text."""
+        board = self._board
+        if board is None:
+            yield
+            return
+        row = board.add_task(escape(title), total=None)
+        self._lanes[threading.get_ident()] = (board, row, title)
+        try:
+            yield
+        finally:
+            self._lanes.pop(threading.get_ident(), None)
+            board.remove_task(row)
+
+    @contextlib.contextmanager
     def waiting(self, description: str) -> Iterator[WaitDisplay]:
-        """A spinner with elapsed time while something runs; `update` changes its text."""
+        """A spinner with elapsed time while something runs; `update` changes its text.
+
+        Inside a lane of the board, the lane's row shows it instead of a display of its own.
+        """
+        lane = self._lanes.get(threading.get_ident())
+        if lane is not None:
+            board, row, title = lane
+            board.update(row, description=escape(f"{title}: {description}"))
+            try:
+                yield WaitDisplay(board, row, prefix=f"{title}: ")
+            finally:
+                board.update(row, description=escape(title))
+            return
         progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -139,12 +187,13 @@ class UI:
 
 
 class WaitDisplay:
-    def __init__(self, progress: Progress, task: object) -> None:
+    def __init__(self, progress: Progress, task: Any, prefix: str = "") -> None:
         self._progress = progress
         self._task = task
+        self._prefix = prefix
 
     def update(self, description: str) -> None:
-        self._progress.update(self._task, description=escape(description))  # type: ignore[arg-type]
+        self._progress.update(self._task, description=escape(self._prefix + description))
 
 
 def is_interactive() -> bool:

@@ -115,3 +115,25 @@ def test_unreachable_engine_is_a_clear_error(project: Path, monkeypatch) -> None
     assert result.returncode == 1
     assert "cannot reach the Docker engine" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_during_the_smoke_check_leaves_no_container(project: Path, docker_client,
+                                                           base_image: str) -> None:
+    import signal
+    import sys
+
+    app = project / "src" / "app.py"
+    app.write_text("import time\ntime.sleep(60)\n" + app.read_text())  # a slow-starting app
+    process = subprocess.Popen([sys.executable, "-m", "dashscale", "build"], cwd=project,
+                               stderr=subprocess.PIPE, text=True)
+    label = {"label": "dashscale.check=demo"}
+    deadline = time.monotonic() + 120
+    while not docker_client.containers.list(all=True, filters=label):
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline, "the smoke check never started a container"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    assert not docker_client.containers.list(all=True, filters=label)

@@ -240,6 +240,8 @@ def test_a_new_role_ecs_cannot_use_yet_is_retried(project: Path) -> None:
                 expected_params=expected,
             )
         stubber.add_response("register_task_definition", registered, expected)
+        # the check for a duplicate left by a retried, lost request finds only ours
+        stubber.add_response("list_task_definitions", {"taskDefinitionArns": [TASKDEF_ARN]})
         arn = ensure_task_definition(ctx, image, ROLE_ARN, [])
         stubber.assert_no_pending_responses()
     assert arn.endswith("demo-taskdef:1")
