@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -35,9 +36,13 @@ def operation(entry: dict) -> str:
     return f"{entry.get('method')} {urllib.parse.urlparse(entry.get('url', '')).path}"
 
 
+# REST reads sent as POST: Route 53's ListTagsForResources (POST /2013-04-01/tags/TYPE).
+_REST_READS = re.compile(r"POST /2013-04-01/tags/[a-z]+/?")
+
+
 def is_changing(op: str) -> bool:
-    if " " in op:  # REST: only GET reads
-        return not op.startswith("GET ")
+    if " " in op:  # REST: GET reads, and the few reads sent as POST
+        return not (op.startswith("GET ") or _REST_READS.fullmatch(op))
     return not op.startswith(READ_PREFIXES)
 
 
