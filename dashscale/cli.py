@@ -15,7 +15,7 @@ import click
 from dashscale import __version__
 from dashscale.config import load_config, parse_overrides
 from dashscale.context import Context
-from dashscale.errors import EXIT_FAILURE, EXIT_INTERRUPTED, DashscaleError
+from dashscale.errors import EXIT_FAILURE, EXIT_INTERRUPTED, ConfigError, DashscaleError
 from dashscale.ui import UI
 
 
@@ -50,23 +50,32 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
     ) -> None:
         options = Options(env_file, overrides, debug, verbose)
         ui = UI(verbose=verbose)
-        code = handle_errors(ui, debug, lambda: command(options, ui, **kwargs))
+        code = handle_errors(
+            ui, debug, lambda: command(options, ui, **kwargs), command.__name__.replace("_", "-")
+        )
         sys.exit(code)
 
     return wrapper
 
 
-def handle_errors(ui: UI, debug: bool, action: Callable[[], Any]) -> int:
+def handle_errors(ui: UI, debug: bool, action: Callable[[], Any], command: str = "") -> int:
     """Runs a command; maps every failure to one clear message and an exit code."""
     try:
         action()
     except DashscaleError as error:
         if debug:
             traceback.print_exc()
+        if ui.changes:  # what a failed run already did, so nobody has to guess
+            report_changes(ui)
         ui.error(error.message, error.hint)
         return error.exit_code
     except KeyboardInterrupt:
-        ui.error("interrupted", "finished work is kept; re-run the same command to continue")
+        report_changes(ui)
+        ui.error(
+            f"interrupted: `dashscale {command}` stopped before it finished",
+            f"what was done is kept; run `dashscale {command}` again to finish: it finds what "
+            "exists and makes only what is missing",
+        )
         return EXIT_INTERRUPTED
     except Exception as error:
         if debug:
@@ -77,6 +86,16 @@ def handle_errors(ui: UI, debug: bool, action: Callable[[], Any]) -> int:
         )
         return EXIT_FAILURE
     return 0
+
+
+def report_changes(ui: UI) -> None:
+    """After a failure or Ctrl-C: what this run changed before it stopped (or that it changed
+    nothing)."""
+    if not ui.changes:
+        ui.info("nothing was changed by this run")
+        return
+    done = ", ".join(f"{kind} {name} ({state})" for kind, name, state in ui.changes)
+    ui.info(f"done before stopping: {done}")
 
 
 def make_context(options: Options, ui: UI, timeout: float = 900.0, **flags: str | None) -> Context:
@@ -146,7 +165,6 @@ def build(options: Options, ui: UI, check: bool) -> None:
 @shared_options
 def tls(options: Options, ui: UI, update_registrar: bool, timeout: int) -> None:
     """HTTPS on DOMAIN and www.DOMAIN: zone, certificate, listener, redirect, aliases."""
-    from dashscale.errors import ConfigError
     from dashscale.steps import tls as tls_step
 
     ctx = make_context(options, ui, timeout=timeout)
@@ -278,6 +296,107 @@ def up(
         certificate_timeout=float(cert_timeout),
     )
     ui.result(result.address)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@shared_options
+def status(options: Options, ui: UI, as_json: bool) -> None:
+    """Show every resource, the service's tasks and deployments, target health and the address.
+
+    Changes nothing. Exit code 0 when the app is serving (at least one healthy target and no
+    unhealthy one), 1 otherwise.
+    """
+    from dashscale.steps import status as status_step
+
+    ctx = make_context(options, ui)
+    status_step.show(ctx, status_step.collect(ctx), as_json=as_json)
+
+
+@cli.command()
+@click.option(
+    "--since",
+    default="1h",
+    show_default=True,
+    metavar="AGE",
+    help="How far back to start: a number and s, m, h or d (10m, 2h, 1d).",
+)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl-C.")
+@click.option(
+    "--filter",
+    "pattern",
+    metavar="PATTERN",
+    help="Only lines matching this CloudWatch Logs filter pattern, such as ERROR.",
+)
+@shared_options
+def logs(options: Options, ui: UI, since: str, follow: bool, pattern: str | None) -> None:
+    """Print the app's log lines (CloudWatch): time, task and message."""
+    from dashscale.steps import logs as logs_step
+
+    ctx = make_context(options, ui)
+    logs_step.show_logs(ctx, since=since, follow=follow, pattern=pattern)
+
+
+@cli.command()
+@click.argument("count", type=click.IntRange(min=0))
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait until COUNT tasks run.",
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=1),
+    default=900,
+    show_default=True,
+    help="Seconds to wait for the tasks.",
+)
+@shared_options
+def scale(options: Options, ui: UI, count: int, wait: bool, timeout: int) -> None:
+    """Set the number of tasks the service runs to COUNT, and wait until they run."""
+    from dashscale.steps import scale as scale_step
+
+    ctx = make_context(options, ui, timeout=float(timeout))
+    service = scale_step.scale(ctx, count, wait=wait)
+    ui.result(f"{service.get('runningCount', 0)}/{count} running")
+
+
+TEARDOWN_ALL_HELP = (
+    "Also delete what holds data, when dashscale created it: the image repository with its "
+    "images, the log group, and a hosted zone with no records but dashscale's."
+)
+TEARDOWN_TIMEOUT_HELP = (
+    "Seconds to wait for each resource AWS is slow to release (service tasks, load balancer, "
+    "certificate, security groups)."
+)
+
+
+@cli.command()
+@click.option("--yes", "-y", is_flag=True, help="Delete without asking (needed with no terminal).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted and what is kept.")
+@click.option("--all", "everything", is_flag=True, help=TEARDOWN_ALL_HELP)
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=1),
+    default=900,
+    show_default=True,
+    help=TEARDOWN_TIMEOUT_HELP,
+)
+@shared_options
+def teardown(
+    options: Options, ui: UI, yes: bool, dry_run: bool, everything: bool, timeout: int
+) -> None:
+    """Delete the app's AWS resources in the order AWS needs; keeps images, logs and the zone.
+
+    Lists what it deletes and what it keeps first, then asks (or takes --yes). Only resources
+    under this app's exact names and tagged dashscale:app=APP_NAME are touched; a second run
+    deletes only what is left.
+    """
+    from dashscale.steps import teardown as teardown_step
+
+    ctx = make_context(options, ui, timeout=float(timeout))
+    teardown_step.teardown(ctx, everything=everything, yes=yes, dry_run=dry_run)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from dashscale.errors import ConfigError
 APP_NAME_MAX = 20
 DEFAULT_PLATFORM = "linux/amd64"
 PLATFORMS = ("linux/amd64", "linux/arm64")
+DEFAULT_CPU_TARGET = 60  # percent; autoscaling's target when neither target variable is set
 
 
 def fargate_memory_options(cpu: int) -> list[int]:
@@ -80,10 +81,11 @@ def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
 
 
 def _app_name(raw: str) -> str:
-    if not re.fullmatch(r"[a-z]([a-z0-9-]*[a-z0-9])?", raw) or len(raw) > APP_NAME_MAX:
+    # No double hyphen: ECR repository names allow only single separators.
+    if not re.fullmatch(r"[a-z](-?[a-z0-9])*", raw) or len(raw) > APP_NAME_MAX:
         raise Invalid(
-            f"1 to {APP_NAME_MAX} lowercase letters, digits and hyphens, starting with a letter "
-            "and not ending with a hyphen"
+            f"1 to {APP_NAME_MAX} lowercase letters, digits and single hyphens, starting with a "
+            "letter and not ending with a hyphen"
         )
     return raw
 
@@ -180,6 +182,25 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("HEALTHY_THRESHOLD", "2", _integer(2, 10), "Passed checks before a target serves."),
     Variable("DEREGISTRATION_DELAY", "30", _integer(0, 3600), "Seconds to drain a target."),
     Variable("HEALTH_CHECK_GRACE", "30", _integer(0, 7200), "Seconds ECS ignores failed checks."),
+    Variable(
+        "MIN_COUNT",
+        None,
+        _integer(1),
+        "Fewest tasks autoscaling keeps; with MAX_COUNT turns autoscaling on.",
+    ),
+    Variable("MAX_COUNT", None, _integer(1), "Most tasks autoscaling starts (with MIN_COUNT)."),
+    Variable(
+        "CPU_TARGET",
+        None,
+        _integer(1, 100),
+        f"Average CPU percent autoscaling keeps the tasks at (default {DEFAULT_CPU_TARGET}).",
+    ),
+    Variable(
+        "REQUESTS_PER_TARGET",
+        None,
+        _integer(1),
+        "Requests per minute per task autoscaling keeps (load balancer's count).",
+    ),
 )
 
 _BY_NAME = {v.name: v for v in VARIABLES}
@@ -234,11 +255,20 @@ class Config:
     healthy_threshold: int = 2
     deregistration_delay: int = 30
     health_check_grace: int = 30
+    min_count: int | None = None
+    max_count: int | None = None
+    cpu_target: int | None = None
+    requests_per_target: int | None = None
     project_dir: Path = field(default_factory=Path.cwd)
 
     @property
     def src_dir(self) -> Path:
         return self.project_dir / "src"
+
+    @property
+    def autoscaling(self) -> bool:
+        """True when MIN_COUNT and MAX_COUNT are set: the service's task count follows load."""
+        return self.min_count is not None and self.max_count is not None
 
     @property
     def architecture(self) -> str:
@@ -325,6 +355,42 @@ def _check_combinations(values: dict[str, Any]) -> None:
             f"LOG_RETENTION_DAYS={days} is invalid: expected one of "
             f"{', '.join(map(str, _RETENTION_DAYS))}"
         )
+    _check_autoscaling(values)
+
+
+def _check_autoscaling(values: dict[str, Any]) -> None:
+    """MIN_COUNT and MAX_COUNT together, MIN <= DESIRED_COUNT <= MAX, targets only with them;
+    CPU_TARGET defaults to DEFAULT_CPU_TARGET when no target is set."""
+    low, high = values.get("min_count"), values.get("max_count")
+    targets = [name for name in ("cpu_target", "requests_per_target") if name in values]
+    if low is None and high is None:
+        if targets:
+            raise ConfigError(
+                f"{targets[0].upper()} is set but autoscaling is off",
+                "set MIN_COUNT and MAX_COUNT to turn autoscaling on, or remove it",
+            )
+        return
+    if low is None or high is None:
+        missing = "MIN_COUNT" if low is None else "MAX_COUNT"
+        given = "MAX_COUNT" if low is None else "MIN_COUNT"
+        raise ConfigError(
+            f"{missing} is not set, but {given} is: autoscaling needs both",
+            "set both MIN_COUNT and MAX_COUNT, or neither for a fixed DESIRED_COUNT",
+        )
+    if low > high:
+        raise ConfigError(
+            f"MIN_COUNT={low} is greater than MAX_COUNT={high}",
+            "set MIN_COUNT at most MAX_COUNT",
+        )
+    desired = values["desired_count"]
+    if not low <= desired <= high:
+        raise ConfigError(
+            f"DESIRED_COUNT={desired} is outside MIN_COUNT={low} to MAX_COUNT={high}",
+            "with autoscaling, DESIRED_COUNT is the count the service starts with: set it "
+            "between MIN_COUNT and MAX_COUNT",
+        )
+    if not targets:
+        values["cpu_target"] = DEFAULT_CPU_TARGET
 
 
 def parse_overrides(items: tuple[str, ...]) -> dict[str, str]:

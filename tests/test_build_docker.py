@@ -117,15 +117,17 @@ def test_unreachable_engine_is_a_clear_error(project: Path, monkeypatch) -> None
     assert "Traceback" not in result.stderr
 
 
-def test_ctrl_c_during_the_smoke_check_leaves_no_container(project: Path, docker_client,
-                                                           base_image: str) -> None:
+def test_ctrl_c_during_the_smoke_check_leaves_no_container(
+    project: Path, docker_client, base_image: str
+) -> None:
     import signal
     import sys
 
     app = project / "src" / "app.py"
     app.write_text("import time\ntime.sleep(60)\n" + app.read_text())  # a slow-starting app
-    process = subprocess.Popen([sys.executable, "-m", "dashscale", "build"], cwd=project,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashscale", "build"], cwd=project, stderr=subprocess.PIPE, text=True
+    )
     label = {"label": "dashscale.check=demo"}
     deadline = time.monotonic() + 120
     while not docker_client.containers.list(all=True, filters=label):

@@ -37,6 +37,7 @@ class LoadBalancer:
     name: str
     dns_name: str
     canonical_hosted_zone_id: str  # what a Route 53 alias record to it names as HostedZoneId
+    state: str = ""  # provisioning, active, failed
 
     @property
     def address(self) -> str:
@@ -63,6 +64,7 @@ def load_balancer_of(description: dict[str, Any]) -> LoadBalancer:
         name=str(description["LoadBalancerName"]),
         dns_name=str(description["DNSName"]),
         canonical_hosted_zone_id=str(description.get("CanonicalHostedZoneId", "")),
+        state=str((description.get("State") or {}).get("Code", "")),
     )
 
 
@@ -153,10 +155,15 @@ def _elb_tags(ctx: Context, arn: str) -> list[dict[str, str]]:
 
 
 def ensure_load_balancer(
-    ctx: Context, network: Network, groups: SecurityGroups, outcomes: list[Outcome]
+    ctx: Context,
+    network: Network,
+    groups: SecurityGroups,
+    outcomes: list[Outcome],
+    wait: bool = True,
 ) -> LoadBalancer:
     """Internet-facing application load balancer in the subnets with APP-alb-sg, dropping
-    invalid header fields; waits until it is active."""
+    invalid header fields; waits until it is active unless `wait` is False (then the caller
+    waits with `wait_for_load_balancer`, while other work goes on)."""
     name = ctx.names.alb
     elb = ctx.client("elbv2")
     balancer = find_load_balancer(ctx)
@@ -208,7 +215,7 @@ def ensure_load_balancer(
                 LoadBalancerArn=arn, Attributes=[{"Key": DROP_INVALID_HEADERS, "Value": "true"}]
             )
             state = "updated" if state == "found" else state
-    if (balancer.get("State") or {}).get("Code") != "active":
+    if wait and (balancer.get("State") or {}).get("Code") != "active":
         balancer = wait_for_load_balancer(ctx, arn)
     result = load_balancer_of(balancer)
     report(ctx, outcomes, "load balancer", name, state, result.dns_name)
@@ -470,14 +477,17 @@ def _deployment_view(configuration: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def service_changes(desired: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+def service_changes(
+    desired: dict[str, Any], current: dict[str, Any], autoscaled: bool = False
+) -> dict[str, Any]:
     """The UpdateService fields whose desired value differs from the service's.
 
     A field the description leaves out entirely (AWS always sends both; an emulator may not)
-    cannot be compared and counts as unchanged.
+    cannot be compared and counts as unchanged. With `autoscaled`, the desired count belongs to
+    the scaler (DESIRED_COUNT is only the count a new service starts with) and is left alone.
     """
     changes: dict[str, Any] = {}
-    for key in ("taskDefinition", "desiredCount"):
+    for key in ("taskDefinition",) if autoscaled else ("taskDefinition", "desiredCount"):
         if current.get(key) != desired[key]:
             changes[key] = desired[key]
     if _network_view(current.get("networkConfiguration")) != _network_view(
@@ -526,7 +536,7 @@ def ensure_service(
                 f"{ctx.config.desired_count} x {revision}",
             )
         else:
-            changes = service_changes(desired, current)
+            changes = service_changes(desired, current, ctx.config.autoscaling)
             if not changes:
                 report(
                     ctx,

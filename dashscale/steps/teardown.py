@@ -27,7 +27,7 @@ from dashscale.aws import error_code, translated, wait_until
 from dashscale.context import Context
 from dashscale.errors import EXIT_USAGE, AwsError, DashscaleError, NotOwnedError
 from dashscale.names import TAG_KEY
-from dashscale.steps import alb, cluster, push, tls
+from dashscale.steps import alb, autoscaling, cluster, push, tls
 from dashscale.ui import is_interactive
 
 DELETE, KEEP, FOREIGN = "delete", "keep", "foreign"
@@ -190,31 +190,23 @@ def _survey_service(ctx: Context, plan: Plan) -> None:
         )
 
 
-def _scaling_resource_id(ctx: Context) -> str:
-    return f"service/{ctx.names.cluster}/{ctx.names.service}"
-
-
 def _survey_scalable_target(ctx: Context, plan: Plan) -> None:
     """Application Auto Scaling's target on the service (autoscaling): it has no tag of its own;
     it is this app's when the service under this app's names is not someone else's."""
-    resource_id = _scaling_resource_id(ctx)
-    with translated(f"looking up the autoscaling of {ctx.names.service}"):
-        targets = ctx.client("application-autoscaling").describe_scalable_targets(
-            ServiceNamespace="ecs",
-            ResourceIds=[resource_id],
-            ScalableDimension="ecs:service:DesiredCount",
-        )["ScalableTargets"]
-    if not targets:
+    current = autoscaling.find_autoscaling(ctx)
+    if current is None:
         return
+    resource_id = autoscaling.resource_id(ctx)
     if any(item.kind == SERVICE and item.action == FOREIGN for item in plan.items):
         plan.add(SCALING, resource_id, FOREIGN, f"scales {ctx.names.service}, which is not ours")
         return
-    target = targets[0]
+    target = current.target
     plan.add(
         SCALING,
         resource_id,
         DELETE,
         f"{target.get('MinCapacity')}-{target.get('MaxCapacity')} tasks; its policies go with it",
+        autoscaling=current,
     )
 
 
@@ -580,17 +572,8 @@ def _retrying(ctx: Context, what: str, action: Callable[[], None], codes: tuple[
 
 
 def delete_scalable_target(ctx: Context, item: Item) -> str:
-    """First, so the scaler cannot undo the service's scaling to zero; AWS deletes the target's
-    policies and their alarms with it."""
-    client = ctx.client("application-autoscaling")
-    try:
-        client.deregister_scalable_target(
-            ServiceNamespace="ecs",
-            ResourceId=_scaling_resource_id(ctx),
-            ScalableDimension="ecs:service:DesiredCount",
-        )
-    except client.exceptions.ObjectNotFoundException:
-        return "already gone"
+    """First, so the scaler cannot undo the service's scaling to zero."""
+    autoscaling.remove(ctx, item.data["autoscaling"], [])
     return "with its scaling policies"
 
 

@@ -472,18 +472,39 @@ def alias_record_sets(ctx: Context, lb: LoadBalancer) -> list[dict[str, Any]]:
 # --- the step -----------------------------------------------------------------------------------
 
 
-def prepare(ctx: Context, update_registrar: bool = False) -> TlsPlan:
-    """Zone, delegation check, certificate and its validation records: no load balancer needed."""
+def prepare_zone(ctx: Context, update_registrar: bool = False) -> tuple[Zone, bool | None]:
+    """The hosted zone, the registrar's name servers (may ask) and the delegation check."""
     domain, _ = domains(ctx)
     ctx.ui.step(f"TLS for {domain}")
     zone = ensure_zone(ctx)
     offer_registrar_update(ctx, zone, update_registrar)
-    delegated = check_delegation(ctx, zone)
+    return zone, check_delegation(ctx, zone)
+
+
+def prepare_certificate(ctx: Context, zone: Zone, delegated: bool | None) -> TlsPlan:
+    """The certificate and its validation records: ACM starts validating from here on."""
     certificate = ensure_certificate(ctx)
     if certificate.status != "ISSUED":
         records = validation_records(ctx, certificate)
         upsert_records(ctx, zone, validation_record_sets(records), "validation record")
     return TlsPlan(zone, certificate, delegated)
+
+
+def prepare(ctx: Context, update_registrar: bool = False) -> TlsPlan:
+    """Zone, delegation check, certificate and its validation records: no load balancer needed."""
+    zone, delegated = prepare_zone(ctx, update_registrar)
+    return prepare_certificate(ctx, zone, delegated)
+
+
+def wire(
+    ctx: Context, plan: TlsPlan, certificate: Certificate, lb: LoadBalancer, tg_arn: str
+) -> str:
+    """HTTPS listener, redirect and aliases for an issued certificate; returns the URL."""
+    ensure_https_listener(ctx, lb.arn, tg_arn, certificate.arn)
+    ensure_redirect(ctx, lb.arn)
+    upsert_records(ctx, plan.zone, alias_record_sets(ctx, lb), "alias record")
+    domain, _ = domains(ctx)
+    return f"https://{domain}"
 
 
 def finish(
@@ -494,12 +515,7 @@ def finish(
     timeout: float = CERTIFICATE_TIMEOUT,
 ) -> str:
     """Waits for the certificate, then HTTPS listener, redirect and aliases; returns the URL."""
-    certificate = wait_issued(ctx, plan, timeout)
-    ensure_https_listener(ctx, lb.arn, tg_arn, certificate.arn)
-    ensure_redirect(ctx, lb.arn)
-    upsert_records(ctx, plan.zone, alias_record_sets(ctx, lb), "alias record")
-    domain, _ = domains(ctx)
-    return f"https://{domain}"
+    return wire(ctx, plan, wait_issued(ctx, plan, timeout), lb, tg_arn)
 
 
 def run(ctx: Context, update_registrar: bool = False, timeout: float = CERTIFICATE_TIMEOUT) -> str:

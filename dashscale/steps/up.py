@@ -1,44 +1,59 @@
-"""`dashscale up`: every section in order (build, push, cluster, alb, then tls when DOMAIN is set).
+"""`dashscale up`: build, push, cluster, alb, and tls when DOMAIN is set; all of it, side by side.
 
-Each step finds what exists first, so a second `up` with nothing changed makes no changing AWS
-call, and a new image makes one task definition revision and one service update.
+The sections run as a task graph (dashscale/graph.py): everything that does not need the image
+(security groups, cluster, role, log group, load balancer and its provisioning, target group,
+listener, the certificate and its validation) starts at once, while the image builds and pushes;
+the service starts as soon as its task definition and the listener exist; the HTTPS listener as
+soon as the certificate is issued. Each piece finds what exists first, so a second `up` with
+nothing changed makes no changing AWS call, and a new image makes one task definition revision
+and one service update.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from dashscale.context import Context
+from dashscale.graph import TaskGraph
 from dashscale.steps import alb as alb_step
 from dashscale.steps import cluster as cluster_step
+from dashscale.steps import network as network_step
 from dashscale.steps import tls as tls_step
-from dashscale.steps.alb import AlbResult, ensure_alb
-from dashscale.steps.cluster import ClusterResult, DeployImage, ensure_cluster
-from dashscale.steps.network import Outcome, find_network
+from dashscale.steps.autoscaling import ensure_autoscaling
+from dashscale.steps.cluster import ClusterResult, DeployImage
+from dashscale.steps.network import Network, Outcome, find_network
 
 
 @dataclass(frozen=True)
 class UpResult:
     image: DeployImage
-    cluster: ClusterResult
-    alb: AlbResult
     url: str  # https://DOMAIN with DOMAIN set, else the load balancer's http:// address
+    outcomes: tuple[Outcome, ...]
 
     @property
     def address(self) -> str:
         return self.url
 
-    @property
-    def outcomes(self) -> tuple[Outcome, ...]:
-        return self.cluster.outcomes + self.alb.outcomes
 
-
-def preflight(ctx: Context) -> None:
-    """Before anything changes: the network is usable and no resource under one of our names
-    belongs to someone else."""
-    network = find_network(ctx)
-    cluster_step.check_ownership(ctx, network)
-    alb_step.check_ownership(ctx)
+def preflight(ctx: Context, network: Network) -> None:
+    """Before anything changes: no resource under one of our names belongs to someone else.
+    Every finder of every step, side by side (each raises NotOwnedError on a stranger)."""
+    finders = {
+        "security groups": lambda: cluster_step.find_security_groups(ctx, network),
+        "cluster": lambda: cluster_step.find_cluster(ctx),
+        "role": lambda: cluster_step.find_execution_role(ctx),
+        "log group": lambda: cluster_step.find_log_group(ctx),
+        "task definition": lambda: cluster_step.find_task_definition(ctx),
+        "load balancer": lambda: alb_step.find_load_balancer(ctx),
+        "target group": lambda: alb_step.find_target_group(ctx),
+        "service": lambda: alb_step.find_service(ctx),
+    }
+    checks = TaskGraph(ctx)
+    for name, find in finders.items():
+        checks.add(name, f"checking {name}", lambda r, find=find: find())
+    checks.run()
 
 
 def image_for_up(
@@ -77,21 +92,125 @@ def up(
     update_registrar: bool = False,
     certificate_timeout: float = tls_step.CERTIFICATE_TIMEOUT,
 ) -> UpResult:
-    preflight(ctx)
-    # The certificate is requested first: ACM validates it while the image, the cluster and
-    # the load balancer are made, and the HTTPS listener follows as soon as both exist.
-    tls_plan = tls_step.prepare(ctx, update_registrar) if ctx.config.domain else None
-    deploy_image = image_for_up(ctx, image, retries=retries, check=check)
-    cluster = ensure_cluster(ctx, deploy_image)
-    alb = ensure_alb(ctx, cluster, wait=wait)
-    url = alb.address
-    if tls_plan is not None:
-        url = tls_step.finish(
-            ctx, tls_plan, alb.load_balancer, alb.target_group_arn, certificate_timeout
-        )
-    result = UpResult(deploy_image, cluster, alb, url)
+    ctx.ui.step(f"Deploying {ctx.names.app} to {ctx.config.aws_region}")
+    network = find_network(ctx)
+    preflight(ctx, network)
+    # The zone may ask a question (the registrar): settle it before steps run side by side.
+    zone = tls_step.prepare_zone(ctx, update_registrar) if ctx.config.domain else None
+    deployment = Deployment(ctx, network)
+    graph = deployment.graph(image, wait, retries, check, zone, certificate_timeout)
+    results = graph.run()
+    _, deployment_id = results["service"]
+    if wait or deployment_id is None:
+        alb_step.show_target_health(ctx, results["target group"])
+    url = results.get("https") or results["load balancer"].address
+    result = UpResult(results["image"], url, deployment.all_outcomes(graph))
     show_summary(ctx, result)
     return result
+
+
+class Deployment:
+    """The pieces of `up` as tasks of a graph; each keeps the outcomes it reports."""
+
+    def __init__(self, ctx: Context, network: Network) -> None:
+        self.ctx = ctx
+        self.network = network
+        self.outcomes: dict[str, list[Outcome]] = {}
+
+    def all_outcomes(self, graph: TaskGraph) -> tuple[Outcome, ...]:
+        return tuple(o for name in graph.tasks for o in self.outcomes.get(name, []))
+
+    def graph(
+        self,
+        image: str | None,
+        wait: bool,
+        retries: int,
+        check: bool,
+        zone: tuple[tls_step.Zone, bool | None] | None,
+        certificate_timeout: float,
+    ) -> TaskGraph:
+        ctx, network = self.ctx, self.network
+        graph = TaskGraph(ctx)
+
+        def add(name: str, run: Any, after: tuple[str, ...] = ()) -> None:
+            outcomes = self.outcomes.setdefault(name, [])
+            graph.add(name, name, lambda r: run(r, outcomes), after)
+
+        add("image", lambda r, out: image_for_up(ctx, image, retries=retries, check=check))
+        add(
+            "security groups", lambda r, out: network_step.ensure_security_groups(ctx, network, out)
+        )
+        add("cluster", lambda r, out: cluster_step.ensure_cluster_only(ctx, out))
+        add("role", lambda r, out: cluster_step.ensure_execution_role(ctx, out))
+        add("log group", lambda r, out: cluster_step.ensure_log_group(ctx, out))
+        add("target group", lambda r, out: alb_step.ensure_target_group(ctx, network, out))
+        add(
+            "load balancer",
+            lambda r, out: alb_step.ensure_load_balancer(
+                ctx, network, r["security groups"], out, wait=False
+            ),
+            after=("security groups",),
+        )
+        add(
+            "listener",
+            lambda r, out: alb_step.ensure_http_listener(
+                ctx, r["load balancer"].arn, r["target group"], out
+            ),
+            after=("load balancer", "target group"),
+        )
+        add(
+            "task definition",
+            lambda r, out: cluster_step.ensure_task_definition(ctx, r["image"], r["role"], out),
+            after=("image", "role", "log group"),
+        )
+        add(
+            "service",
+            lambda r, out: self.service(r, out, wait),
+            after=("task definition", "listener", "cluster", "security groups"),
+        )
+        add(
+            "load balancer provisioning",
+            lambda r, out: self.wait_active(r["load balancer"]),
+            after=("load balancer",),
+        )
+        add("autoscaling", lambda r, out: ensure_autoscaling(ctx, out), after=("service",))
+        if zone is not None:
+            add("certificate", lambda r, out: tls_step.prepare_certificate(ctx, *zone))
+            add(
+                "https",
+                lambda r, out: tls_step.wire(
+                    ctx,
+                    r["certificate"],
+                    tls_step.wait_issued(ctx, r["certificate"], certificate_timeout),
+                    r["load balancer"],
+                    r["target group"],
+                ),
+                after=("certificate", "listener"),
+            )
+        return graph
+
+    def service(
+        self, r: Mapping[str, Any], outcomes: list[Outcome], wait: bool
+    ) -> tuple[str, str | None]:
+        cluster = ClusterResult(
+            network=self.network,
+            security_groups=r["security groups"],
+            cluster_arn=r["cluster"],
+            role_arn=r["role"],
+            log_group=r["log group"],
+            task_definition_arn=r["task definition"],
+            image=r["image"].uri,
+        )
+        arn, deployment = alb_step.ensure_service(self.ctx, cluster, r["target group"], outcomes)
+        if deployment is not None and wait:
+            alb_step.wait_for_deployment(self.ctx, deployment, r["target group"])
+        elif deployment is not None:
+            self.ctx.ui.info(f"not waiting for deployment {deployment} (--no-wait)")
+        return arn, deployment
+
+    def wait_active(self, balancer: alb_step.LoadBalancer) -> None:
+        if balancer.state != "active":
+            alb_step.wait_for_load_balancer(self.ctx, balancer.arn)
 
 
 def show_summary(ctx: Context, result: UpResult) -> None:

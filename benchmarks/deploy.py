@@ -1,0 +1,343 @@
+"""Deploy timeline under a modelled AWS: how long a first `up` with DOMAIN and a redeploy take.
+
+moto's server runs in this process, taught to take time where real AWS does (see MODEL and
+benchmarks/README.md for the figures and where they come from): a load balancer stays
+`provisioning`, a certificate `PENDING_VALIDATION`, a deployment `IN_PROGRESS` (task start, then
+the target group's health checks, then, on a redeploy, the old tasks' deregistration delay) for
+the modelled time. Building and pushing the image is modelled as well (a first cold build and
+push, a warm one for a source-only change).
+
+Everything runs `SCALE` times faster than real: moto's delays are divided by it, and dashscale
+runs on a clock that is too, so its polls and timeouts keep their real proportions. The wall
+time is scaled back to real seconds. The sum of the individual waits is what the same run would
+take one after another; the ratio shows how much of it overlaps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Table, progress, ratio, seconds
+
+SCALE = 10.0  # model seconds per real second
+
+
+@dataclass(frozen=True)
+class Model:
+    """Typical real-AWS durations, in seconds (sources in benchmarks/README.md)."""
+
+    load_balancer_provisioning: float = 180.0
+    certificate_validation: float = 120.0
+    task_start: float = 40.0  # Fargate: ENI, image pull of a ~130 MB image, container start
+    image_first: float = 60.0  # cold build (~15 s, build benchmark) + push of ~130 MB
+    image_redeploy: float = 8.0  # warm build (~1 s) + push of the changed source layer
+
+
+MODEL = Model()
+GOAL_FIRST = 240.0
+GOAL_REDEPLOY = 120.0
+READ_PREFIXES = ("Describe", "List", "Get", "BatchGet")
+
+
+# --- the modelled AWS ---------------------------------------------------------------------------
+
+
+class ModelledAws:
+    """Patches the in-process moto so that AWS's slow states last their modelled time."""
+
+    def __init__(self, model: Model, scale: float) -> None:
+        self.model = model
+        self.scale = scale
+        self.lb_created: dict[str, float] = {}
+        self.deployments: dict[str, tuple[float, bool]] = {}  # id -> (start, is a redeploy)
+        self.waits: list[tuple[str, float]] = []  # what AWS made us wait for, model seconds
+        self._lock = threading.Lock()
+
+    def real(self, model_seconds: float) -> float:
+        return model_seconds / self.scale
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        import moto.settings
+        from moto.ecs.models import EC2ContainerServiceBackend
+        from moto.elbv2.models import FakeLoadBalancer
+
+        saved = (
+            FakeLoadBalancer.activate,
+            EC2ContainerServiceBackend.describe_services,
+            EC2ContainerServiceBackend.create_service,
+            EC2ContainerServiceBackend.update_service,
+            moto.settings.ACM_VALIDATION_WAIT,
+        )
+        model = self
+
+        def activate(balancer: Any) -> None:
+            created = model.lb_created.setdefault(balancer.arn, time.monotonic())
+            if time.monotonic() - created >= model.real(model.model.load_balancer_provisioning):
+                saved[0](balancer)
+
+        def create_service(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            service = saved[2](backend, *args, **kwargs)
+            model.start_deployment(service, redeploy=False)
+            return service
+
+        def update_service(backend: Any, properties: dict[str, Any]) -> Any:
+            name = properties.get("service", "").split("/")[-1]
+            cluster = properties.get("cluster", "default").split("/")[-1]
+            before = backend.services.get(f"{cluster}:{name}")
+            old_definition = before.task_definition if before else None
+            service = saved[3](backend, properties)
+            if service.task_definition != old_definition:
+                model.start_deployment(service, redeploy=True)
+            return service
+
+        def describe_services(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            services, failures = saved[1](backend, *args, **kwargs)
+            for service in services:
+                model.advance(service)
+            return services, failures
+
+        FakeLoadBalancer.activate = activate  # type: ignore[method-assign]
+        EC2ContainerServiceBackend.create_service = create_service  # type: ignore[method-assign]
+        EC2ContainerServiceBackend.update_service = update_service  # type: ignore[method-assign]
+        EC2ContainerServiceBackend.describe_services = describe_services  # type: ignore
+        moto.settings.ACM_VALIDATION_WAIT = int(self.real(self.model.certificate_validation))
+        try:
+            yield
+        finally:
+            (
+                FakeLoadBalancer.activate,
+                EC2ContainerServiceBackend.describe_services,
+                EC2ContainerServiceBackend.create_service,
+                EC2ContainerServiceBackend.update_service,
+                moto.settings.ACM_VALIDATION_WAIT,
+            ) = saved  # type: ignore[method-assign]
+
+    # --- deployments ---------------------------------------------------------------------------
+
+    def start_deployment(self, service: Any, redeploy: bool) -> None:
+        import uuid
+
+        now = time.monotonic()
+        old = [dict(d, status="ACTIVE") for d in service.deployments[:1]] if redeploy else []
+        new = dict(service.deployments[0]) if service.deployments else {}
+        new.update(
+            id=f"ecs-svc/{uuid.uuid4().int % 10**18}",
+            status="PRIMARY",
+            taskDefinition=service.task_definition,
+            rolloutState="IN_PROGRESS",
+            runningCount=0,
+        )
+        service.deployments = [new, *old]
+        with self._lock:
+            self.deployments[new["id"]] = (now, redeploy)
+
+    def deployment_seconds(self, redeploy: bool) -> float:
+        """Task start, then the health checks, then (redeploy) draining the old tasks."""
+        interval, threshold, drain = self.target_group_settings()
+        return self.model.task_start + interval * threshold + (drain if redeploy else 0.0)
+
+    def target_group_settings(self) -> tuple[float, float, float]:
+        from moto.elbv2.models import elbv2_backends
+
+        for account in elbv2_backends.values():
+            for backend in account.values():
+                for group in backend.target_groups.values():
+                    return (
+                        float(group.health_check_interval_seconds),
+                        float(group.healthy_threshold_count),
+                        float(group.attributes["deregistration_delay.timeout_seconds"]),
+                    )
+        return 30.0, 5.0, 300.0  # AWS's defaults
+
+    def advance(self, service: Any) -> None:
+        primary = service.deployments[0] if service.deployments else None
+        if primary is None or primary["id"] not in self.deployments:
+            return
+        started, redeploy = self.deployments[primary["id"]]
+        duration = self.deployment_seconds(redeploy)
+        ready_at = started + self.real(duration)
+        # Targets pass health checks only once the load balancer is active.
+        lb_active = [
+            created + self.real(self.model.load_balancer_provisioning)
+            for created in self.lb_created.values()
+        ]
+        if lb_active and not redeploy:
+            interval, threshold, _ = self.target_group_settings()
+            ready_at = max(ready_at, max(lb_active) + self.real(interval * threshold))
+        if time.monotonic() >= ready_at:
+            primary.update(rolloutState="COMPLETED", runningCount=service.desired_count)
+            service.deployments = [primary]
+            service.running_count = service.desired_count
+
+
+# --- scenarios ----------------------------------------------------------------------------------
+
+
+def scaled_clock(scale: float) -> Any:
+    """dashscale's clock, `scale` times faster than real time."""
+    from dashscale.aws import Clock
+
+    start = time.monotonic()
+    return Clock(
+        now=lambda: (time.monotonic() - start) * scale, sleep=lambda s: time.sleep(s / scale)
+    )
+
+
+@dataclass(frozen=True)
+class Timeline:
+    wall: float  # model seconds
+    waits: dict[str, float]
+
+    @property
+    def total(self) -> float:
+        return sum(self.waits.values())
+
+
+def _project(folder: Path) -> None:
+    (folder / "src").mkdir()
+    (folder / "src" / "app.py").write_text("app = None\nserver = app\n")
+    (folder / "src" / "requirements.txt").write_text("dash\n")
+    (folder / ".env").write_text(
+        "APP_NAME=bench\nAWS_REGION=us-east-1\nDOMAIN=bench.example\nDNS_RESOLVER=none\n"
+    )
+
+
+def _deploy(
+    model: ModelledAws, image_seconds: float, tag: str, calls: list[str] | None = None
+) -> float:
+    """One `up` with a modelled image step; returns its wall time in model seconds. The names of
+    the AWS operations it called are appended to `calls` when given."""
+    from dashscale.config import load_config
+    from dashscale.context import Context
+    from dashscale.steps import up as up_step
+    from dashscale.steps.cluster import DeployImage
+    from dashscale.ui import UI
+
+    uri = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/bench-repository:{tag}"
+
+    def modelled_image(ctx: Any, image: Any, *args: Any, **kwargs: Any) -> DeployImage:
+        time.sleep(model.real(image_seconds))  # build and push, as modelled
+        return DeployImage(uri, "X86_64")
+
+    original = up_step.image_for_up
+    up_step.image_for_up = modelled_image  # type: ignore[assignment]
+    try:
+        ctx = Context(config=load_config(), ui=UI(), clock=scaled_clock(model.scale))
+        if calls is not None:  # every client is made after this, so each one reports
+            ctx.aws.session.events.register(
+                "before-call", lambda model, **kwargs: calls.append(model.name)
+            )
+        started = time.monotonic()
+        up_step.up(ctx, None)
+        return (time.monotonic() - started) * model.scale
+    finally:
+        up_step.image_for_up = original  # type: ignore[assignment]
+
+
+def measure() -> tuple[Timeline, Timeline, tuple[float, float, float], list[str]]:
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        MOTO_ECS_SERVICE_RUNNING="3",
+        MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+    )
+    from moto.server import ThreadedMotoServer
+
+    from dashscale.steps.build import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    previous = os.getcwd()
+    model = ModelledAws(MODEL, SCALE)
+    try:
+        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        with tempfile.TemporaryDirectory(prefix="dashscale-deploy-") as folder, model.installed():
+            _project(Path(folder))
+            os.chdir(folder)
+            progress("   first up with DOMAIN (modelled AWS)")
+            first_wall = _deploy(model, MODEL.image_first, "v1")
+            first = Timeline(
+                first_wall,
+                {
+                    "image build and push": MODEL.image_first,
+                    "load balancer provisioning": MODEL.load_balancer_provisioning,
+                    "certificate validation": MODEL.certificate_validation,
+                    "service deployment": model.deployment_seconds(redeploy=False),
+                },
+            )
+            progress("   redeploy after a source-only change")
+            redeploy_wall = _deploy(model, MODEL.image_redeploy, "v2")
+            redeploy = Timeline(
+                redeploy_wall,
+                {
+                    "image build and push": MODEL.image_redeploy,
+                    "service deployment": model.deployment_seconds(redeploy=True),
+                },
+            )
+            settings = model.target_group_settings()
+            progress("   no-op up (nothing changed)")
+            noop_calls: list[str] = []
+            _deploy(model, 0.0, "v2", noop_calls)
+    finally:
+        os.chdir(previous)
+        server.stop()
+    return first, redeploy, settings, noop_calls
+
+
+def run() -> Table:
+    first, redeploy, (interval, threshold, drain), noop = measure()
+    changes = [op for op in noop if not op.startswith(READ_PREFIXES)]
+    defaults = MODEL.task_start + 30 * 5 + 300  # the same redeploy with AWS's defaults
+    rows = (
+        (
+            "first up with DOMAIN",
+            seconds(first.wall),
+            seconds(first.total),
+            ratio(first.wall, first.total),
+            seconds(GOAL_FIRST),
+            "met" if first.wall <= GOAL_FIRST else "MISSED",
+        ),
+        (
+            "redeploy (source change)",
+            seconds(redeploy.wall),
+            seconds(redeploy.total),
+            ratio(redeploy.wall, redeploy.total),
+            seconds(GOAL_REDEPLOY),
+            "met" if redeploy.wall <= GOAL_REDEPLOY else "MISSED",
+        ),
+    )
+    notes = (
+        f"Modelled AWS, run {SCALE:.0f}x faster and scaled back to real seconds. Waits of the "
+        "first up: " + ", ".join(f"{k} {v:.0f} s" for k, v in first.waits.items()) + ".",
+        f"Deployment = task start {MODEL.task_start:.0f} s + health checks "
+        f"{interval:.0f} s x {threshold:.0f} + (redeploy) deregistration delay {drain:.0f} s, "
+        "read from the target group dashscale made; with AWS's defaults (30 s x 5, 300 s) a "
+        f"redeploy's deployment alone would take {defaults:.0f} s.",
+        "ratio = wall / sum of waits: below 1, waits overlap.",
+        f"No-op up: {len(noop)} AWS calls, {len(changes)} changing"
+        + (f" ({', '.join(changes)})" if changes else "")
+        + "; the reads are every finder once before anything changes (ownership) and once more "
+        "in its step.",
+    )
+    return Table(
+        "Deploy timeline under a modelled AWS (real seconds)",
+        ("scenario", "wall time", "sum of waits", "ratio", "goal", "goal met"),
+        rows,
+        notes,
+    )
+
+
+if __name__ == "__main__":
+    from benchmarks.common import main
+
+    main(["deploy"])

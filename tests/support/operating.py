@@ -1,0 +1,118 @@
+"""Helpers for the tests of status, logs, scale and autoscaling: a deployed app on moto, what
+moto's ECS does not do (register the tasks in the target group), a clock, a captured UI."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from dashscale.aws import Clock
+from dashscale.config import load_config
+from dashscale.context import Context
+from dashscale.ui import UI
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
+
+
+def said(output: str) -> str:
+    """Output with rich's line wrapping undone."""
+    return " ".join(output.split())
+
+
+@pytest.fixture
+def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These commands never touch Docker."""
+
+    def refuse() -> None:
+        raise AssertionError("Docker was used")
+
+    monkeypatch.setattr("dashscale.context.connect_docker", refuse)
+
+
+class FakeClock(Clock):
+    """Time moves only when the code sleeps; `on_sleep` runs at each sleep (to change the world
+    between two polls, or to press Ctrl-C)."""
+
+    def __init__(self, on_sleep: Callable[[int], None] | None = None) -> None:
+        self.time = 0.0
+        self.sleeps: list[float] = []
+        self.on_sleep = on_sleep
+        super().__init__(now=lambda: self.time, sleep=self._sleep)
+
+    def _sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.time += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
+
+
+class Captured:
+    """A UI whose stdout and stderr are kept as text."""
+
+    def __init__(self) -> None:
+        self._out, self._err = io.StringIO(), io.StringIO()
+        self.ui = UI(
+            out=Console(file=self._out, width=200, highlight=False),
+            err=Console(file=self._err, width=200, highlight=False),
+        )
+
+    @property
+    def out(self) -> str:
+        return self._out.getvalue()
+
+    @property
+    def err(self) -> str:
+        return self._err.getvalue()
+
+
+def context(captured: Captured, clock: Clock | None = None, timeout: float = 900.0, **env: str):
+    """A Context for the project in the current folder, with `env` as --set overrides."""
+    config = load_config(overrides=env)
+    return Context(config=config, ui=captured.ui, clock=clock or FakeClock(), timeout=timeout)
+
+
+def register_tasks(boto, count: int = 3) -> list[str]:
+    """What ECS does in AWS and moto's ECS does not: the service's tasks registered in its
+    target group (moto reports registered ip targets healthy). Returns the target ids."""
+    ecs, elb = boto("ecs"), boto("elbv2")
+    (service,) = ecs.describe_services(cluster="demo-cluster", services=["demo-service"])[
+        "services"
+    ]
+    (balancer,) = service["loadBalancers"]
+    ips = [f"172.31.0.{10 + i}" for i in range(count)]
+    elb.register_targets(
+        TargetGroupArn=balancer["targetGroupArn"],
+        Targets=[{"Id": ip, "Port": balancer["containerPort"]} for ip in ips],
+    )
+    return ips
+
+
+def on_answer(
+    monkeypatch: pytest.MonkeyPatch, event: str, change: Callable[[dict[str, Any]], None]
+) -> None:
+    """Every client dashscale makes calls `change(parsed)` on the answers of `event`
+    (e.g. "after-call.ecs.DescribeServices"): for states moto never reports."""
+    from dashscale import aws
+
+    original = aws.Aws.client
+
+    def client(self: aws.Aws, service: str, region: str | None = None) -> Any:
+        made = original(self, service, region)
+        key = f"_hooked_{event}"
+        if not getattr(made, key, False):
+            made.meta.events.register(event, lambda parsed, **_: change(parsed))
+            setattr(made, key, True)
+        return made
+
+    monkeypatch.setattr(aws.Aws, "client", client)
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as wide as their content, so that a row or a title reads as one line (autouse in
+    the modules that import it)."""
+    monkeypatch.setenv("COLUMNS", "250")
