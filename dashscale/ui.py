@@ -99,16 +99,19 @@ class UI:
         self.err.print(table)
 
     # --- live displays ---------------------------------------------------------------------
-    @contextlib.contextmanager
-    def board(self) -> Iterator[None]:
-        """One live view for steps running side by side: a row per running step (see `lane`)."""
-        progress = Progress(
+    def _spinners(self) -> Progress:
+        return Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=self.err,
             transient=True,
         )
+
+    @contextlib.contextmanager
+    def board(self) -> Iterator[None]:
+        """One live view for steps running side by side: a row per running step (see `lane`)."""
+        progress = self._spinners()
         with self._exclusive(progress):
             self._board = progress
             try:
@@ -146,13 +149,7 @@ class UI:
             finally:
                 board.update(row, description=escape(title))
             return
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=self.err,
-            transient=True,
-        )
+        progress = self._spinners()
         with self._exclusive(progress):
             task = progress.add_task(escape(description), total=None)
             yield WaitDisplay(progress, task)

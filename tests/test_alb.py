@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from rich.console import Console
 
-from dashscale.aws import Aws, Clock
+from dashscale.aws import Aws
 from dashscale.config import load_config
 from dashscale.context import Context
 from dashscale.errors import WaitTimeout
@@ -20,6 +20,7 @@ from dashscale.steps.alb import ensure_service, service_changes, wait_for_deploy
 from dashscale.steps.cluster import ClusterResult
 from dashscale.steps.network import Network, SecurityGroups
 from dashscale.ui import UI
+from tests.support.clock import FakeClock
 from tests.support.recording import recording
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
@@ -35,17 +36,6 @@ APP_ERROR = "ModuleNotFoundError: No module named 'pandas'"
 
 def said(output: str) -> str:
     return " ".join(output.split())
-
-
-class FakeClock(Clock):
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-        super().__init__(now=lambda: self.t, sleep=self._sleep)
-
-    def _sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
 
 
 def make_ctx(project: Path, **overrides: str) -> tuple[Context, io.StringIO]:

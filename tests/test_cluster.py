@@ -10,7 +10,6 @@ import pytest
 from botocore.stub import Stubber
 from rich.console import Console
 
-from dashscale.aws import Clock
 from dashscale.config import load_config
 from dashscale.context import Context
 from dashscale.errors import AwsError
@@ -21,6 +20,7 @@ from dashscale.steps.cluster import (
     task_definition_request,
 )
 from dashscale.ui import UI
+from tests.support.clock import FakeClock
 from tests.support.recording import recording
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
@@ -35,17 +35,6 @@ ROLE_NOT_READY = (
 
 def said(output: str) -> str:
     return " ".join(output.split())
-
-
-class FakeClock(Clock):
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-        super().__init__(now=lambda: self.t, sleep=self._sleep)
-
-    def _sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
 
 
 def make_ctx(project: Path, **overrides: str) -> tuple[Context, io.StringIO]:

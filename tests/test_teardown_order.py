@@ -22,29 +22,16 @@ from botocore.awsrequest import AWSResponse
 from rich.console import Console
 
 from dashscale import cli as cli_module
-from dashscale.aws import Clock
 from dashscale.config import load_config
 from dashscale.context import Context
 from dashscale.errors import DashscaleError
 from dashscale.steps import teardown as teardown_step
 from dashscale.ui import UI
+from tests.support.clock import FakeClock
 from tests.support.recording import recording
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
 DOMAIN = "example.com"
-
-
-class FakeClock(Clock):
-    """Time moves only when the code sleeps."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-        self.sleeps: list[float] = []
-        super().__init__(now=lambda: self.time, sleep=self._sleep)
-
-    def _sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.time += seconds
 
 
 class StrictAws:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from dashscale.aws import Clock
 from dashscale.config import load_config
 from dashscale.context import Context
 from dashscale.errors import WaitTimeout
 from dashscale.steps import tls as tls_step
 from dashscale.ui import UI
+from tests.support.clock import FakeClock
 from tests.support.dns_server import FakeDns
 from tests.support.recording import recording
 
@@ -181,19 +181,6 @@ def test_tls_needs_domain_and_a_load_balancer(aws, project, run):
     result = run("tls", "--set", f"DOMAIN={DOMAIN}")
     assert result.exit_code == 1 and "run `dashscale alb`" in result.output, result.output
     assert "Traceback" not in result.output
-
-
-class FakeClock(Clock):
-    """Time moves only when the code sleeps."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-        self.sleeps: list[float] = []
-        super().__init__(now=lambda: self.time, sleep=self._sleep)
-
-    def _sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.time += seconds
 
 
 def test_pending_certificate_times_out_with_what_is_missing(

@@ -122,19 +122,25 @@ def find_listener(
     return None
 
 
-def find_service(ctx: Context) -> dict[str, Any] | None:
-    """The service APP-service in APP-cluster as DescribeServices gives it (tags included);
-    None when the cluster or an ACTIVE service is missing."""
-    name = ctx.names.service
+def describe_service(ctx: Context) -> dict[str, Any] | None:
+    """APP-service as DescribeServices gives it (tags included) while it is ACTIVE or still
+    DRAINING after a delete; None when it or the cluster is missing. No ownership check."""
     ecs = ctx.client("ecs")
-    with translated(f"looking up ECS service {name}"):
+    with translated(f"looking up ECS service {ctx.names.service}"):
         try:
             services = ecs.describe_services(
-                cluster=ctx.names.cluster, services=[name], include=["TAGS"]
+                cluster=ctx.names.cluster, services=[ctx.names.service], include=["TAGS"]
             )["services"]
         except ecs.exceptions.ClusterNotFoundException:
             return None
     service = next((s for s in services if s.get("status") in ("ACTIVE", "DRAINING")), None)
+    return dict(service) if service is not None else None
+
+
+def find_service(ctx: Context) -> dict[str, Any] | None:
+    """The ACTIVE service APP-service, checked to be this app's; None when missing."""
+    name = ctx.names.service
+    service = describe_service(ctx)
     if service is None:
         return None
     if service["status"] == "DRAINING":
@@ -143,7 +149,7 @@ def find_service(ctx: Context) -> dict[str, Any] | None:
             "wait a few minutes until it is gone, then re-run",
         )
     require_owned(ctx.names, "ECS service", name, service.get("tags"))
-    return dict(service)
+    return service
 
 
 def _elb_tags(ctx: Context, arn: str) -> list[dict[str, str]]:

@@ -169,15 +169,7 @@ def _survey_service(ctx: Context, plan: Plan) -> None:
     """The service, also while it drains after an interrupted teardown (alb's finder refuses a
     draining service; here it is something to wait for)."""
     name = ctx.names.service
-    ecs = ctx.client("ecs")
-    with translated(f"looking up ECS service {name}"):
-        try:
-            services = ecs.describe_services(
-                cluster=ctx.names.cluster, services=[name], include=["TAGS"]
-            )["services"]
-        except ecs.exceptions.ClusterNotFoundException:
-            return
-    service = next((s for s in services if s.get("status") in ("ACTIVE", "DRAINING")), None)
+    service = alb.describe_service(ctx)
     if service is None:
         return
     if not ctx.names.owns(service.get("tags")):

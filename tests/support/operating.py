@@ -14,6 +14,9 @@ from dashscale.aws import Clock
 from dashscale.config import load_config
 from dashscale.context import Context
 from dashscale.ui import UI
+from tests.support.clock import FakeClock
+
+__all__ = ["FakeClock"]  # re-exported: the operating tests take it from here
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
 
@@ -31,23 +34,6 @@ def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("Docker was used")
 
     monkeypatch.setattr("dashscale.context.connect_docker", refuse)
-
-
-class FakeClock(Clock):
-    """Time moves only when the code sleeps; `on_sleep` runs at each sleep (to change the world
-    between two polls, or to press Ctrl-C)."""
-
-    def __init__(self, on_sleep: Callable[[int], None] | None = None) -> None:
-        self.time = 0.0
-        self.sleeps: list[float] = []
-        self.on_sleep = on_sleep
-        super().__init__(now=lambda: self.time, sleep=self._sleep)
-
-    def _sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.time += seconds
-        if self.on_sleep is not None:
-            self.on_sleep(len(self.sleeps))
 
 
 class Captured:
