@@ -153,8 +153,13 @@ class _Answer(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default backlog of 5 resets some of 16 connections at once
+    daemon_threads = True
+
+
 def test_python_load_generator_measures_a_local_server() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+    server = _Server(("127.0.0.1", 0), _Answer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         load = serving.run_python_load(server.server_address[1], serving.CALLBACK, 1)

@@ -64,8 +64,6 @@ def test_any_refused_value_names_its_variable(variable, value: str) -> None:
     try:
         load({"APP_NAME": "demo", variable.name: value})
     except ConfigError as error:
-        named = error.message.split("=")[0].split(" ")[0]
-        # a value can only be refused for its own variable, or for the pair it belongs to
-        allowed = {variable.name, "TASK_CPU", "TASK_MEMORY", "VPC_ID", "SUBNET_IDS"}
-        assert named in allowed, error.message
+        # refused for its own value, or for the combination it is part of: named either way
+        assert variable.name in error.message, error.message
         assert error.exit_code == 2
