@@ -37,7 +37,7 @@ CREDENTIALS_HINT = (
 class Aws:
     """The run's boto3 session and its clients, created once each."""
 
-    def __init__(self, region: str, profile: str | None = None) -> None:
+    def __init__(self, region: str, profile: str | None = None, read_only: bool = False) -> None:
         try:
             self.session = boto3.Session(profile_name=profile, region_name=region)
         except botocore.exceptions.ProfileNotFound:
@@ -46,6 +46,7 @@ class Aws:
                 "run `aws configure list-profiles` to see the profiles you have",
             ) from None
         self.region = region
+        self.read_only = read_only
         self._clients: dict[str, Any] = {}
         self._account: str | None = None
         self._lock = threading.Lock()
@@ -56,9 +57,12 @@ class Aws:
         key = f"{service}@{region or self.region}"
         with self._lock:  # clients are thread-safe; creating them from one session is not
             if key not in self._clients:
-                self._clients[key] = self.session.client(
+                client = self.session.client(
                     service, region_name=region or self.region, config=RETRY_CONFIG
                 )
+                if self.read_only:
+                    refuse_changes(client)
+                self._clients[key] = client
             return self._clients[key]
 
     @property
@@ -78,6 +82,34 @@ class Aws:
                 f"your AWS credentials are for account {actual}, but AWS_ACCOUNT_ID is {expected}",
                 "switch AWS_PROFILE or credentials, or correct AWS_ACCOUNT_ID in .env",
             )
+
+
+# Operations that only read (Route 53's reads are all List... and Get...).
+READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Check", "Filter")
+
+
+class ChangeRefused(DashscaleError):
+    """A dry run reached a changing AWS call that dashscale/plan.py should have skipped."""
+
+
+def is_read(operation: str) -> bool:
+    return operation.startswith(READ_PREFIXES)
+
+
+def refuse_changes(client: Any) -> None:
+    """The dry run's safety net: the client raises before sending any operation that is not a
+    read, so a changing call site the plan missed fails loudly instead of changing AWS."""
+    service = client.meta.service_model.service_name
+
+    def guard(model: Any, **_: Any) -> None:
+        if not is_read(model.name):
+            raise ChangeRefused(
+                f"internal error: the dry run was about to call {service} {model.name}; it was "
+                "stopped before anything changed",
+                "report this; run without --dry-run to deploy",
+            )
+
+    client.meta.events.register("before-call", guard)  # each client has its own events
 
 
 def error_code(error: botocore.exceptions.ClientError) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import traceback
@@ -203,17 +204,32 @@ IMAGE_HELP = (
     "content (build and push are skipped; PLATFORM names its architecture)."
 )
 TIMEOUT_HELP = "Seconds to wait for the load balancer and the deployment."
+DRY_RUN_HELP = (
+    "Only read AWS and print the plan: what would be created, updated (and which fields) or "
+    "left alone. Changes nothing; never builds or pushes."
+)
+SANDBOX_HELP = (
+    "Run everything on an AWS emulator started on this machine (needs dashscale[sandbox] and "
+    "Docker; no AWS account): nothing is created in AWS."
+)
 
 
 @cli.command()
 @click.option("--image", "image_uri", metavar="URI", help=IMAGE_HELP)
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @shared_options
-def cluster(options: Options, ui: UI, image_uri: str | None) -> None:
+def cluster(options: Options, ui: UI, image_uri: str | None, dry_run: bool) -> None:
     """Create the security groups, ECS cluster, execution role, log group and task definition."""
+    from dashscale import plan
     from dashscale.steps import cluster as cluster_step
 
     ctx = make_context(options, ui)
+    if dry_run:
+        plan.start(ctx)
     result = cluster_step.ensure_cluster(ctx, cluster_step.resolve_image(ctx, image_uri))
+    if dry_run:
+        plan.show_plan(ctx)
+        return
     ui.result(result.task_definition_arn)
 
 
@@ -227,14 +243,21 @@ def cluster(options: Options, ui: UI, image_uri: str | None) -> None:
 @click.option(
     "--timeout", type=click.IntRange(min=1), default=900, show_default=True, help=TIMEOUT_HELP
 )
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @shared_options
-def alb(options: Options, ui: UI, wait: bool, timeout: int) -> None:
+def alb(options: Options, ui: UI, wait: bool, timeout: int, dry_run: bool) -> None:
     """Create the load balancer, target group, port-80 listener and the ECS service."""
+    from dashscale import plan
     from dashscale.steps import alb as alb_step
     from dashscale.steps import cluster as cluster_step
 
     ctx = make_context(options, ui, timeout=float(timeout))
+    if dry_run:
+        plan.start(ctx)
     result = alb_step.ensure_alb(ctx, cluster_step.existing_cluster(ctx), wait=wait)
+    if dry_run:
+        plan.show_plan(ctx)
+        return
     ui.result(result.address)
 
 
@@ -263,6 +286,8 @@ def alb(options: Options, ui: UI, wait: bool, timeout: int) -> None:
     help="Smoke-check a newly built image before pushing it.",
 )
 @click.option("--update-registrar", is_flag=True, help=REGISTRAR_HELP)
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@click.option("--sandbox", is_flag=True, help=SANDBOX_HELP)
 @click.option(
     "--cert-timeout",
     type=click.IntRange(min=1),
@@ -281,20 +306,37 @@ def up(
     check: bool,
     update_registrar: bool,
     cert_timeout: int,
+    dry_run: bool,
+    sandbox: bool,
 ) -> None:
-    """Deploy everything: build, push, cluster, alb (and HTTPS when DOMAIN is set)."""
+    """Deploy everything: build, push, cluster, alb (and HTTPS when DOMAIN is set).
+
+    --dry-run only reads AWS and prints the plan; --sandbox runs everything on an AWS emulator
+    on this machine (no AWS account needed).
+    """
     from dashscale.steps import up as up_step
 
     ctx = make_context(options, ui, timeout=float(timeout))
-    result = up_step.up(
-        ctx,
-        image_uri,
-        wait=wait,
-        retries=retries,
-        check=check,
-        update_registrar=update_registrar,
-        certificate_timeout=float(cert_timeout),
-    )
+    with contextlib.ExitStack() as stack:
+        if sandbox:
+            from dashscale.sandbox import sandboxed
+
+            stack.enter_context(sandboxed(ctx))
+        if dry_run:
+            from dashscale import plan
+
+            plan.plan_up(ctx, image_uri)
+            return
+        result = up_step.up(
+            ctx,
+            image_uri,
+            wait=wait,
+            retries=retries,
+            check=check,
+            update_registrar=update_registrar,
+            certificate_timeout=float(cert_timeout),
+            sandbox=sandbox,
+        )
     ui.result(result.address)
 
 

@@ -19,6 +19,9 @@ class Context:
     ui: UI
     clock: Clock = field(default_factory=Clock)
     timeout: float = 900.0
+    # A dry run only reads: every changing call is skipped (dashscale/plan.py) and, as a safety
+    # net, refused by the AWS clients themselves.
+    dry_run: bool = False
     # Stable within one run, new for each: idempotency tokens make retries of one request safe
     # without making a later run reuse a token whose resource is gone.
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -34,7 +37,7 @@ class Context:
     def aws(self) -> Aws:
         """The run's AWS session; the first use checks AWS_ACCOUNT_ID before anything changes."""
         if self._aws is None:
-            self._aws = Aws(self.config.aws_region, self.config.aws_profile)
+            self._aws = Aws(self.config.aws_region, self.config.aws_profile, read_only=self.dry_run)
         if not self._account_checked:
             self._account_checked = True
             self._aws.check_account(self.config.aws_account_id)

@@ -35,12 +35,20 @@ STATE_STYLES = {
     "would create": "green",
     "would update": "yellow",
     "would delete": "red",
+    "would build and push": "green",
     "skipped": "dim",
     "passed": "green",
 }
 
 
 CHANGED_STATES = ("created", "updated", "deleted", "issued")
+# In a dry run, what a step reports it did is what it would do.
+PLANNED_STATES = {
+    "found": "unchanged",
+    "created": "would create",
+    "updated": "would update",
+    "deleted": "would delete",
+}
 
 
 class UI:
@@ -55,6 +63,9 @@ class UI:
         self.changes: list[tuple[str, str, str]] = []
         self._board: Progress | None = None
         self._lanes: dict[int, tuple[Progress, Any, str]] = {}
+        # A dry run: resource lines say what would be done, and are kept for the plan's table.
+        self.dry_run = False
+        self.planned: list[tuple[str, str, str, str]] = []
 
     # --- lines ---------------------------------------------------------------------------
     def info(self, message: str) -> None:
@@ -72,6 +83,9 @@ class UI:
         self.err.print(f"[bold]==> {escape(title)}[/bold]")
 
     def resource(self, kind: str, name: str, state: str, note: str = "") -> None:
+        if self.dry_run:
+            state = PLANNED_STATES.get(state, state)
+            self.planned.append((kind, name, state, note))
         if state in CHANGED_STATES:
             self.changes.append((kind, name, state))
         style = STATE_STYLES.get(state, "bold")
@@ -93,7 +107,7 @@ class UI:
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         table = Table(title=title, title_justify="left")
         for column in columns:
-            table.add_column(column)
+            table.add_column(column, overflow="fold")  # long names and URIs stay whole
         for row in rows:
             table.add_row(*(escape(str(cell)) for cell in row))
         self.err.print(table)

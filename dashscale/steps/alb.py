@@ -17,6 +17,7 @@ import botocore.exceptions
 from dashscale.aws import already_exists, require_owned, translated, wait_until
 from dashscale.context import Context
 from dashscale.errors import AwsError, DashscaleError, WaitTimeout
+from dashscale.plan import NEW, change, is_new
 from dashscale.steps.cluster import LOG_STREAM_PREFIX, ClusterResult, retry_role_not_ready
 from dashscale.steps.network import Network, Outcome, SecurityGroups, report
 
@@ -112,6 +113,8 @@ def find_listener(
         if balancer is None:
             return None
         load_balancer_arn = str(balancer["LoadBalancerArn"])
+    if is_new(load_balancer_arn):  # a dry run's load balancer that would be created
+        return None
     elb = ctx.client("elbv2")
     with translated(f"looking up the listeners of {ctx.names.alb}"):
         pages = elb.get_paginator("describe_listeners").paginate(LoadBalancerArn=load_balancer_arn)
@@ -174,6 +177,8 @@ def ensure_load_balancer(
     elb = ctx.client("elbv2")
     balancer = find_load_balancer(ctx)
     state = "found"
+    if ctx.dry_run:
+        return _plan_load_balancer(ctx, network, groups, balancer, outcomes)
     with translated(f"setting up load balancer {name}"):
         if balancer is None:
             try:
@@ -225,6 +230,49 @@ def ensure_load_balancer(
         balancer = wait_for_load_balancer(ctx, arn)
     result = load_balancer_of(balancer)
     report(ctx, outcomes, "load balancer", name, state, result.dns_name)
+    return result
+
+
+def _plan_load_balancer(
+    ctx: Context,
+    network: Network,
+    groups: SecurityGroups,
+    balancer: dict[str, Any] | None,
+    outcomes: list[Outcome],
+) -> LoadBalancer:
+    """What ensure_load_balancer would do, with the differing fields; changes nothing."""
+    name = ctx.names.alb
+    if balancer is None:
+        report(ctx, outcomes, "load balancer", name, "created", "internet-facing, application")
+        return LoadBalancer(NEW, name, f"{name} {NEW}", NEW, "")
+    if balancer.get("Scheme") != "internet-facing" or balancer.get("Type") != "application":
+        raise AwsError(
+            f"load balancer {name} is {balancer.get('Scheme')} {balancer.get('Type')}, not "
+            "internet-facing application",
+            "AWS cannot change that: run `dashscale teardown` (or delete it), then re-run",
+        )
+    differences = []
+    current_groups = sorted(balancer.get("SecurityGroups", []))
+    if set(current_groups) != {groups.alb}:
+        differences.append(change("security groups", current_groups, [groups.alb]))
+    subnets = sorted(zone["SubnetId"] for zone in balancer.get("AvailabilityZones", []))
+    if set(subnets) != set(network.subnet_ids):
+        differences.append(change("subnets", subnets, sorted(network.subnet_ids)))
+    elb = ctx.client("elbv2")
+    with translated(f"reading the attributes of load balancer {name}"):
+        attributes = {
+            a["Key"]: a["Value"]
+            for a in elb.describe_load_balancer_attributes(
+                LoadBalancerArn=balancer["LoadBalancerArn"]
+            )["Attributes"]
+        }
+    if attributes.get(DROP_INVALID_HEADERS) != "true":
+        differences.append(
+            change(DROP_INVALID_HEADERS, attributes.get(DROP_INVALID_HEADERS), "true")
+        )
+    result = load_balancer_of(balancer)
+    state = "updated" if differences else "found"
+    report(ctx, outcomes, "load balancer", name, state, "; ".join(differences) or result.dns_name)
     return result
 
 
@@ -284,6 +332,8 @@ def ensure_target_group(ctx: Context, network: Network, outcomes: list[Outcome])
     settings = health_check_settings(ctx)
     group = find_target_group(ctx)
     state = "found"
+    if ctx.dry_run:
+        return _plan_target_group(ctx, network, group, outcomes)
     with translated(f"setting up target group {name}"):
         if group is None:
             try:
@@ -339,6 +389,45 @@ def ensure_target_group(ctx: Context, network: Network, outcomes: list[Outcome])
     return arn
 
 
+def _plan_target_group(
+    ctx: Context, network: Network, group: dict[str, Any] | None, outcomes: list[Outcome]
+) -> str:
+    """What ensure_target_group would do, with the differing fields; changes nothing."""
+    name = ctx.names.target_group
+    delay = str(ctx.config.deregistration_delay)
+    if group is None:
+        report(ctx, outcomes, "target group", name, "created", f"ip, HTTP {ctx.config.app_port}")
+        return NEW
+    fixed = (group.get("VpcId"), group.get("TargetType"), group.get("Protocol"))
+    if fixed != (network.vpc_id, "ip", "HTTP"):
+        raise AwsError(
+            f"target group {name} is {fixed[2]} with target type {fixed[1]} in {fixed[0]}; this "
+            f"app needs HTTP, type ip, in {network.vpc_id}",
+            "AWS cannot change that: run `dashscale teardown` (or delete it), then re-run",
+        )
+    settings = health_check_settings(ctx)
+    differences = [
+        change(key, group.get(key), value)
+        for key, value in settings.items()
+        if group.get(key) != value
+    ]
+    elb = ctx.client("elbv2")
+    with translated(f"reading the attributes of target group {name}"):
+        attributes = {
+            a["Key"]: a["Value"]
+            for a in elb.describe_target_group_attributes(TargetGroupArn=group["TargetGroupArn"])[
+                "Attributes"
+            ]
+        }
+    if attributes.get(DEREGISTRATION_DELAY) != delay:
+        differences.append(
+            change(DEREGISTRATION_DELAY, attributes.get(DEREGISTRATION_DELAY), delay)
+        )
+    state = "updated" if differences else "found"
+    report(ctx, outcomes, "target group", name, state, "; ".join(differences))
+    return str(group["TargetGroupArn"])
+
+
 # --- listener ------------------------------------------------------------------------------------
 
 
@@ -363,6 +452,8 @@ def ensure_http_listener(
     elb = ctx.client("elbv2")
     label = f"{ctx.names.alb}:{HTTP_PORT}"
     listener = find_listener(ctx, HTTP_PORT, load_balancer_arn)
+    if ctx.dry_run:
+        return _plan_http_listener(ctx, listener, target_group_arn, outcomes)
     with translated(f"setting up the port {HTTP_PORT} listener of {ctx.names.alb}"):
         if listener is None:
             try:
@@ -400,6 +491,28 @@ def ensure_http_listener(
             report(
                 ctx, outcomes, "listener", label, "updated", f"forward to {ctx.names.target_group}"
             )
+    return str(listener["ListenerArn"])
+
+
+def _plan_http_listener(
+    ctx: Context, listener: dict[str, Any] | None, target_group_arn: str, outcomes: list[Outcome]
+) -> str:
+    """What ensure_http_listener would do; changes nothing."""
+    label = f"{ctx.names.alb}:{HTTP_PORT}"
+    forward = f"forward to {ctx.names.target_group}"
+    if listener is None:
+        report(ctx, outcomes, "listener", label, "created", forward)
+        return NEW
+    actions = listener.get("DefaultActions", [])
+    if any(action.get("Type") == "redirect" for action in actions):
+        report(ctx, outcomes, "listener", label, "kept", "redirect (HTTPS)")
+    elif len(actions) == 1 and forwards_to(actions[0], target_group_arn):
+        report(ctx, outcomes, "listener", label, "found", forward)
+    else:
+        shown = [a.get("TargetGroupArn") or a.get("Type") for a in actions]
+        report(
+            ctx, outcomes, "listener", label, "updated", change("default action", shown, forward)
+        )
     return str(listener["ListenerArn"])
 
 
@@ -527,6 +640,8 @@ def ensure_service(
     desired = service_settings(ctx, cluster, target_group_arn)
     current = find_service(ctx)
     revision = cluster.task_definition_arn.rsplit("/", 1)[-1]
+    if ctx.dry_run:
+        return _plan_service(ctx, current, desired, revision, outcomes)
     with translated(f"setting up ECS service {name}"):
         if current is None:
             request = create_service_request(ctx, cluster, target_group_arn)
@@ -570,6 +685,40 @@ def ensure_service(
             )
     deployment = primary_deployment(service)
     return str(service["serviceArn"]), (str(deployment["id"]) if deployment else None)
+
+
+def _plan_service(
+    ctx: Context,
+    current: dict[str, Any] | None,
+    desired: dict[str, Any],
+    revision: str,
+    outcomes: list[Outcome],
+) -> tuple[str, None]:
+    """What ensure_service would do, with the differing fields; changes nothing."""
+    name = ctx.names.service
+    if current is None:
+        note = f"{ctx.config.desired_count} x {revision}"
+        report(ctx, outcomes, "ECS service", name, "created", note)
+        return NEW, None
+    changes = service_changes(desired, current, ctx.config.autoscaling)
+    differences = []
+    for key, value in changes.items():
+        old = current.get(key)
+        if key == "taskDefinition":
+            old, value = str(old).rsplit("/", 1)[-1], str(value).rsplit("/", 1)[-1]
+        elif key == "networkConfiguration":
+            old, value = _network_view(old), _network_view(value)
+        elif key == "loadBalancers":
+            old, value = _load_balancers_view(old), _load_balancers_view(value)
+            old = [f"{c} port {p}" for _, c, p in old]
+            value = [f"{c} port {p}" for _, c, p in value]
+        elif key == "deploymentConfiguration":
+            old, value = _deployment_view(old), _deployment_view(value)
+        differences.append(change(_change_label(key), old, value))
+    state = "updated" if changes else "found"
+    shown = "; ".join(differences) or f"{current.get('desiredCount')} x {revision}"
+    report(ctx, outcomes, "ECS service", name, state, shown)
+    return str(current["serviceArn"]), None
 
 
 def _change_label(key: str) -> str:
@@ -794,7 +943,8 @@ def ensure_alb(ctx: Context, cluster: ClusterResult, wait: bool = True) -> AlbRe
         wait_for_deployment(ctx, deployment_id, target_group_arn)
     elif deployment_id is not None:
         ctx.ui.info(f"not waiting for deployment {deployment_id} (--no-wait)")
-    show_target_health(ctx, target_group_arn)
+    if not ctx.dry_run:
+        show_target_health(ctx, target_group_arn)
     return AlbResult(
         load_balancer=balancer,
         target_group_arn=target_group_arn,

@@ -19,6 +19,7 @@ from typing import Any
 from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, NotOwnedError
+from dashscale.plan import NEW, change
 from dashscale.steps.alb import find_load_balancer, find_service, find_target_group
 from dashscale.steps.network import Outcome, report
 
@@ -122,6 +123,8 @@ def desired_policies(ctx: Context) -> dict[str, dict[str, Any]]:
         }
     if config.requests_per_target is not None:
         balancer, group = find_load_balancer(ctx), find_target_group(ctx)
+        if (balancer is None or group is None) and ctx.dry_run:
+            balancer, group = {"LoadBalancerArn": NEW}, {"TargetGroupArn": NEW}
         if balancer is None or group is None:
             raise AwsError(
                 "REQUESTS_PER_TARGET needs the load balancer and target group, which are missing",
@@ -160,6 +163,9 @@ def ensure_autoscaling(ctx: Context, outcomes: list[Outcome]) -> None:
     """Registers the service's scalable target and our policies when autoscaling is on (only
     what differs); removes them when it is off. No changing call when nothing differs."""
     current = find_autoscaling(ctx)
+    if ctx.dry_run:
+        _plan_autoscaling(ctx, current, outcomes)
+        return
     if not ctx.config.autoscaling:
         if current is not None:
             remove(ctx, current, outcomes, "autoscaling off: the service keeps DESIRED_COUNT")
@@ -209,6 +215,52 @@ def ensure_autoscaling(ctx: Context, outcomes: list[Outcome]) -> None:
         for name in our_policy_names(ctx):
             if name in existing and name not in wanted and _delete_policy(ctx, name):
                 report(ctx, outcomes, "scaling policy", name, "deleted", "no longer configured")
+
+
+def _plan_autoscaling(ctx: Context, current: Autoscaling | None, outcomes: list[Outcome]) -> None:
+    """What ensure_autoscaling would do, with the differing fields; changes nothing."""
+    existing = {p["PolicyName"]: p for p in (current.policies if current else ())}
+    if not ctx.config.autoscaling:
+        if current is not None:
+            for name in our_policy_names(ctx):
+                if name in existing:
+                    report(ctx, outcomes, "scaling policy", name, "deleted", "autoscaling off")
+            report(
+                ctx, outcomes, "scalable target", ctx.names.service, "deleted", "autoscaling off"
+            )
+        return
+    low, high = ctx.config.min_count, ctx.config.max_count
+    if current is None:
+        report(
+            ctx, outcomes, "scalable target", ctx.names.service, "created", f"{low}-{high} tasks"
+        )
+    elif (current.min_count, current.max_count) != (low, high):
+        note = change("tasks", f"{current.min_count}-{current.max_count}", f"{low}-{high}")
+        report(ctx, outcomes, "scalable target", ctx.names.service, "updated", note)
+    else:
+        report(ctx, outcomes, "scalable target", ctx.names.service, "found", f"{low}-{high} tasks")
+    for name, configuration in desired_policies(ctx).items():
+        policy = existing.get(name)
+        detail = describe_policy({"TargetTrackingScalingPolicyConfiguration": configuration})
+        if policy is None:
+            report(ctx, outcomes, "scaling policy", name, "created", detail)
+            continue
+        have = policy.get("TargetTrackingScalingPolicyConfiguration")
+        if _policy_view(have) == _policy_view(configuration):
+            report(ctx, outcomes, "scaling policy", name, "found", detail)
+        else:
+            report(
+                ctx,
+                outcomes,
+                "scaling policy",
+                name,
+                "updated",
+                change("target", describe_policy(policy), detail),
+            )
+    wanted = desired_policies(ctx)
+    for name in our_policy_names(ctx):
+        if name in existing and name not in wanted:
+            report(ctx, outcomes, "scaling policy", name, "deleted", "no longer configured")
 
 
 def _delete_policy(ctx: Context, name: str) -> bool:

@@ -19,6 +19,7 @@ import botocore.exceptions
 from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, DashscaleError
+from dashscale.plan import NEW, change, is_new
 from dashscale.steps.network import (
     Network,
     Outcome,
@@ -241,6 +242,40 @@ def task_definition_changes(desired: dict[str, Any], current: dict[str, Any] | N
     return changes
 
 
+_CONTAINER_LABELS = {"ports": "container port", "logs": "container logs"}
+
+
+def task_definition_differences(desired: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What differs, field by field, as `old → new` (for the plan of a dry run)."""
+    want, have = _task_definition_view(desired), _task_definition_view(current)
+    differences = []
+    for field in task_definition_changes(desired, current):
+        if field == "container":
+            for old, new in zip(have["container"], want["container"], strict=False):
+                for key in new:
+                    if key != "image" and old.get(key) != new[key]:
+                        label = _CONTAINER_LABELS.get(key, f"container {key}")
+                        differences.append(change(label, _plain(old.get(key)), _plain(new[key])))
+            if len(have["container"]) != len(want["container"]):
+                differences.append(
+                    change("containers", len(have["container"]), len(want["container"]))
+                )
+        elif field == "execution role" and is_new(str(want[field])):
+            differences.append(change(field, have[field], f"the new role {NEW}"))
+        else:
+            differences.append(change(field, _plain(have[field]), _plain(want[field])))
+    return differences
+
+
+def _plain(value: Any) -> Any:
+    """Ports shown as 8050/tcp; one-item lists as their item."""
+    if isinstance(value, list) and value and all(isinstance(p, tuple) for p in value):
+        return [f"{port}/{protocol}" for port, protocol in value]
+    if isinstance(value, list) and len(value) == 1:
+        return value[0]
+    return value
+
+
 # --- retrying a role ECS cannot use yet --------------------------------------------------------
 
 
@@ -275,6 +310,9 @@ def ensure_cluster_only(ctx: Context, outcomes: list[Outcome]) -> str:
     if cluster is not None:
         report(ctx, outcomes, "ECS cluster", name, "found")
         return str(cluster["clusterArn"])
+    if ctx.dry_run:
+        report(ctx, outcomes, "ECS cluster", name, "created", "Fargate")
+        return NEW
     with translated(f"creating ECS cluster {name}"):
         created = ctx.client("ecs").create_cluster(
             clusterName=name, capacityProviders=["FARGATE"], tags=ctx.names.ecs_tags()
@@ -297,6 +335,8 @@ def ensure_execution_role(ctx: Context, outcomes: list[Outcome]) -> str:
     trust = trust_policy(ctx.aws.account_id)
     role = find_execution_role(ctx)
     state = "found"
+    if ctx.dry_run:
+        return _plan_execution_role(ctx, role, trust, outcomes)
     if role is None:
         with (
             translated(f"creating IAM role {name}"),
@@ -330,12 +370,46 @@ def ensure_execution_role(ctx: Context, outcomes: list[Outcome]) -> str:
     return str(role["Arn"])
 
 
+def _plan_execution_role(
+    ctx: Context, role: dict[str, Any] | None, trust: dict[str, Any], outcomes: list[Outcome]
+) -> str:
+    """What ensure_execution_role would do, with the differing fields; changes nothing."""
+    name = ctx.names.execution_role
+    if role is None:
+        report(ctx, outcomes, "IAM role", name, "created", "AmazonECSTaskExecutionRolePolicy")
+        return NEW
+    differences = []
+    if _policy_document(role.get("AssumeRolePolicyDocument")) != trust:
+        differences.append("trust policy (ECS tasks of this account only)")
+    with translated(f"reading the policies of IAM role {name}"):
+        attached = {
+            p["PolicyArn"]
+            for p in ctx.client("iam").list_attached_role_policies(RoleName=name)[
+                "AttachedPolicies"
+            ]
+        }
+    if attached != {EXECUTION_POLICY_ARN}:
+        differences.append(change("attached policies", sorted(attached), [EXECUTION_POLICY_ARN]))
+    state = "updated" if differences else "found"
+    report(ctx, outcomes, "IAM role", name, state, "; ".join(differences))
+    return str(role["Arn"])
+
+
 def ensure_log_group(ctx: Context, outcomes: list[Outcome]) -> str:
     name = ctx.names.log_group
     days = ctx.config.log_retention_days
     logs = ctx.client("logs")
     group = find_log_group(ctx)
     state = "found"
+    if ctx.dry_run:
+        if group is None:
+            report(ctx, outcomes, "log group", name, "created", f"kept {days} days")
+        elif group.get("retentionInDays") != days:
+            note = change("retention days", group.get("retentionInDays"), days)
+            report(ctx, outcomes, "log group", name, "updated", note)
+        else:
+            report(ctx, outcomes, "log group", name, "found", f"kept {days} days")
+        return name
     with translated(f"setting up log group {name}"):
         if group is None:
             with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
@@ -360,6 +434,14 @@ def ensure_task_definition(
     if current is not None and not changes:
         report(ctx, outcomes, "task definition", _revision_name(current), "found", image.uri)
         return str(current["taskDefinitionArn"])
+    if ctx.dry_run:
+        family = ctx.names.taskdef
+        if current is None:
+            report(ctx, outcomes, "task definition", f"{family}:{NEW}", "created", image.uri)
+        else:
+            note = "; ".join(task_definition_differences(desired, current))
+            report(ctx, outcomes, "task definition", _revision_name(current), "updated", note)
+        return f"{family}:{NEW}"
     ecs = ctx.client("ecs")
     with translated(f"registering task definition {ctx.names.taskdef}"):
         registered = retry_role_not_ready(

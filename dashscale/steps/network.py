@@ -16,6 +16,7 @@ import botocore.exceptions
 from dashscale.aws import already_exists, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError
+from dashscale.plan import NEW, change, is_new
 
 NETWORK_HINT = (
     "set VPC_ID and SUBNET_IDS in .env (subnets in two or more availability zones, with a route "
@@ -149,19 +150,24 @@ def desired_task_rules(ctx: Context, alb_group_id: str) -> set[Rule]:
 
 def ingress_rules(group: dict[str, Any]) -> set[Rule]:
     """A group's inbound rules, one tuple per source."""
-    rules: set[Rule] = set()
+    return set(rule_descriptions(group))
+
+
+def rule_descriptions(group: dict[str, Any]) -> dict[Rule, str | None]:
+    """A group's inbound rules with their descriptions."""
+    rules: dict[Rule, str | None] = {}
     for permission in group.get("IpPermissions", []):
         protocol = str(permission.get("IpProtocol"))
         low = int(permission.get("FromPort", -1))
         high = int(permission.get("ToPort", -1))
         for cidr in permission.get("IpRanges", []):
-            rules.add((protocol, low, high, cidr["CidrIp"]))
+            rules[(protocol, low, high, cidr["CidrIp"])] = cidr.get("Description")
         for cidr in permission.get("Ipv6Ranges", []):
-            rules.add((protocol, low, high, cidr["CidrIpv6"]))
+            rules[(protocol, low, high, cidr["CidrIpv6"])] = cidr.get("Description")
         for pair in permission.get("UserIdGroupPairs", []):
-            rules.add((protocol, low, high, pair["GroupId"]))
+            rules[(protocol, low, high, pair["GroupId"])] = pair.get("Description")
         for prefix in permission.get("PrefixListIds", []):
-            rules.add((protocol, low, high, prefix["PrefixListId"]))
+            rules[(protocol, low, high, prefix["PrefixListId"])] = prefix.get("Description")
     return rules
 
 
@@ -214,6 +220,11 @@ def _ensure_group(
     ec2 = ctx.client("ec2")
     group = find_security_group(ctx, name, network.vpc_id)
     state = "found"
+    if group is None and ctx.dry_run:
+        desired_rules = sorted(rules_for(NEW))
+        detail = ", ".join(_describe_rule(rule, ctx) for rule in desired_rules)
+        report(ctx, outcomes, "security group", name, "created", detail)
+        return NEW
     if group is None:
         with translated(f"creating security group {name}"):
             try:
@@ -240,6 +251,15 @@ def _ensure_group(
     current = ingress_rules(group)
     missing = sorted(desired - current)
     extra = sorted(current - desired)
+    if ctx.dry_run:
+        state = "updated" if missing or extra else "found"
+        detail = change(
+            "inbound rules",
+            [_describe_rule(rule, ctx) for rule in sorted(current)],
+            [_describe_rule(rule, ctx) for rule in sorted(desired)],
+        )
+        report(ctx, outcomes, "security group", name, state, detail if missing or extra else "")
+        return group_id
     with translated(f"setting the inbound rules of security group {name}"):
         if missing:
             try:
@@ -251,8 +271,11 @@ def _ensure_group(
                 if not already_exists(error, "InvalidPermission.Duplicate"):
                     raise
         if extra:
+            # AWS ignores a description in a revoke; moto requires the rule's own to match it
+            described = rule_descriptions(group)
             ec2.revoke_security_group_ingress(
-                GroupId=group_id, IpPermissions=[_permission(rule) for rule in extra]
+                GroupId=group_id,
+                IpPermissions=[_permission(rule, described.get(rule)) for rule in extra],
             )
     if state == "found" and (missing or extra):
         state = "updated"
@@ -266,6 +289,6 @@ def _describe_rule(rule: Rule, ctx: Context) -> str:
     ports = str(low) if low == high else f"{low}-{high}"
     if source == "0.0.0.0/0":
         source = "anywhere"
-    elif source.startswith("sg-"):
+    elif source.startswith("sg-") or is_new(source):
         source = ctx.names.alb_sg
     return f"TCP {ports} from {source}"

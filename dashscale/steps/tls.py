@@ -20,6 +20,7 @@ from dashscale.aws import already_exists, error_code, translated, wait_until
 from dashscale.context import Context
 from dashscale.dns import DnsUnavailable, name_servers, system_resolver
 from dashscale.errors import AwsError, WaitTimeout
+from dashscale.plan import NEW, change, is_new
 from dashscale.steps.alb import (
     LoadBalancer,
     find_listener,
@@ -106,6 +107,9 @@ def ensure_zone(ctx: Context) -> Zone:
     if zone is not None:
         ctx.ui.resource("hosted zone", domain, "found", zone.id)
         return zone
+    if ctx.dry_run:
+        ctx.ui.resource("hosted zone", domain, "created", "public")
+        return Zone(NEW, (), True)
     route53 = ctx.client("route53")
     with translated("creating the hosted zone"):
         try:
@@ -138,6 +142,8 @@ def ensure_zone(ctx: Context) -> Zone:
 def check_delegation(ctx: Context, zone: Zone) -> bool | None:
     """True when public DNS gives the zone's name servers for DOMAIN; None when DNS is unusable."""
     domain, _ = domains(ctx)
+    if is_new(zone.id):  # a dry run's zone that would be created: nobody delegates to it yet
+        return None
     resolver = ctx.config.dns_resolver or system_resolver()
     if resolver == "none":
         return None
@@ -165,6 +171,8 @@ def check_delegation(ctx: Context, zone: Zone) -> bool | None:
 def offer_registrar_update(ctx: Context, zone: Zone, update: bool) -> None:
     """When the domain is registered with Route 53 Domains here, offer to point it at the zone."""
     domain, _ = domains(ctx)
+    if is_new(zone.id):  # a dry run: the new zone's name servers are not known yet
+        return
     registrar = ctx.client("route53domains", DOMAINS_REGION)
     try:
         detail = registrar.get_domain_detail(DomainName=domain)
@@ -175,6 +183,10 @@ def offer_registrar_update(ctx: Context, zone: Zone, update: bool) -> None:
     wanted = [fqdn(server).rstrip(".") for server in zone.name_servers]
     if current == {fqdn(server) for server in wanted}:
         ctx.ui.resource("registrar", domain, "found", "points at the zone")
+        return
+    if ctx.dry_run:
+        note = change("name servers", sorted(current), wanted)
+        ctx.ui.resource("registrar", domain, "updated", f"{note} (with --update-registrar)")
         return
     if not update:
         if not is_interactive():
@@ -227,6 +239,9 @@ def ensure_certificate(ctx: Context) -> Certificate:
     if certificate is not None:
         ctx.ui.resource("certificate", domain, "found", certificate.status.lower())
         return certificate
+    if ctx.dry_run:
+        ctx.ui.resource("certificate", domain, "created", f"for {domain} and {www}, DNS-validated")
+        return Certificate(NEW, "PENDING_VALIDATION")
     with translated("requesting the certificate"):
         arn = ctx.client("acm").request_certificate(
             DomainName=domain,
@@ -266,6 +281,8 @@ def validation_records(ctx: Context, certificate: Certificate) -> list[dict[str,
 
 
 def record_set(ctx: Context, zone: Zone, name: str, kind: str) -> dict[str, Any] | None:
+    if is_new(zone.id):  # a dry run's zone that would be created holds no records yet
+        return None
     answer = ctx.client("route53").list_resource_record_sets(
         HostedZoneId=zone.id, StartRecordName=fqdn(name), StartRecordType=kind, MaxItems="1"
     )
@@ -289,7 +306,7 @@ def upsert_records(ctx: Context, zone: Zone, wanted: list[dict[str, Any]], kind:
             if state != "found":
                 changes.append({"Action": "UPSERT", "ResourceRecordSet": record})
             ctx.ui.resource(kind, record["Name"].rstrip("."), state)
-        if changes:
+        if changes and not ctx.dry_run:
             ctx.client("route53").change_resource_record_sets(
                 HostedZoneId=zone.id,
                 ChangeBatch={"Comment": f"dashscale {ctx.names.app}", "Changes": changes},
@@ -343,6 +360,9 @@ def wait_issued(ctx: Context, plan: TlsPlan, timeout: float) -> Certificate:
 
     if plan.certificate.status == "ISSUED":
         return plan.certificate
+    if ctx.dry_run:  # nothing to wait for: nothing was requested
+        ctx.ui.info(f"dry run: would wait for the certificate for {domain} to be issued")
+        return plan.certificate
     missing = (
         f"public DNS does not yet point {domain} at the zone's name servers "
         f"({', '.join(plan.zone.name_servers)}); set them at your registrar"
@@ -387,6 +407,9 @@ def ensure_https_listener(ctx: Context, lb_arn: str, tg_arn: str, cert_arn: str)
     wanted_certs = [{"CertificateArn": cert_arn}]
     with translated("setting up the HTTPS listener"):
         existing = find_listener(ctx, 443, lb_arn)
+        if existing is None and ctx.dry_run:
+            ctx.ui.resource("listener", "HTTPS :443", "created", TLS_POLICY)
+            return
         if existing is None:
             try:
                 elbv2.create_listener(
@@ -415,6 +438,18 @@ def ensure_https_listener(ctx: Context, lb_arn: str, tg_arn: str, cert_arn: str)
         ):
             ctx.ui.resource("listener", "HTTPS :443", "found", TLS_POLICY)
             return
+        if ctx.dry_run:
+            note = "; ".join(
+                change(field, old, new)
+                for field, old, new in (
+                    ("protocol", existing.get("Protocol"), "HTTPS"),
+                    ("TLS policy", existing.get("SslPolicy"), TLS_POLICY),
+                    ("certificate", current_certs, [cert_arn]),
+                )
+                if old != new
+            )
+            ctx.ui.resource("listener", "HTTPS :443", "updated", note or "default action")
+            return
         elbv2.modify_listener(
             ListenerArn=existing["ListenerArn"],
             Protocol="HTTPS",
@@ -430,6 +465,9 @@ def ensure_redirect(ctx: Context, lb_arn: str) -> None:
     elbv2 = ctx.client("elbv2")
     with translated("redirecting HTTP to HTTPS"):
         existing = find_listener(ctx, 80, lb_arn)
+        if existing is None and ctx.dry_run:
+            ctx.ui.resource("listener", "HTTP :80", "created", "301 to HTTPS")
+            return
         if existing is None:
             try:
                 elbv2.create_listener(
@@ -448,6 +486,11 @@ def ensure_redirect(ctx: Context, lb_arn: str) -> None:
                 assert existing is not None
         if _is_redirect(existing.get("DefaultActions", [])):
             ctx.ui.resource("listener", "HTTP :80", "found", "301 to HTTPS")
+            return
+        if ctx.dry_run:
+            ctx.ui.resource(
+                "listener", "HTTP :80", "updated", change("action", "forward", "301 to HTTPS")
+            )
             return
         elbv2.modify_listener(ListenerArn=existing["ListenerArn"], DefaultActions=[REDIRECT_ACTION])
         ctx.ui.resource("listener", "HTTP :80", "updated", "301 to HTTPS")
@@ -484,7 +527,10 @@ def prepare_zone(ctx: Context, update_registrar: bool = False) -> tuple[Zone, bo
 def prepare_certificate(ctx: Context, zone: Zone, delegated: bool | None) -> TlsPlan:
     """The certificate and its validation records: ACM starts validating from here on."""
     certificate = ensure_certificate(ctx)
-    if certificate.status != "ISSUED":
+    if is_new(certificate.arn):  # a dry run: ACM names the records once it is requested
+        domain, www = domains(ctx)
+        ctx.ui.resource("validation record", f"{domain}, {www}", "created", "CNAMEs ACM names")
+    elif certificate.status != "ISSUED":
         records = validation_records(ctx, certificate)
         upsert_records(ctx, zone, validation_record_sets(records), "validation record")
     return TlsPlan(zone, certificate, delegated)

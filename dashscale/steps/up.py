@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dashscale import plan
 from dashscale.context import Context
 from dashscale.graph import TaskGraph
 from dashscale.steps import alb as alb_step
@@ -83,6 +84,35 @@ def image_for_up(
     return DeployImage(pushed.uri, pushed.architecture)
 
 
+def sandbox_image(ctx: Context, retries: int = 5, check: bool = True) -> DeployImage:
+    """`up --sandbox`: the current content's image from the local engine, built when missing
+    and smoke-checked (also when it was already built: seeing it serve is the point), then
+    pushed to DASHSCALE_REGISTRY when set. Without a registry the push is skipped (the
+    emulator's ECR stores no images) and the local reference is deployed."""
+    from dashscale.steps import build as build_step
+    from dashscale.steps.push import ensure_repository, push
+
+    _, tag = build_step.current_image(ctx)
+    local = build_step.find_local_image(ctx, tag)
+    if local is None:
+        local = build_step.build(ctx, verbose=ctx.ui.verbose)
+    else:
+        ctx.ui.resource("image", local.ref, "found")
+    if check:
+        build_step.smoke_check(ctx, local)
+    if ctx.config.dashscale_registry:
+        pushed = push(ctx, retries=retries)
+        return DeployImage(pushed.uri, pushed.architecture)
+    ensure_repository(ctx)
+    ctx.ui.resource(
+        "image",
+        local.ref,
+        "skipped",
+        "push skipped: DASHSCALE_REGISTRY is not set, so the task definition names the local image",
+    )
+    return DeployImage(local.ref, local.architecture)
+
+
 def up(
     ctx: Context,
     image: str | None = None,
@@ -91,20 +121,23 @@ def up(
     check: bool = True,
     update_registrar: bool = False,
     certificate_timeout: float = tls_step.CERTIFICATE_TIMEOUT,
+    sandbox: bool = False,
 ) -> UpResult:
     ctx.ui.step(f"Deploying {ctx.names.app} to {ctx.config.aws_region}")
     network = find_network(ctx)
     preflight(ctx, network)
     # The zone may ask a question (the registrar): settle it before steps run side by side.
     zone = tls_step.prepare_zone(ctx, update_registrar) if ctx.config.domain else None
-    deployment = Deployment(ctx, network)
+    deployment = Deployment(ctx, network, sandbox=sandbox)
     graph = deployment.graph(image, wait, retries, check, zone, certificate_timeout)
     results = graph.run()
     _, deployment_id = results["service"]
-    if wait or deployment_id is None:
-        alb_step.show_target_health(ctx, results["target group"])
     url = results.get("https") or results["load balancer"].address
     result = UpResult(results["image"], url, deployment.all_outcomes(graph))
+    if ctx.dry_run:  # the plan is shown by the caller (dashscale/plan.py)
+        return result
+    if wait or deployment_id is None:
+        alb_step.show_target_health(ctx, results["target group"])
     show_summary(ctx, result)
     return result
 
@@ -112,9 +145,10 @@ def up(
 class Deployment:
     """The pieces of `up` as tasks of a graph; each keeps the outcomes it reports."""
 
-    def __init__(self, ctx: Context, network: Network) -> None:
+    def __init__(self, ctx: Context, network: Network, sandbox: bool = False) -> None:
         self.ctx = ctx
         self.network = network
+        self.sandbox = sandbox
         self.outcomes: dict[str, list[Outcome]] = {}
 
     def all_outcomes(self, graph: TaskGraph) -> tuple[Outcome, ...]:
@@ -136,7 +170,12 @@ class Deployment:
             outcomes = self.outcomes.setdefault(name, [])
             graph.add(name, name, lambda r: run(r, outcomes), after)
 
-        add("image", lambda r, out: image_for_up(ctx, image, retries=retries, check=check))
+        if ctx.dry_run:
+            add("image", lambda r, out: plan.plan_image(ctx, image))
+        elif self.sandbox and not image:
+            add("image", lambda r, out: sandbox_image(ctx, retries=retries, check=check))
+        else:
+            add("image", lambda r, out: image_for_up(ctx, image, retries=retries, check=check))
         add(
             "security groups", lambda r, out: network_step.ensure_security_groups(ctx, network, out)
         )
@@ -209,7 +248,7 @@ class Deployment:
         return arn, deployment
 
     def wait_active(self, balancer: alb_step.LoadBalancer) -> None:
-        if balancer.state != "active":
+        if balancer.state != "active" and not self.ctx.dry_run:
             alb_step.wait_for_load_balancer(self.ctx, balancer.arn)
 
 
