@@ -113,6 +113,35 @@ REGISTRAR_HELP = (
 )
 
 
+IMAGE_HELP = (
+    "Deploy this image, already in a registry, instead of the one `push` made for the current "
+    "content (build and push are skipped; PLATFORM names its architecture)."
+)
+TIMEOUT_HELP = "Seconds to wait for the load balancer and the deployment."
+DRY_RUN_HELP = (
+    "Only read AWS and print the plan: what would be created, updated (and which fields) or "
+    "left alone. Changes nothing; never builds or pushes."
+)
+SANDBOX_HELP = (
+    "Run everything on an AWS emulator started on this machine (needs dashscale[sandbox] and "
+    "Docker; no AWS account): nothing is created in AWS."
+)
+
+# Options several commands share, declared once.
+image_option = click.option("--image", "image_uri", metavar="URI", help=IMAGE_HELP)
+dry_run_option = click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+registrar_option = click.option("--update-registrar", is_flag=True, help=REGISTRAR_HELP)
+wait_option = click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Follow the deployment until it completes (or fails and says why).",
+)
+timeout_option = click.option(
+    "--timeout", type=click.IntRange(min=1), default=900, show_default=True, help=TIMEOUT_HELP
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dashscale")
 def cli() -> None:
@@ -155,7 +184,7 @@ def build(options: Options, ui: UI, check: bool) -> None:
 
 
 @cli.command()
-@click.option("--update-registrar", is_flag=True, help=REGISTRAR_HELP)
+@registrar_option
 @click.option(
     "--timeout",
     type=click.IntRange(min=1),
@@ -199,24 +228,9 @@ def push(options: Options, ui: UI, retries: int, check: bool) -> None:
     ui.result(pushed.digest)
 
 
-IMAGE_HELP = (
-    "Deploy this image, already in a registry, instead of the one `push` made for the current "
-    "content (build and push are skipped; PLATFORM names its architecture)."
-)
-TIMEOUT_HELP = "Seconds to wait for the load balancer and the deployment."
-DRY_RUN_HELP = (
-    "Only read AWS and print the plan: what would be created, updated (and which fields) or "
-    "left alone. Changes nothing; never builds or pushes."
-)
-SANDBOX_HELP = (
-    "Run everything on an AWS emulator started on this machine (needs dashscale[sandbox] and "
-    "Docker; no AWS account): nothing is created in AWS."
-)
-
-
 @cli.command()
-@click.option("--image", "image_uri", metavar="URI", help=IMAGE_HELP)
-@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@image_option
+@dry_run_option
 @shared_options
 def cluster(options: Options, ui: UI, image_uri: str | None, dry_run: bool) -> None:
     """Create the security groups, ECS cluster, execution role, log group and task definition."""
@@ -234,16 +248,9 @@ def cluster(options: Options, ui: UI, image_uri: str | None, dry_run: bool) -> N
 
 
 @cli.command()
-@click.option(
-    "--wait/--no-wait",
-    default=True,
-    show_default=True,
-    help="Follow the deployment until it completes (or fails and says why).",
-)
-@click.option(
-    "--timeout", type=click.IntRange(min=1), default=900, show_default=True, help=TIMEOUT_HELP
-)
-@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@wait_option
+@timeout_option
+@dry_run_option
 @shared_options
 def alb(options: Options, ui: UI, wait: bool, timeout: int, dry_run: bool) -> None:
     """Create the load balancer, target group, port-80 listener and the ECS service."""
@@ -262,16 +269,9 @@ def alb(options: Options, ui: UI, wait: bool, timeout: int, dry_run: bool) -> No
 
 
 @cli.command()
-@click.option("--image", "image_uri", metavar="URI", help=IMAGE_HELP)
-@click.option(
-    "--wait/--no-wait",
-    default=True,
-    show_default=True,
-    help="Follow the deployment until it completes (or fails and says why).",
-)
-@click.option(
-    "--timeout", type=click.IntRange(min=1), default=900, show_default=True, help=TIMEOUT_HELP
-)
+@image_option
+@wait_option
+@timeout_option
 @click.option(
     "--retries",
     type=click.IntRange(min=0),
@@ -285,8 +285,8 @@ def alb(options: Options, ui: UI, wait: bool, timeout: int, dry_run: bool) -> No
     show_default=True,
     help="Smoke-check a newly built image before pushing it.",
 )
-@click.option("--update-registrar", is_flag=True, help=REGISTRAR_HELP)
-@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@registrar_option
+@dry_run_option
 @click.option("--sandbox", is_flag=True, help=SANDBOX_HELP)
 @click.option(
     "--cert-timeout",

@@ -136,3 +136,13 @@ def registry() -> Iterator[Registry]:
     server = Registry()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands that must never touch Docker (`up --image`, teardown, status, ...)."""
+
+    def refuse() -> None:
+        raise AssertionError("Docker was used")
+
+    monkeypatch.setattr("dashscale.context.connect_docker", refuse)

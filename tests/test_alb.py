@@ -3,24 +3,19 @@ the port-80 listener on re-runs, and a failed or stuck rollout explained."""
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.stub import ANY, Stubber
-from rich.console import Console
 
 from dashscale.aws import Aws
-from dashscale.config import load_config
-from dashscale.context import Context
 from dashscale.errors import WaitTimeout
 from dashscale.steps.alb import ensure_service, service_changes, wait_for_deployment
 from dashscale.steps.cluster import ClusterResult
 from dashscale.steps.network import Network, SecurityGroups
-from dashscale.ui import UI
-from tests.support.clock import FakeClock
+from tests.support.operating import make_ctx, said
 from tests.support.recording import recording
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
@@ -32,17 +27,6 @@ SUBNETS = ("subnet-0a", "subnet-0b")
 CIRCUIT_BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
 STOPPED_REASON = "Essential container in task exited"
 APP_ERROR = "ModuleNotFoundError: No module named 'pandas'"
-
-
-def said(output: str) -> str:
-    return " ".join(output.split())
-
-
-def make_ctx(project: Path, **overrides: str) -> tuple[Context, io.StringIO]:
-    stream = io.StringIO()
-    console = Console(file=stream, width=200, highlight=False)
-    config = load_config(overrides=overrides, environ={}, project_dir=project)
-    return Context(config=config, ui=UI(err=console, out=console), clock=FakeClock()), stream
 
 
 def app_port(project: Path) -> int:

@@ -13,10 +13,10 @@ import pytest
 from dashscale.config import DEFAULT_CPU_TARGET, load_config
 from dashscale.errors import ConfigError
 from dashscale.steps.autoscaling import remove_autoscaling
-from tests.support.operating import IMAGE, Captured, context, no_docker, said, wide_terminal
+from tests.support.operating import IMAGE, Captured, context, said, wide_terminal
 from tests.support.recording import recording
 
-__all__ = ["no_docker", "wide_terminal"]  # fixtures, imported for pytest
+__all__ = ["wide_terminal"]  # the fixture, imported for pytest
 
 RESOURCE = "service/demo-cluster/demo-service"
 DIMENSION = "ecs:service:DesiredCount"

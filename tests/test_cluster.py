@@ -3,15 +3,11 @@ use yet (an injected error moto never raises)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 from botocore.stub import Stubber
-from rich.console import Console
 
-from dashscale.config import load_config
-from dashscale.context import Context
 from dashscale.errors import AwsError
 from dashscale.steps.cluster import (
     DeployImage,
@@ -19,8 +15,7 @@ from dashscale.steps.cluster import (
     task_definition_changes,
     task_definition_request,
 )
-from dashscale.ui import UI
-from tests.support.clock import FakeClock
+from tests.support.operating import make_ctx, said
 from tests.support.recording import recording
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
@@ -31,17 +26,6 @@ ROLE_NOT_READY = (
     "that was provided for this task. Please verify that the role being passed has the proper "
     "trust relationship and permissions and that your IAM user has permissions to pass this role."
 )
-
-
-def said(output: str) -> str:
-    return " ".join(output.split())
-
-
-def make_ctx(project: Path, **overrides: str) -> tuple[Context, io.StringIO]:
-    stream = io.StringIO()
-    console = Console(file=stream, width=200, highlight=False)
-    config = load_config(overrides=overrides, environ={}, project_dir=project)
-    return Context(config=config, ui=UI(err=console, out=console), clock=FakeClock()), stream
 
 
 def default_vpc(boto) -> str:

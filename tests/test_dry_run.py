@@ -15,17 +15,6 @@ from dashscale.aws import Aws, ChangeRefused
 from tests.support.recording import recording
 from tests.test_up import IMAGE, IMAGE_2, app_port
 
-
-@pytest.fixture
-def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A dry run never touches Docker (not even to read the local images)."""
-
-    def refuse() -> None:
-        raise AssertionError("Docker was used")
-
-    monkeypatch.setattr("dashscale.context.connect_docker", refuse)
-
-
 STATES = ("would create", "would update", "would build and push", "unchanged", "kept")
 LINE = re.compile(
     r"^  (?P<kind>\S.{17}) (?P<name>\S.*?)\s+(?P<state>"

@@ -20,6 +20,7 @@ from dashscale.context import Context
 from dashscale.errors import PushError
 from dashscale.steps.push import find_pushed, lifecycle_policy, push
 from dashscale.ui import UI
+from tests.support.operating import said
 from tests.support.recording import recording
 from tests.support.servers import FlakyTcpProxy, Registry, free_port
 from tests.test_push_unit import MOTO_PASSWORD, repository_settings
@@ -79,11 +80,6 @@ def registry_digest(registry: Registry, tag: str) -> str:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return str(response.headers["Docker-Content-Digest"])
-
-
-def said(result) -> str:
-    """Everything a command wrote, with the terminal's line wrapping undone."""
-    return " ".join(result.output.split())
 
 
 def shows_no_token(*results) -> bool:

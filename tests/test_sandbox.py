@@ -18,6 +18,7 @@ import pytest
 
 from dashscale import sandbox
 from dashscale.errors import DashscaleError
+from tests.support.operating import said
 from tests.support.servers import Registry
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -56,10 +57,6 @@ def run_sandbox(project: Path, env: dict[str, str]) -> subprocess.CompletedProce
         text=True,
         timeout=600,
     )
-
-
-def said(text: str) -> str:
-    return " ".join(text.split())
 
 
 @pytest.fixture

@@ -17,14 +17,13 @@ from tests.support.operating import (
     Captured,
     FakeClock,
     context,
-    no_docker,
     on_answer,
     said,
     wide_terminal,
 )
 from tests.support.recording import recording
 
-__all__ = ["no_docker", "wide_terminal"]  # fixtures, imported for pytest
+__all__ = ["wide_terminal"]  # the fixture, imported for pytest
 
 
 def service(boto) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.operating import IMAGE, no_docker, on_answer, register_tasks, said, wide_terminal
+from tests.support.operating import IMAGE, on_answer, register_tasks, said, wide_terminal
 from tests.support.recording import recording
 
-__all__ = ["no_docker", "wide_terminal"]  # fixtures, imported for pytest
+__all__ = ["wide_terminal"]  # the fixture, imported for pytest
 
 EVERY_RESOURCE = {
     ("ECR repository", "demo-repository"),

@@ -12,6 +12,7 @@ from dashscale.config import load_config
 from dashscale.context import Context
 from dashscale.steps import push as push_step
 from dashscale.ui import UI
+from tests.support.operating import said
 from tests.support.recording import recording
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
@@ -29,21 +30,6 @@ USER_RECORDS = [
         "ResourceRecords": [{"Value": "blog.example.net"}],
     },
 ]
-
-
-def said(output: str) -> str:
-    """Output with rich's line wrapping undone."""
-    return " ".join(output.split())
-
-
-@pytest.fixture
-def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Neither `up --image` nor `teardown` may touch Docker."""
-
-    def refuse() -> None:
-        raise AssertionError("Docker was used")
-
-    monkeypatch.setattr("dashscale.context.connect_docker", refuse)
 
 
 def set_domain(project: Path, domain: str | None) -> None:

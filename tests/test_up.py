@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.operating import said
 from tests.support.recording import recording
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
@@ -16,26 +17,11 @@ TAG = {"Key": "dashscale:app", "Value": "demo"}
 EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 
 
-def said(output: str) -> str:
-    """Output with rich's line wrapping undone."""
-    return " ".join(output.split())
-
-
 def app_port(project: Path) -> int:
     for line in (project / ".env").read_text().splitlines():
         if line.startswith("APP_PORT="):
             return int(line.split("=", 1)[1])
     raise AssertionError("the project fixture sets APP_PORT")
-
-
-@pytest.fixture
-def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`up --image` must never touch Docker."""
-
-    def refuse() -> None:
-        raise AssertionError("Docker was used")
-
-    monkeypatch.setattr("dashscale.context.connect_docker", refuse)
 
 
 def ingress(group: dict) -> set[tuple]:

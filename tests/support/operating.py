@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,16 +25,6 @@ IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
 def said(output: str) -> str:
     """Output with rich's line wrapping undone."""
     return " ".join(output.split())
-
-
-@pytest.fixture
-def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These commands never touch Docker."""
-
-    def refuse() -> None:
-        raise AssertionError("Docker was used")
-
-    monkeypatch.setattr("dashscale.context.connect_docker", refuse)
 
 
 class Captured:
@@ -102,3 +93,11 @@ def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tables as wide as their content, so that a row or a title reads as one line (autouse in
     the modules that import it)."""
     monkeypatch.setenv("COLUMNS", "250")
+
+
+def make_ctx(project: Path, **overrides: str) -> tuple[Context, io.StringIO]:
+    """A context for the project with a fake clock; its output is kept in the returned stream."""
+    stream = io.StringIO()
+    console = Console(file=stream, width=200, highlight=False)
+    config = load_config(overrides=overrides, environ={}, project_dir=project)
+    return Context(config=config, ui=UI(err=console, out=console), clock=FakeClock()), stream
