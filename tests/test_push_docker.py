@@ -118,7 +118,7 @@ def test_push_after_build_as_a_new_user(
         assert registry_now.tags(REPOSITORY) == [tag]
         assert digest == registry_digest(registry_now, tag)
         assert proxy.bytes_up > 50_000_000  # the layers went up
-        assert "layers uploaded" in said(first)
+        assert "layers uploaded" in said(first.output)
 
         settings = repository_settings(boto)
         assert settings["scan"] is True and settings["mutability"] == "IMMUTABLE"
@@ -131,7 +131,7 @@ def test_push_after_build_as_a_new_user(
             second = run("push", "--verbose")
         assert second.exit_code == 0, second.output
         assert result_lines(second) == (uri, digest)
-        assert "already in the registry; nothing uploaded" in said(second)
+        assert "already in the registry; nothing uploaded" in said(second.output)
         assert proxy.bytes_up - sent < 100_000
         assert calls.changing == []
 
@@ -145,7 +145,7 @@ def test_push_after_build_as_a_new_user(
         assert new_uri != uri and new_digest != digest
         assert sorted(registry_now.tags(REPOSITORY)) == sorted([tag, new_uri.split(":")[-1]])
         assert proxy.bytes_up - sent < 5_000_000
-        assert "already there" in said(third) and "0 already there" not in said(third)
+        assert "already there" in said(third.output) and "0 already there" not in said(third.output)
 
         assert shows_no_token(first, second, third)
         assert list(docker_config.iterdir()) == []  # no login stored anywhere
@@ -167,8 +167,8 @@ def test_push_goes_through_connections_broken_at_first(
         use_registry(monkeypatch, engine_refs, proxy.address)
         result = run("push", "--no-check")
         assert result.exit_code == 0, result.output
-        assert "attempt 1 of 6 failed" in said(result)
-        assert "connection reset by peer" in said(result)
+        assert "attempt 1 of 6 failed" in said(result.output)
+        assert "connection reset by peer" in said(result.output)
         uri, digest = result_lines(result)
         tag = uri.split(":")[-1]
         assert registry_now.tags(REPOSITORY) == [tag]
@@ -274,11 +274,11 @@ def test_a_refused_login_stops_at_once_without_showing_the_token(
             result = run("push", "--no-check", "--verbose")
         assert result.exit_code == 1
         assert time.monotonic() - started < 20
-        assert f"the registry {guarded.address} refused the login" in said(result)
-        assert "unauthorized: authentication required" in said(result)
-        assert "hint:" in said(result)
-        assert "retrying in" not in said(result)
-        assert "Traceback" not in said(result)
+        assert f"the registry {guarded.address} refused the login" in said(result.output)
+        assert "unauthorized: authentication required" in said(result.output)
+        assert "hint:" in said(result.output)
+        assert "retrying in" not in said(result.output)
+        assert "Traceback" not in said(result.output)
         assert calls.operations.count("GetAuthorizationToken") == 2  # one fresh token, no more
         assert shows_no_token(result)
     finally:
@@ -293,9 +293,9 @@ def test_an_unreachable_registry_is_fatal(
     result = run("push", "--no-check")
     assert result.exit_code == 1
     assert time.monotonic() - started < 20
-    assert "the registry cannot be reached" in said(result)
-    assert "connection refused" in said(result) and "DASHSCALE_REGISTRY" in said(result)
-    assert "retrying in" not in said(result) and "Traceback" not in said(result)
+    assert "the registry cannot be reached" in said(result.output)
+    assert "connection refused" in said(result.output) and "DASHSCALE_REGISTRY" in said(result.output)
+    assert "retrying in" not in said(result.output) and "Traceback" not in said(result.output)
 
 
 def test_the_same_tag_with_other_content_is_refused(
@@ -321,8 +321,8 @@ def test_the_same_tag_with_other_content_is_refused(
         assert run("build", "--no-check").exit_code == 0
         second = run("push")
         assert second.exit_code == 1
-        assert "already holds" in said(second) and "other content" in said(second)
-        assert "IMAGE_TAG" in said(second) and "Traceback" not in said(second)
+        assert "already holds" in said(second.output) and "other content" in said(second.output)
+        assert "IMAGE_TAG" in said(second.output) and "Traceback" not in said(second.output)
         assert registry_digest(registry_now, "demo-fixed") == digest  # untouched
     finally:
         with contextlib.suppress(Exception):
