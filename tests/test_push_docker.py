@@ -294,7 +294,9 @@ def test_an_unreachable_registry_is_fatal(
     assert result.exit_code == 1
     assert time.monotonic() - started < 20
     assert "the registry cannot be reached" in said(result.output)
-    assert "connection refused" in said(result.output) and "DASHSCALE_REGISTRY" in said(result.output)
+    assert "connection refused" in said(result.output) and "DASHSCALE_REGISTRY" in said(
+        result.output
+    )
     assert "retrying in" not in said(result.output) and "Traceback" not in said(result.output)
 
 
