@@ -16,6 +16,8 @@ take one after another; the ratio shows how much of it overlaps.
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import os
 import tempfile
 import threading
@@ -24,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
 
 from benchmarks.common import Table, progress, ratio, seconds
 
@@ -231,7 +235,10 @@ def _deploy(
     original = up_step.image_for_up
     up_step.image_for_up = modelled_image  # type: ignore[assignment]
     try:
-        ctx = Context(config=load_config(), ui=UI(), clock=scaled_clock(model.scale))
+        quiet = Console(file=io.StringIO())  # the table is the output, not dashscale's lines
+        ctx = Context(
+            config=load_config(), ui=UI(err=quiet, out=quiet), clock=scaled_clock(model.scale)
+        )
         if calls is not None:  # every client is made after this, so each one reports
             ctx.aws.session.events.register(
                 "before-call", lambda model, **kwargs: calls.append(model.name)
@@ -251,6 +258,8 @@ def measure() -> tuple[Timeline, Timeline, tuple[float, float, float], list[str]
         MOTO_IAM_LOAD_MANAGED_POLICIES="true",
     )
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request log lines
 
     from dashscale.steps.build import free_port
 
