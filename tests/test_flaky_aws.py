@@ -29,6 +29,11 @@ def flaky(aws: str, monkeypatch: pytest.MonkeyPatch):
         proxy.stop()
 
 
+def active(items: list[dict]) -> list[dict]:
+    """Deleted clusters and services stay visible as INACTIVE for a while, as in AWS."""
+    return [item for item in items if item.get("status") == "ACTIVE"]
+
+
 def count_resources(boto) -> dict[str, int]:
     elbv2, ecs, ec2 = boto("elbv2"), boto("ecs"), boto("ec2")
     groups = ec2.describe_security_groups()["SecurityGroups"]
@@ -42,8 +47,12 @@ def count_resources(boto) -> dict[str, int]:
             len(elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"])
             for lb in lbs
         ),
-        "clusters": len(ecs.list_clusters()["clusterArns"]),
-        "services": len(ecs.list_services(cluster="demo-cluster")["serviceArns"]),
+        "clusters": len(active(ecs.describe_clusters(clusters=["demo-cluster"])["clusters"])),
+        "services": len(
+            active(
+                ecs.describe_services(cluster="demo-cluster", services=["demo-service"])["services"]
+            )
+        ),
         "active revisions": len(revisions["taskDefinitionArns"]),
         "certificates": len(boto("acm").list_certificates()["CertificateSummaryList"]),
         "zones": len(boto("route53").list_hosted_zones()["HostedZones"]),
@@ -128,3 +137,14 @@ def test_errors_the_user_can_act_on_are_one_clear_message(
     assert proxy.count("error") == 1  # not retried: retrying cannot help
     assert said in result.stderr and error[1] in result.stderr
     assert "hint:" in result.stderr and "Traceback" not in result.output
+
+
+def test_teardown_converges_on_a_flaky_network(aws: str, boto, project: Path, run, flaky) -> None:
+    deployed = run("up", "--image", IMAGE, "--set", "DOMAIN=example.com")
+    assert deployed.exit_code == 0, deployed.output
+    proxy = flaky(Faults(unavailable=0.1, drop=0.05, lose=0.1, throttle=0.05, seed=5))
+    result = run("teardown", "--yes", "--set", "DOMAIN=example.com")
+    assert result.exit_code == 0, result.output
+    assert sum(1 for s in proxy.seen if s.fault) >= 5
+    kept = {"zones": 1, "log groups": 1}  # data and identity stay without --all
+    assert count_resources(boto) == {name: kept.get(name, 0) for name in EXACTLY_ONE_OF_EACH}

@@ -732,15 +732,31 @@ def delete_security_group(ctx: Context, item: Item) -> str:
 def delete_role(ctx: Context, item: Item) -> str:
     iam = ctx.client("iam")
     name = ctx.names.execution_role
+    gone = iam.exceptions.NoSuchEntityException
     try:
-        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name):
-            for policy in page["AttachedPolicies"]:
-                iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
-        for page in iam.get_paginator("list_role_policies").paginate(RoleName=name):
-            for policy_name in page["PolicyNames"]:
-                iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+        attached = [
+            policy["PolicyArn"]
+            for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+            for policy in page["AttachedPolicies"]
+        ]
+        inline = [
+            policy_name
+            for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+            for policy_name in page["PolicyNames"]
+        ]
+    except gone:
+        return "already gone"
+    # Each call on its own: a retried detach whose first answer was lost says NoSuchEntity
+    # about the policy, not the role.
+    for arn in attached:
+        with contextlib.suppress(gone):
+            iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+    for policy_name in inline:
+        with contextlib.suppress(gone):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+    try:
         iam.delete_role(RoleName=name)
-    except iam.exceptions.NoSuchEntityException:
+    except gone:
         return "already gone"
     return ""
 
