@@ -181,7 +181,8 @@ def translated(action: str) -> Iterator[None]:
         raise
     except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError):
         raise AwsError("no AWS credentials found", CREDENTIALS_HINT) from None
-    except botocore.exceptions.TokenRetrievalError:
+    except (botocore.exceptions.TokenRetrievalError, botocore.exceptions.SSOError,
+            botocore.exceptions.CredentialRetrievalError):
         raise AwsError("your AWS login has expired", "run `aws sso login` and re-run") from None
     except botocore.exceptions.ClientError as error:
         code = error_code(error)
@@ -200,6 +201,10 @@ def translated(action: str) -> Iterator[None]:
             f"could not reach AWS while {action}: {error}",
             "check your network connection and re-run; finished work is kept",
         ) from error
+
+
+# A poll that fails on these is "not yet", not the end of the wait.
+_NETWORK_ERRORS = (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
 
 
 class Cancelled(Exception):
@@ -255,7 +260,11 @@ def wait_until(
     while True:
         try:
             result = check()
-        except (botocore.exceptions.ConnectionError, botocore.exceptions.ReadTimeoutError):
+        except _NETWORK_ERRORS:
+            result = None
+        except AwsError as error:  # a check that translates its errors: same rule
+            if not isinstance(error.__cause__, _NETWORK_ERRORS):
+                raise
             result = None
         if result is not None:
             return result

@@ -70,7 +70,7 @@ def handle_errors(ui: UI, debug: bool, action: Callable[[], Any], command: str =
             report_changes(ui)
         ui.error(error.message, error.hint)
         return error.exit_code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, click.exceptions.Abort):  # Abort: Ctrl-C or EOF at a prompt
         report_changes(ui)
         ui.error(
             f"interrupted: `dashscale {command}` stopped before it finished",

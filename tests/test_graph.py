@@ -68,3 +68,21 @@ def test_first_failure_cancels_the_waiting_tasks(ctx: Context) -> None:
 def test_unknown_dependency_is_refused(ctx: Context) -> None:
     with pytest.raises(ValueError, match="unknown"):
         TaskGraph(ctx).add("x", "X", lambda r: None, after=("y",))
+
+
+def test_a_poll_lost_to_the_network_is_not_the_end_of_a_wait(ctx: Context) -> None:
+    import botocore.exceptions
+
+    from dashscale.aws import translated, wait_until
+    from tests.support.clock import FakeClock
+
+    answers = iter([None, "lost", None, "done"])
+
+    def check() -> str | None:
+        answer = next(answers)
+        if answer == "lost":
+            with translated("polling"):  # as the steps' checks do
+                raise botocore.exceptions.EndpointConnectionError(endpoint_url="http://x")
+        return answer
+
+    assert wait_until(check, what="x", timeout=60, clock=FakeClock(), interval=1) == "done"

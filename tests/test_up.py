@@ -420,3 +420,19 @@ def test_up_without_image_builds_checks_and_pushes_first(
     with recording(aws) as calls:
         assert run("up", "--no-check").exit_code == 0
     assert steps == [] and calls.changing == []
+
+
+def test_a_rerun_follows_a_rollout_that_did_not_finish(
+    aws: str, project: Path, run, no_docker: None
+) -> None:
+    first = run("up", "--image", IMAGE)
+    assert first.exit_code == 0, first.output
+    from moto.ecs.models import ecs_backends
+
+    # The first run's deployment failed after it stopped watching (Ctrl-C, a closed laptop).
+    service = ecs_backends["123456789012"]["us-east-1"].services["demo-cluster:demo-service"]
+    service.deployments[0]["rolloutState"] = "FAILED"
+    service.deployments[0]["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed"
+    again = run("up", "--image", IMAGE)
+    assert again.exit_code == 1, again.output  # never "done" over tasks that do not come up
+    assert "circuit breaker" in said(again.output)

@@ -667,6 +667,11 @@ def ensure_service(
                     "found",
                     f"{current.get('desiredCount')} x {revision}",
                 )
+                # A rollout still going (an interrupted run) or failed is followed again, so
+                # a re-run never reports success over tasks that do not come up.
+                unfinished = primary_deployment(current)
+                if unfinished and unfinished.get("rolloutState") not in (None, "COMPLETED"):
+                    return str(current["serviceArn"]), str(unfinished["id"])
                 return str(current["serviceArn"]), None
             service = retry_role_not_ready(
                 ctx,

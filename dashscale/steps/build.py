@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dashscale.aws import Cancelled
 from dashscale.config import Config
 from dashscale.context import Context
 from dashscale.errors import ConfigError, DockerError
@@ -281,6 +282,8 @@ def build(ctx: Context, verbose: bool = False) -> Image:
     with ctx.ui.waiting("docker build") as display:
         try:
             for chunk in client.api.build(**options):
+                if ctx.clock.cancelled.is_set():  # stop reading: the engine ends the build
+                    raise Cancelled()
                 if "error" in chunk:
                     log.append(chunk["error"])
                     raise DockerError(
@@ -298,8 +301,9 @@ def build(ctx: Context, verbose: bool = False) -> Image:
                         ctx.ui.detail(line)
                     if line.startswith("Step "):
                         display.update(f"docker build: {line[:90]}")
-        except DockerError:
-            _show_log_tail(ctx, log, verbose)
+        except (DockerError, Cancelled):
+            if not ctx.clock.cancelled.is_set():
+                _show_log_tail(ctx, log, verbose)
             raise
         except Exception as error:  # the engine went away, a bad platform, a bad base image
             _show_log_tail(ctx, log, verbose)
@@ -425,7 +429,8 @@ def _poll_http(ctx: Context, container: Any, url: str, timeout: float) -> int | 
             status = error.code
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             pass
-        time.sleep(0.5)
+        if ctx.clock.cancelled.wait(0.5):  # another piece of `up` failed, or Ctrl-C
+            raise Cancelled()
     return status
 
 

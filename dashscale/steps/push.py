@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from dashscale.aws import require_owned, translated
+from dashscale.aws import Cancelled, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import DockerError, PushError
 from dashscale.names import TAG_KEY
@@ -447,6 +447,8 @@ def _push_once(ctx: Context, target: str, tag: str, auth: dict[str, str], layers
                 target, tag=tag, stream=True, decode=True, auth_config=auth
             )
             for line in stream:
+                if ctx.clock.cancelled.is_set():  # another piece of `up` failed, or Ctrl-C
+                    raise Cancelled()
                 if "error" in line or "errorDetail" in line:
                     detail = line.get("errorDetail") or {}
                     raise _Failure(str(detail.get("message") or line.get("error") or line))

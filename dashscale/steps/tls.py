@@ -547,8 +547,9 @@ def wire(
 ) -> str:
     """HTTPS listener, redirect and aliases for an issued certificate; returns the URL."""
     ensure_https_listener(ctx, lb.arn, tg_arn, certificate.arn)
-    ensure_redirect(ctx, lb.arn)
+    # Aliases before the redirect: if they fail, http:// on the load balancer still serves.
     upsert_records(ctx, plan.zone, alias_record_sets(ctx, lb), "alias record")
+    ensure_redirect(ctx, lb.arn)
     domain, _ = domains(ctx)
     return f"https://{domain}"
 
