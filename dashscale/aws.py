@@ -181,8 +181,11 @@ def translated(action: str) -> Iterator[None]:
         raise
     except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError):
         raise AwsError("no AWS credentials found", CREDENTIALS_HINT) from None
-    except (botocore.exceptions.TokenRetrievalError, botocore.exceptions.SSOError,
-            botocore.exceptions.CredentialRetrievalError):
+    except (
+        botocore.exceptions.TokenRetrievalError,
+        botocore.exceptions.SSOError,
+        botocore.exceptions.CredentialRetrievalError,
+    ):
         raise AwsError("your AWS login has expired", "run `aws sso login` and re-run") from None
     except botocore.exceptions.ClientError as error:
         code = error_code(error)
