@@ -31,7 +31,7 @@ class Context:
 
     @property
     def names(self) -> Names:
-        return Names(self.config.app_name)
+        return Names(self.config.app_name, self.config.aws_region)
 
     @property
     def aws(self) -> Aws:

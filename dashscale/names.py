@@ -14,6 +14,7 @@ TAG_KEY = "dashscale:app"
 @dataclass(frozen=True)
 class Names:
     app: str
+    region: str = ""
 
     @property
     def alb_sg(self) -> str:
@@ -53,7 +54,10 @@ class Names:
 
     @property
     def execution_role(self) -> str:
-        return f"{self.app}-task-execution-role"
+        # IAM is global: the region in the name keeps the same app in two regions from sharing
+        # (and one teardown from deleting) the other's role. At most 20+1+15+19 = 55 of 64.
+        region = f"{self.region}-" if self.region else ""
+        return f"{self.app}-{region}task-execution-role"
 
     @property
     def log_group(self) -> str:

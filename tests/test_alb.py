@@ -41,7 +41,7 @@ def cluster_result() -> ClusterResult:
         network=Network("vpc-0a", SUBNETS),
         security_groups=SecurityGroups(alb="sg-0alb", tasks="sg-0tasks"),
         cluster_arn="arn:aws:ecs:us-east-1:123456789012:cluster/demo-cluster",
-        role_arn="arn:aws:iam::123456789012:role/demo-task-execution-role",
+        role_arn="arn:aws:iam::123456789012:role/demo-us-east-1-task-execution-role",
         log_group="/ecs/demo",
         task_definition_arn=TASKDEF_ARN,
         image=IMAGE,

@@ -19,10 +19,11 @@ from tests.support.operating import make_ctx, said
 from tests.support.recording import recording
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
-ROLE_ARN = "arn:aws:iam::123456789012:role/demo-task-execution-role"
+ROLE_ARN = "arn:aws:iam::123456789012:role/demo-us-east-1-task-execution-role"
 TASKDEF_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/demo-taskdef:1"
 ROLE_NOT_READY = (
-    "ECS was unable to assume the role 'arn:aws:iam::123456789012:role/demo-task-execution-role' "
+    "ECS was unable to assume the role "
+    "'arn:aws:iam::123456789012:role/demo-us-east-1-task-execution-role' "
     "that was provided for this task. Please verify that the role being passed has the proper "
     "trust relationship and permissions and that your IAM user has permissions to pass this role."
 )

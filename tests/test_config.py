@@ -156,3 +156,11 @@ def test_every_variable_is_documented() -> None:
     for var in VARIABLES:
         assert f"`{var.name}`" in readme, f"{var.name} missing from README's table"
         assert f"\n{var.name}=" in example, f"{var.name} missing from example.env"
+
+
+def test_the_global_iam_role_is_named_per_region() -> None:
+    from dashscale.names import Names
+
+    # IAM is global: the same app in two regions must not share (or delete) one role
+    assert Names("demo", "eu-west-1").execution_role == "demo-eu-west-1-task-execution-role"
+    assert Names("demo", "eu-west-1").execution_role != Names("demo", "us-east-1").execution_role

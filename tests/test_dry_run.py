@@ -58,7 +58,7 @@ def test_dry_run_on_an_empty_account_would_create_everything_and_changes_nothing
         ("security group", "demo-alb-sg"),
         ("security group", "demo-from-alb-sg"),
         ("ECS cluster", "demo-cluster"),
-        ("IAM role", "demo-task-execution-role"),
+        ("IAM role", "demo-us-east-1-task-execution-role"),
         ("log group", "/ecs/demo"),
         ("target group", "demo-tg"),
         ("load balancer", "demo-alb"),

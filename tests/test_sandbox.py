@@ -91,7 +91,7 @@ def test_sandbox_deploys_everything_without_aws(sandbox_project: Path, docker_cl
         "demo-alb-sg",
         "demo-from-alb-sg",
         "demo-cluster",
-        "demo-task-execution-role",
+        "demo-us-east-1-task-execution-role",
         "/ecs/demo",
         "demo-taskdef:1",
         "demo-alb",

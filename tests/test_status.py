@@ -19,7 +19,7 @@ EVERY_RESOURCE = {
     ("security group", "demo-alb-sg"),
     ("security group", "demo-from-alb-sg"),
     ("ECS cluster", "demo-cluster"),
-    ("IAM role", "demo-task-execution-role"),
+    ("IAM role", "demo-us-east-1-task-execution-role"),
     ("log group", "/ecs/demo"),
     ("task definition", "demo-taskdef"),
     ("load balancer", "demo-alb"),

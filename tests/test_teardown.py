@@ -171,7 +171,7 @@ def assert_app_gone_but_data(boto, app: str) -> None:
     assert load_balancers(boto, f"{app}-alb") == []
     assert target_groups(boto, f"{app}-tg") == []
     assert security_groups(boto, f"{app}-alb-sg", f"{app}-from-alb-sg") == []
-    assert not role_exists(boto, f"{app}-task-execution-role")
+    assert not role_exists(boto, f"{app}-us-east-1-task-execution-role")
 
 
 def assert_neighbour_intact(aws: str, boto, run) -> str:
@@ -223,7 +223,7 @@ def test_teardown_after_a_full_up_keeps_data_neighbours_and_the_users_records(
         "target group demo-tg would delete",
         f"DNS record {DOMAIN} A would delete alias to demo-alb",
         f"DNS record www.{DOMAIN} A would delete",
-        "IAM role demo-task-execution-role would delete",
+        "IAM role demo-us-east-1-task-execution-role would delete",
         f"certificate {DOMAIN} (",
         f"DNS record _d930b28be6c5927595552b219965053e.www.{DOMAIN} CNAME would delete "
         "certificate validation",
@@ -361,7 +361,7 @@ def test_same_named_resources_without_the_tag_are_reported_and_left_alone(
     assert repository_images(boto, "demo-repository") == []
     assert security_groups(boto, "demo-from-alb-sg") == []
     assert load_balancers(boto, "demo-alb") == [] and active_clusters(boto, "demo") == []
-    assert not role_exists(boto, "demo-task-execution-role")
+    assert not role_exists(boto, "demo-us-east-1-task-execution-role")
     assert log_groups(boto, "/ecs/demo") == []  # --all: the app's own log group went
 
 

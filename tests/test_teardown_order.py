@@ -282,7 +282,7 @@ def test_a_dependency_that_never_clears_is_named_and_skips_only_what_needs_it(
     assert boto("acm").list_certificates()["CertificateSummaryList"] == []
     iam = boto("iam")
     with pytest.raises(iam.exceptions.NoSuchEntityException):
-        iam.get_role(RoleName="demo-task-execution-role")
+        iam.get_role(RoleName="demo-us-east-1-task-execution-role")
 
     # once AWS has released the interfaces, a re-run deletes just the two groups
     contexts.clear()

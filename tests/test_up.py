@@ -70,14 +70,14 @@ def test_up_creates_everything_with_its_properties(
     assert {"key": "dashscale:app", "value": "demo"} in cluster["tags"]
 
     # execution role: ECS tasks of this account only, the managed policy only
-    role = iam.get_role(RoleName="demo-task-execution-role")["Role"]
+    role = iam.get_role(RoleName="demo-us-east-1-task-execution-role")["Role"]
     trust = role["AssumeRolePolicyDocument"]
     trust = json.loads(trust) if isinstance(trust, str) else trust
     (statement,) = trust["Statement"]
     assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-    attached = iam.list_attached_role_policies(RoleName="demo-task-execution-role")
+    attached = iam.list_attached_role_policies(RoleName="demo-us-east-1-task-execution-role")
     assert [p["PolicyArn"] for p in attached["AttachedPolicies"]] == [EXECUTION_POLICY]
     assert TAG in role["Tags"]
 
@@ -266,7 +266,7 @@ def test_drifted_rules_and_policies_are_put_back(
         ],
     )
     extra = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
-    iam.attach_role_policy(RoleName="demo-task-execution-role", PolicyArn=extra)
+    iam.attach_role_policy(RoleName="demo-us-east-1-task-execution-role", PolicyArn=extra)
 
     result = run("up", "--image", IMAGE)
     assert result.exit_code == 0, result.output
@@ -274,7 +274,7 @@ def test_drifted_rules_and_policies_are_put_back(
     assert [(p["FromPort"], p["ToPort"]) for p in task_sg["IpPermissions"]] == [
         (app_port(project), app_port(project))
     ]
-    attached = iam.list_attached_role_policies(RoleName="demo-task-execution-role")
+    attached = iam.list_attached_role_policies(RoleName="demo-us-east-1-task-execution-role")
     assert [p["PolicyArn"] for p in attached["AttachedPolicies"]] == [EXECUTION_POLICY]
 
 
@@ -337,9 +337,9 @@ def test_up_with_domain_serves_https_and_a_rerun_changes_nothing(
         ),
         (
             lambda boto: boto("iam").create_role(
-                RoleName="demo-task-execution-role", AssumeRolePolicyDocument="{}"
+                RoleName="demo-us-east-1-task-execution-role", AssumeRolePolicyDocument="{}"
             ),
-            "IAM role demo-task-execution-role",
+            "IAM role demo-us-east-1-task-execution-role",
         ),
     ],
 )
