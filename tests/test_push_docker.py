@@ -329,3 +329,31 @@ def test_the_same_tag_with_other_content_is_refused(
     finally:
         with contextlib.suppress(Exception):
             docker_client.api.remove_image("demo:demo-fixed", noprune=True)
+
+
+def test_an_image_stored_by_an_attempt_whose_answer_was_lost_is_not_pushed_again(
+    project: Path,
+    aws: str,
+    base_image: str,
+    registry_now: Registry,
+    engine_refs: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ECR refuses the same tag twice (immutable tags): a retry must notice the image arrived."""
+    from dashscale.steps import push as push_step
+
+    use_registry(monkeypatch, engine_refs, registry_now.address)
+    real_push_once = push_step._push_once
+    calls: list[int] = []
+
+    def lost_answer(*args, **kwargs):
+        calls.append(1)
+        real_push_once(*args, **kwargs)  # the registry stores the image...
+        raise push_step._Failure("use of closed network connection")  # ...the answer is lost
+
+    monkeypatch.setattr(push_step, "_push_once", lost_answer)
+    sleeps: list[float] = []
+    ctx = Context(config=load_config(), ui=UI(), clock=Clock(sleep=sleeps.append))
+    pushed = push(ctx)
+    assert len(calls) == 1 and len(sleeps) == 1  # one retry, and it pushed nothing again
+    assert pushed.digest == registry_digest(registry_now, pushed.uri.split(":")[-1])

@@ -566,7 +566,20 @@ def push(ctx: Context, retries: int = 5, check: bool = False, verbose: bool = Fa
 
     layers = _Layers()
     started = time.monotonic()
-    digest = session.run(f"pushing {uri}", lambda auth: _push_once(ctx, target, tag, auth, layers))
+    attempts = [0]
+
+    def push_attempt(auth: dict[str, str]) -> str:
+        attempts[0] += 1
+        if attempts[0] > 1:
+            # The tag was absent when we started: if it is there now, an earlier attempt stored
+            # the image and only its answer was lost. Pushing again would hit the immutable tag.
+            stored = _remote_image(ctx, uri, auth)
+            if stored is not None:
+                ctx.ui.detail(f"{uri} arrived with an earlier attempt; not pushing it again")
+                return stored.digest
+        return _push_once(ctx, target, tag, auth, layers)
+
+    digest = session.run(f"pushing {uri}", push_attempt)
     uploaded = layers.uploaded
     existing = layers.existing - uploaded
     ctx.ui.resource(
