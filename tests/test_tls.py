@@ -203,3 +203,17 @@ def test_pending_certificate_times_out_with_what_is_missing(
     url = tls_step.run(Context(config=load_config(), ui=UI(), clock=FakeClock()))
     assert url == f"https://{DOMAIN}"
     assert len(boto("acm").list_certificates()["CertificateSummaryList"]) == 1
+
+
+def test_a_zone_an_interrupted_run_left_untagged_is_tagged(aws, boto, load_balancer, run):
+    route53 = boto("route53")
+    zone_id = route53.create_hosted_zone(
+        Name=DOMAIN,
+        CallerReference="interrupted",
+        HostedZoneConfig={"Comment": "dashscale app demo"},
+    )["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    result = run("tls")
+    assert result.exit_code == 0, result.output
+    tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
+    assert tags["ResourceTagSet"]["Tags"] == [{"Key": "dashscale:app", "Value": "demo"}]
+    assert len(zones(boto)) == 1

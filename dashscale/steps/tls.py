@@ -53,6 +53,7 @@ class Zone:
     id: str  # without the /hostedzone/ prefix
     name_servers: tuple[str, ...]
     owned: bool  # created by dashscale for this app (tagged)
+    made_by_us: bool = False  # carries our comment: created by dashscale, perhaps not yet tagged
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,28 @@ def find_zone(ctx: Context, domain: str | None = None) -> Zone | None:
             servers = tuple(details.get("DelegationSet", {}).get("NameServers", []))
             tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
             owned = ctx.names.owns(tags.get("ResourceTagSet", {}).get("Tags", []))
-            return Zone(zone_id, servers, owned)
+            comment = (details.get("HostedZone", {}).get("Config") or {}).get("Comment")
+            return Zone(zone_id, servers, owned, made_by_us=comment == zone_comment(ctx))
     return None
+
+
+def zone_comment(ctx: Context) -> str:
+    return f"dashscale app {ctx.names.app}"
 
 
 def ensure_zone(ctx: Context) -> Zone:
     domain, _ = domains(ctx)
     zone = find_zone(ctx)
+    if zone is not None and zone.made_by_us and not zone.owned and not ctx.dry_run:
+        # Created by an earlier run that stopped before tagging it: finish the job, so that
+        # `teardown --all` recognises it.
+        with translated("tagging the hosted zone"):
+            ctx.client("route53").change_tags_for_resource(
+                ResourceType="hostedzone", ResourceId=zone.id, AddTags=ctx.names.tags()
+            )
+        zone = Zone(zone.id, zone.name_servers, True, True)
+        ctx.ui.resource("hosted zone", domain, "updated", f"{zone.id}: tagged")
+        return zone
     if zone is not None:
         ctx.ui.resource("hosted zone", domain, "found", zone.id)
         return zone
@@ -116,7 +132,7 @@ def ensure_zone(ctx: Context) -> Zone:
             created = route53.create_hosted_zone(
                 Name=domain,
                 CallerReference=f"dashscale-{ctx.names.app}-{ctx.run_id}",
-                HostedZoneConfig={"Comment": f"dashscale app {ctx.names.app}"},
+                HostedZoneConfig={"Comment": zone_comment(ctx)},
             )
             zone_id = created["HostedZone"]["Id"].rsplit("/", 1)[-1]
         except botocore.exceptions.ClientError as error:
