@@ -98,7 +98,7 @@ def plan_image(ctx: Context, uri: str | None) -> DeployImage:
         else f"{ctx.aws.account_id}.dkr.ecr.{ctx.config.aws_region}.amazonaws.com"
     )
     target = f"{registry}/{name}:{tag}"
-    pushed = _is_pushed(ctx, repo is not None, tag)
+    pushed = _is_pushed(ctx, repo is not None)
     if pushed:
         ctx.ui.resource("image", target, "found", "already pushed")
     else:
@@ -109,21 +109,11 @@ def plan_image(ctx: Context, uri: str | None) -> DeployImage:
     return DeployImage(target, ctx.config.architecture)
 
 
-def _is_pushed(ctx: Context, repository_exists: bool, tag: str) -> bool | None:
-    """Whether the registry holds the current content's tag; None when it cannot be told."""
+def _is_pushed(ctx: Context, repository_exists: bool) -> bool | None:
+    """Whether the registry holds the current content's tag; None when it cannot be told (only
+    the Docker engine can ask a DASHSCALE_REGISTRY, and none is running)."""
     if not repository_exists:
         return False
-    if not ctx.config.dashscale_registry:
-        ecr = ctx.client("ecr")
-        with translated(f"reading the images of {ctx.names.repository}"):
-            try:
-                ecr.describe_images(
-                    repositoryName=ctx.names.repository, imageIds=[{"imageTag": tag}]
-                )
-            except ecr.exceptions.ImageNotFoundException:
-                return False
-        return True
-    # Another registry: only the engine can ask it (a read; nothing is pulled or pushed).
     from dashscale.steps.push import find_pushed
 
     try:

@@ -236,3 +236,35 @@ def test_other_ecs_errors_are_not_retried(project: Path) -> None:
         with pytest.raises(AwsError, match="Invalid 'cpu'"):
             ensure_task_definition(ctx, image, ROLE_ARN, [])
     assert ctx.clock.sleeps == []  # type: ignore[attr-defined]
+
+
+def test_cluster_finds_the_image_in_ecr_without_docker(
+    aws: str, boto, project: Path, run, no_docker: None
+) -> None:
+    """With ECR as the registry, its API says whether the current content was pushed."""
+    import json
+
+    from dashscale.config import load_config
+    from dashscale.context import Context
+    from dashscale.steps.build import current_image
+    from dashscale.ui import UI
+
+    _, tag = current_image(Context(config=load_config(), ui=UI()))
+    ecr = boto("ecr")
+    repo = ecr.create_repository(repositoryName="demo-repository")["repository"]
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"digest": "sha256:" + "c" * 64, "size": 1},
+        "layers": [],
+    }
+    ecr.put_image(
+        repositoryName="demo-repository", imageManifest=json.dumps(manifest), imageTag=tag
+    )
+    result = run("cluster")
+    assert result.exit_code == 0, result.output
+    taskdef = boto("ecs").describe_task_definition(taskDefinition="demo-taskdef")["taskDefinition"]
+    assert taskdef["containerDefinitions"][0]["image"] == f"{repo['repositoryUri']}:{tag}"
+    # another content: not pushed, and said so without Docker
+    (project / "src" / "app.py").write_text("app = None\nserver = app\n# changed\n")
+    assert "no pushed image" in said(run("cluster").stderr)

@@ -507,9 +507,21 @@ def find_pushed(ctx: Context, retries: int = 5) -> PushedImage | None:
     """The current content's image if the registry already holds its tag; no build, no push."""
     ecr = ctx.client("ecr")
     with translated(f"looking up the ECR repository {ctx.names.repository}"):
-        if _describe(ecr, ctx.names.repository) is None:
-            return None
+        repository = _describe(ecr, ctx.names.repository)
+    if repository is None:
+        return None
     _, tag = build.current_image(ctx)
+    if not ctx.config.dashscale_registry:
+        # ECR itself is the registry: its API answers, no Docker engine needed.
+        with translated(f"reading the images of {ctx.names.repository}"):
+            try:
+                found = ecr.describe_images(
+                    repositoryName=ctx.names.repository, imageIds=[{"imageTag": tag}]
+                )["imageDetails"]
+            except ecr.exceptions.ImageNotFoundException:
+                return None
+        uri = f"{repository['repositoryUri']}:{tag}"
+        return PushedImage(uri, str(found[0]["imageDigest"]), ctx.config.architecture)
     session = _Session(ctx, retries)
     remote = session.run(
         "reading the registry",
