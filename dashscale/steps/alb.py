@@ -74,33 +74,51 @@ def load_balancer_of(description: dict[str, Any]) -> LoadBalancer:
 
 def find_load_balancer(ctx: Context) -> dict[str, Any] | None:
     """The load balancer APP-alb as DescribeLoadBalancers gives it; None when missing."""
-    name = ctx.names.alb
     elb = ctx.client("elbv2")
-    with translated(f"looking up load balancer {name}"):
-        try:
-            found = elb.describe_load_balancers(Names=[name])["LoadBalancers"]
-        except elb.exceptions.LoadBalancerNotFoundException:
-            return None
-        if not found:
-            return None
-        tags = _elb_tags(ctx, found[0]["LoadBalancerArn"])
-    require_owned(ctx.names, "load balancer", name, tags)
-    return dict(found[0])
+    return _find_elb_resource(
+        ctx,
+        "load balancer",
+        ctx.names.alb,
+        elb.describe_load_balancers,
+        "LoadBalancers",
+        "LoadBalancerArn",
+        elb.exceptions.LoadBalancerNotFoundException,
+    )
 
 
 def find_target_group(ctx: Context) -> dict[str, Any] | None:
     """The target group APP-tg as DescribeTargetGroups gives it; None when missing."""
-    name = ctx.names.target_group
     elb = ctx.client("elbv2")
-    with translated(f"looking up target group {name}"):
+    return _find_elb_resource(
+        ctx,
+        "target group",
+        ctx.names.target_group,
+        elb.describe_target_groups,
+        "TargetGroups",
+        "TargetGroupArn",
+        elb.exceptions.TargetGroupNotFoundException,
+    )
+
+
+def _find_elb_resource(
+    ctx: Context,
+    kind: str,
+    name: str,
+    describe: Any,
+    key: str,
+    arn_key: str,
+    not_found: type[Exception],
+) -> dict[str, Any] | None:
+    """An ELB resource by exact name, checked to be this app's (tags are a second call)."""
+    with translated(f"looking up {kind} {name}"):
         try:
-            found = elb.describe_target_groups(Names=[name])["TargetGroups"]
-        except elb.exceptions.TargetGroupNotFoundException:
+            found = describe(Names=[name])[key]
+        except not_found:
             return None
         if not found:
             return None
-        tags = _elb_tags(ctx, found[0]["TargetGroupArn"])
-    require_owned(ctx.names, "target group", name, tags)
+        tags = _elb_tags(ctx, found[0][arn_key])
+    require_owned(ctx.names, kind, name, tags)
     return dict(found[0])
 
 
