@@ -134,7 +134,7 @@ def test_errors_the_user_can_act_on_are_one_clear_message(
     proxy = flaky(Faults(errors={operation: error}))
     result = run("up", "--image", IMAGE)
     assert result.exit_code == 1
-    assert proxy.count("error") == 1  # not retried: retrying cannot help
+    assert proxy.count("error") == 1, result.output  # not retried: retrying cannot help
     assert said in result.stderr and error[1] in result.stderr
     assert "hint:" in result.stderr and "Traceback" not in result.output
 
