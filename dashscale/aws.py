@@ -62,6 +62,11 @@ class Aws:
                 )
                 if self.read_only:
                     refuse_changes(client)
+                # botocore builds a client's exception classes on first use, without a lock:
+                # two threads touching `client.exceptions` first can get two different sets, and
+                # an `except client.exceptions.X` then misses the X the other set raised. Built
+                # here, under our lock, every thread shares one set.
+                _ = client.exceptions
                 self._clients[key] = client
             return self._clients[key]
 
@@ -191,7 +196,7 @@ def translated(action: str) -> Iterator[None]:
         code = error_code(error)
         message = error.response.get("Error", {}).get("Message", "") or code
         summary, hint = _ACTIONABLE.get(
-            code, (f"AWS refused {action}", "fix what AWS names above, then re-run")
+            code, ("AWS refused the request", "fix what AWS names above, then re-run")
         )
         raise AwsError(f"{summary} while {action}: {code}: {message}", hint) from error
     except (

@@ -12,8 +12,8 @@ import pytest
 
 from dashscale.config import DEFAULT_CPU_TARGET, load_config
 from dashscale.errors import ConfigError
-from dashscale.steps.autoscaling import remove_autoscaling
-from tests.support.operating import IMAGE, Captured, context, said, wide_terminal
+from dashscale.steps.autoscaling import Autoscaling, _delete_policy, remove, remove_autoscaling
+from tests.support.operating import IMAGE, Captured, context, refuse, said, wide_terminal
 from tests.support.recording import recording
 
 __all__ = ["wide_terminal"]  # the fixture, imported for pytest
@@ -245,3 +245,26 @@ def test_remove_autoscaling_leaves_a_foreign_service_alone(aws: str, boto, proje
     assert calls.changing == []
     assert len(scalable_targets(boto)) == 1
     assert "the service is not ours" in captured.err
+
+
+def test_a_refused_policy_deletion_is_an_error_not_already_gone(
+    aws: str, boto, project: Path, run, no_docker: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS answers ObjectNotFoundException for a policy that is not there; ValidationException
+    means a bad request and must stop the run, leaving the scalable target in place."""
+    assert run("up", "--image", IMAGE, *ON).exit_code == 0
+    refuse(
+        monkeypatch,
+        "before-call.application-auto-scaling.DeleteScalingPolicy",
+        "ValidationException",
+    )
+    result = run("up", "--image", IMAGE)
+    assert result.exit_code == 1, result.output
+    assert "ValidationException" in said(result.stderr)
+    assert len(scalable_targets(boto)) == 1
+
+
+def test_deleting_what_is_already_gone_is_not_an_error(aws: str, project: Path) -> None:
+    ctx = context(Captured())
+    assert _delete_policy(ctx, "demo-cpu") is False
+    remove(ctx, Autoscaling(target={}), [])  # deregistering a target that is not there

@@ -15,7 +15,7 @@ from dashscale.steps.cluster import (
     task_definition_changes,
     task_definition_request,
 )
-from tests.support.operating import make_ctx, said
+from tests.support.operating import make_ctx, refuse, said
 from tests.support.recording import recording
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
@@ -189,6 +189,12 @@ def _stub_no_revision(stubber: Stubber) -> None:
         service_message="Unable to describe task definition.",
         http_status_code=400,
     )
+    # ...and the family's list confirms there is no ACTIVE revision (not a refused request)
+    stubber.add_response(
+        "list_task_definitions",
+        {"taskDefinitionArns": []},
+        {"familyPrefix": "demo-taskdef", "status": "ACTIVE", "maxResults": 1},
+    )
 
 
 def test_a_new_role_ecs_cannot_use_yet_is_retried(project: Path) -> None:
@@ -268,3 +274,19 @@ def test_cluster_finds_the_image_in_ecr_without_docker(
     # another content: not pushed, and said so without Docker
     (project / "src" / "app.py").write_text("app = None\nserver = app\n# changed\n")
     assert "no pushed image" in said(run("cluster").stderr)
+
+
+def test_a_refused_task_definition_lookup_is_an_error_not_a_first_run(
+    aws: str, boto, project: Path, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ECS answers "no ACTIVE revision" with a bare ClientException, the code it also gives a
+    refused request: only a family that really has no revision counts as a first run."""
+    assert run("cluster", "--image", IMAGE).exit_code == 0
+    refuse(monkeypatch, "before-call.ecs.DescribeTaskDefinition", "ClientException")
+    with recording(aws) as calls:
+        result = run("cluster", "--image", IMAGE)
+    assert result.exit_code == 1, result.output
+    assert "ClientException" in said(result.stderr)
+    assert "RegisterTaskDefinition" not in calls.changing
+    listed = boto("ecs").list_task_definitions(familyPrefix="demo-taskdef")
+    assert len(listed["taskDefinitionArns"]) == 1

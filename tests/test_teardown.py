@@ -221,11 +221,11 @@ def test_teardown_after_a_full_up_keeps_data_neighbours_and_the_users_records(
         "listener demo-alb:443 would delete",
         "load balancer demo-alb would delete",
         "target group demo-tg would delete",
-        f"DNS record {DOMAIN} A would delete alias to demo-alb",
-        f"DNS record www.{DOMAIN} A would delete",
+        f"alias record {DOMAIN} A would delete alias to demo-alb",
+        f"alias record www.{DOMAIN} A would delete",
         "IAM role demo-us-east-1-task-execution-role would delete",
         f"certificate {DOMAIN} (",
-        f"DNS record _d930b28be6c5927595552b219965053e.www.{DOMAIN} CNAME would delete "
+        f"validation record _d930b28be6c5927595552b219965053e.www.{DOMAIN} CNAME would delete "
         "certificate validation",
         "ECR repository demo-repository kept holds 1 image(s); --all deletes it",
         "log group /ecs/demo kept",
@@ -421,9 +421,8 @@ def test_validation_records_another_certificate_needs_are_kept(
     result = run("teardown", "--yes")
     assert result.exit_code == 0, result.output
     output = said(result.stderr)
-    assert (
-        f"DNS record {validation.rstrip('.')} CNAME kept also validates the certificate" in output
-    )
+    kept = f"validation record {validation.rstrip('.')} CNAME kept also validates the certificate"
+    assert kept in output
     assert app_records(boto, zone_id) == [(validation, "CNAME")]  # www's one is not shared
     assert certificates_of(boto, DOMAIN) == [users]
 

@@ -292,3 +292,57 @@ def test_a_dependency_that_never_clears_is_named_and_skips_only_what_needs_it(
     assert again.exit_code == 0, again.output
     deletes = [op for op in calls.operations if op.startswith("Delete")]
     assert deletes == ["DeleteSecurityGroup", "DeleteSecurityGroup"]
+
+
+def refuse_alias_deletions(ctx: Context) -> list[str]:
+    """Route 53 refuses (AccessDenied) every change that deletes an A record; returns the
+    records refused."""
+    refused: list[str] = []
+    route53 = ctx.client("route53")
+    events = route53.meta.events
+
+    def keep(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["batch"] = params.get("ChangeBatch", {})
+
+    def refuse(context: dict[str, Any], **_: Any) -> Any:
+        changes = context.get("batch", {}).get("Changes", [])
+        deleting = [c["ResourceRecordSet"] for c in changes if c["Action"] == "DELETE"]
+        if not any(record["Type"] == "A" for record in deleting):
+            return None
+        refused.extend(record["Name"] for record in deleting)
+        parsed = {
+            "Error": {"Code": "AccessDenied", "Message": "not allowed (injected)"},
+            "ResponseMetadata": {"HTTPStatusCode": 403},
+        }
+        return AWSResponse("https://strict-aws.invalid/", 403, {}, None), parsed
+
+    events.register("before-parameter-build.route-53.ChangeResourceRecordSets", keep)
+    events.register("before-call.route-53.ChangeResourceRecordSets", refuse)
+    return refused
+
+
+def test_the_load_balancer_stays_while_dns_still_points_at_it(
+    aws: str, boto, deployed: None
+) -> None:
+    """Deleting the alias records fails: the load balancer (and what needs it gone first) is not
+    attempted, so DNS never points at a deleted load balancer; the rest goes."""
+    ctx, _, output = make_context()
+    strict = StrictAws(ctx, boto)
+    refused = refuse_alias_deletions(ctx)
+    with pytest.raises(DashscaleError) as error:
+        teardown_step.teardown(ctx, everything=False, yes=True, dry_run=False)
+    assert strict.violations == []
+    assert sorted(refused) == sorted([f"{DOMAIN}.", f"www.{DOMAIN}."])
+    message = error.value.message
+    assert f"alias record {DOMAIN} A (AWS denied the request" in message
+    assert "load balancer demo-alb (not attempted: alias record" in message
+    (balancer,) = boto("elbv2").describe_load_balancers()["LoadBalancers"]
+    assert balancer["LoadBalancerName"] == "demo-alb"
+    ecs = boto("ecs")
+    assert (
+        ecs.describe_services(cluster="demo-cluster", services=["demo-service"])["services"][0][
+            "status"
+        ]
+        != "ACTIVE"
+    )
+    assert "validation record" in output.getvalue()

@@ -14,7 +14,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from dashscale.aws import already_exists, require_owned, translated, wait_until
+from dashscale.aws import already_exists, error_code, require_owned, translated, wait_until
 from dashscale.context import Context
 from dashscale.errors import AwsError, DashscaleError, WaitTimeout
 from dashscale.plan import NEW, change, is_new
@@ -82,7 +82,7 @@ def find_load_balancer(ctx: Context) -> dict[str, Any] | None:
         elb.describe_load_balancers,
         "LoadBalancers",
         "LoadBalancerArn",
-        elb.exceptions.LoadBalancerNotFoundException,
+        "LoadBalancerNotFound",
     )
 
 
@@ -96,7 +96,7 @@ def find_target_group(ctx: Context) -> dict[str, Any] | None:
         elb.describe_target_groups,
         "TargetGroups",
         "TargetGroupArn",
-        elb.exceptions.TargetGroupNotFoundException,
+        "TargetGroupNotFound",
     )
 
 
@@ -107,13 +107,16 @@ def _find_elb_resource(
     describe: Any,
     key: str,
     arn_key: str,
-    not_found: type[Exception],
+    not_found: str,
 ) -> dict[str, Any] | None:
-    """An ELB resource by exact name, checked to be this app's (tags are a second call)."""
+    """An ELB resource by exact name, checked to be this app's (tags are a second call).
+    `not_found` is the error code AWS answers when there is none."""
     with translated(f"looking up {kind} {name}"):
         try:
             found = describe(Names=[name])[key]
-        except not_found:
+        except botocore.exceptions.ClientError as error:
+            if error_code(error) != not_found:
+                raise
             return None
         if not found:
             return None

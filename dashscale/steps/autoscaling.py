@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashscale.aws import translated
+import botocore.exceptions
+
+from dashscale.aws import error_code, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, NotOwnedError
 from dashscale.plan import NEW, change
@@ -29,6 +31,7 @@ CPU_METRIC = "ECSServiceAverageCPUUtilization"
 REQUESTS_METRIC = "ALBRequestCountPerTarget"
 SCALE_OUT_COOLDOWN = 60  # seconds: add tasks quickly when load rises
 SCALE_IN_COOLDOWN = 300  # seconds: remove them slowly (AWS's default)
+NOT_FOUND = "ObjectNotFoundException"  # AWS's answer for a policy or target that is not there
 
 
 @dataclass(frozen=True)
@@ -273,8 +276,10 @@ def _delete_policy(ctx: Context, name: str) -> bool:
             ResourceId=resource_id(ctx),
             ScalableDimension=DIMENSION,
         )
-    except (client.exceptions.ObjectNotFoundException, client.exceptions.ValidationException):
-        return False  # gone already (moto answers ValidationException for a missing policy)
+    except botocore.exceptions.ClientError as error:
+        if error_code(error) != NOT_FOUND:
+            raise
+        return False  # gone already
     return True
 
 
@@ -290,7 +295,9 @@ def remove(ctx: Context, current: Autoscaling, outcomes: list[Outcome], why: str
             client.deregister_scalable_target(
                 ServiceNamespace=NAMESPACE, ResourceId=resource_id(ctx), ScalableDimension=DIMENSION
             )
-        except (client.exceptions.ObjectNotFoundException, client.exceptions.ValidationException):
+        except botocore.exceptions.ClientError as error:
+            if error_code(error) != NOT_FOUND:
+                raise
             return
     report(ctx, outcomes, "scalable target", ctx.names.service, "deleted", why)
 

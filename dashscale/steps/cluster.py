@@ -132,13 +132,23 @@ def find_task_definition(ctx: Context) -> dict[str, Any] | None:
     with translated(f"looking up task definition {family}"):
         try:
             answer = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
-        except ecs.exceptions.ClientException:
-            return None  # no ACTIVE revision of the family
+        except botocore.exceptions.ClientError as error:
+            # ECS answers a family with no ACTIVE revision with a bare ClientException, the same
+            # code as a refused or malformed request: ask the family's list before calling it
+            # "none", so a real error is never taken for a first run.
+            if error_code(error) != "ClientException" or _has_active_revision(ecs, family):
+                raise
+            return None
     definition = dict(answer["taskDefinition"])
     require_owned(
         ctx.names, "task definition", f"{family}:{definition.get('revision')}", answer.get("tags")
     )
     return definition
+
+
+def _has_active_revision(ecs: Any, family: str) -> bool:
+    answer = ecs.list_task_definitions(familyPrefix=family, status="ACTIVE", maxResults=1)
+    return bool(answer.get("taskDefinitionArns"))
 
 
 # --- desired state ----------------------------------------------------------------------------

@@ -36,7 +36,8 @@ SCALING = "scalable target"
 SERVICE = "ECS service"
 TASK_DEFINITION = "task definition"
 CLUSTER = "ECS cluster"
-RECORD = "DNS record"
+ALIAS_RECORD = "alias record"
+VALIDATION_RECORD = "validation record"
 LISTENER = "listener"
 LOAD_BALANCER = "load balancer"
 TARGET_GROUP = "target group"
@@ -427,7 +428,7 @@ def _survey_dns(
                 if _points_at_our_load_balancer(ctx, alias, balancer):
                     deleting.append(record)
                     plan.add(
-                        RECORD,
+                        ALIAS_RECORD,
                         label,
                         DELETE,
                         f"alias to {ctx.names.alb}",
@@ -440,11 +441,11 @@ def _survey_dns(
                     continue
                 needed_by = still_needed.get((name, values[0]))
                 if needed_by:
-                    plan.add(RECORD, label, KEEP, needed_by)
+                    plan.add(VALIDATION_RECORD, label, KEEP, needed_by)
                 else:
                     deleting.append(record)
                     plan.add(
-                        RECORD,
+                        VALIDATION_RECORD,
                         label,
                         DELETE,
                         "certificate validation",
@@ -802,9 +803,11 @@ STEPS: tuple[Step, ...] = (
     Step(SERVICE, delete_service),
     Step(TASK_DEFINITION, delete_task_definitions, needs=(SERVICE,)),
     Step(CLUSTER, delete_cluster, needs=(SERVICE,)),
-    Step(RECORD, delete_record),  # DNS stops pointing at the load balancer before it goes
+    Step(ALIAS_RECORD, delete_record),
+    Step(VALIDATION_RECORD, delete_record),
     Step(LISTENER, delete_listener),
-    Step(LOAD_BALANCER, delete_load_balancer),
+    # DNS stops pointing at the load balancer before it goes: never a name aimed at nothing
+    Step(LOAD_BALANCER, delete_load_balancer, needs=(ALIAS_RECORD,)),
     Step(TARGET_GROUP, delete_target_group, needs=(LISTENER, SERVICE)),
     Step(CERTIFICATE, delete_certificate, needs=(LISTENER, LOAD_BALANCER)),
     # the tasks' group first: its rule refers to the load balancer's group
@@ -812,7 +815,7 @@ STEPS: tuple[Step, ...] = (
     Step(ROLE, delete_role, needs=(SERVICE,)),
     Step(REPOSITORY, delete_repository),
     Step(LOG_GROUP, delete_log_group, needs=(SERVICE,)),
-    Step(ZONE, delete_zone, needs=(RECORD,)),
+    Step(ZONE, delete_zone, needs=(ALIAS_RECORD, VALIDATION_RECORD)),
 )
 ORDER = {step.kind: index for index, step in enumerate(STEPS)}
 

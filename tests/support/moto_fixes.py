@@ -78,7 +78,33 @@ def unique_caller_reference() -> None:
     Route53Backend.create_hosted_zone = create_hosted_zone  # type: ignore[method-assign]
 
 
+def autoscaling_not_found() -> None:
+    """AWS: DeleteScalingPolicy and DeregisterScalableTarget for something that is not there
+    answer ObjectNotFoundException. moto 5 answers ValidationException, which AWS keeps for bad
+    parameters: dashscale must never take that for "already gone"."""
+    from moto.applicationautoscaling.exceptions import AWSValidationException
+    from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
+    from moto.core.exceptions import JsonRESTError
+
+    for method in ("delete_scaling_policy", "deregister_scalable_target"):
+        original = getattr(ApplicationAutoscalingBackend, method)
+        if getattr(original, "_dashscale_fixed", False):
+            continue
+
+        def not_found(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            try:
+                return _original(self, *args, **kwargs)
+            except AWSValidationException as error:
+                if not error.message.startswith("No scal"):  # only moto's "not found" answers
+                    raise
+                raise JsonRESTError("ObjectNotFoundException", error.message) from None
+
+        not_found._dashscale_fixed = True  # type: ignore[attr-defined]
+        setattr(ApplicationAutoscalingBackend, method, not_found)
+
+
 def apply() -> None:
+    autoscaling_not_found()
     idempotent_create_load_balancer()
     idempotent_create_listener()
     unique_caller_reference()

@@ -88,6 +88,34 @@ def on_answer(
     monkeypatch.setattr(aws.Aws, "client", client)
 
 
+def refuse(monkeypatch: pytest.MonkeyPatch, event: str, code: str, status: int = 400) -> None:
+    """Every client dashscale makes answers the call of `event` (e.g.
+    "before-call.ecs.DescribeTaskDefinition") with the error `code`, without sending it: for
+    the answers real AWS gives and moto never does."""
+    from botocore.awsrequest import AWSResponse
+
+    from dashscale import aws
+
+    original = aws.Aws.client
+
+    def refuser(**_: Any) -> Any:
+        parsed = {
+            "Error": {"Code": code, "Message": f"refused (injected): {code}"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
+        return AWSResponse("https://refused.invalid/", status, {}, None), parsed
+
+    def client(self: aws.Aws, service: str, region: str | None = None) -> Any:
+        made = original(self, service, region)
+        key = f"_refused_{event}"
+        if not getattr(made, key, False):
+            made.meta.events.register(event, refuser)
+            setattr(made, key, True)
+        return made
+
+    monkeypatch.setattr(aws.Aws, "client", client)
+
+
 @pytest.fixture(autouse=True)
 def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tables as wide as their content, so that a row or a title reads as one line (autouse in
