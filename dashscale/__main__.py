@@ -1,3 +1,3 @@
-from dashscale.cli import main
+from dashscale.start import main
 
 main()

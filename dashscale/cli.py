@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from dashscale import __version__
+from dashscale import __version__, stopping
 from dashscale.config import load_config, parse_overrides
 from dashscale.context import Context
 from dashscale.errors import EXIT_FAILURE, EXIT_INTERRUPTED, ConfigError, DashscaleError
@@ -62,6 +62,7 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def handle_errors(ui: UI, debug: bool, action: Callable[[], Any], command: str = "") -> int:
     """Runs a command; maps every failure to one clear message and an exit code."""
     try:
+        stopping.take_over()  # from here, Ctrl-C is reported with what was done before it
         action()
     except DashscaleError as error:
         if debug:

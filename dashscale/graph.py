@@ -20,7 +20,10 @@ from typing import Any
 from dashscale.aws import Cancelled
 from dashscale.context import Context
 
-STOP_GRACE = 10.0  # seconds to let running tasks finish their current AWS call after a stop
+# Seconds to let running tasks see the stop (every wait wakes at once) and finish cleanly after
+# Ctrl-C; a task still blocked in an AWS or Docker call after that is not waited for: the command
+# ends without it (dashscale/stopping.py), within 3 s of the signal.
+STOP_GRACE = 1.5
 
 
 @dataclass(frozen=True)

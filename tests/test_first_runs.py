@@ -10,21 +10,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.support.operating import installed_command
 
 RUNS = 20
 AT_ONCE = 2
-
-
-def dashscale_command() -> list[str]:
-    installed = shutil.which("dashscale")
-    if installed is None:
-        pytest.fail("the dashscale command is not installed: run the tests with scripts/test")
-    return [installed]
 
 
 def deploy_and_remove(
@@ -47,7 +39,7 @@ def deploy_and_remove(
 
 
 def test_twenty_first_ups_and_teardowns_all_succeed(aws: str, boto, project: Path) -> None:
-    command = dashscale_command()
+    command = installed_command()
     env = {**os.environ, "AWS_ENDPOINT_URL": aws}
     with concurrent.futures.ThreadPoolExecutor(AT_ONCE) as pool:
         runs = pool.map(

@@ -11,12 +11,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.flaky_aws import Faults, FlakyAws
+from tests.support.operating import installed_command
 from tests.test_flaky_aws import EXACTLY_ONE_OF_EACH, IMAGE, count_resources
 
 UP = [sys.executable, "-m", "dashscale", "up", "--image", IMAGE, "--set", "DOMAIN=example.com"]
@@ -64,3 +66,93 @@ def test_ctrl_c_then_up_converges(aws: str, boto, project: Path, run, operation:
     result = run("up", "--image", IMAGE, "--set", "DOMAIN=example.com")
     assert result.exit_code == 0, result.output
     assert count_resources(boto) == EXACTLY_ONE_OF_EACH
+
+
+def interrupted(
+    command: list[str], cwd: Path, env: dict[str, str], after: float
+) -> tuple[int, str, float]:
+    """Runs the installed command, sends SIGINT `after` seconds in; exit code, stderr and how
+    long the process took to end after the signal."""
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(after)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    return process.returncode, stderr, time.monotonic() - sent
+
+
+def python_start_up() -> float:
+    """How long this machine's Python takes to start before running any code of a program
+    (its site module and .pth files): a signal then is Python's, not dashscale's, to handle.
+    The slowest of three, measured now, under the load of the moment."""
+    took = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        took.append(time.monotonic() - started)
+    return max(took)
+
+
+@pytest.mark.parametrize("after", [0.1, 0.3, 0.6, 1.0])
+@pytest.mark.parametrize("command", ["up", "teardown", "status"])
+def test_ctrl_c_at_any_moment_of_start_up_is_a_clean_exit(
+    aws: str, project: Path, command: str, after: float
+) -> None:
+    """While Python imports click, rich and boto3, while the configuration loads, while the
+    first AWS calls go out: exit 130, the one-line message, no traceback, gone within 3 s.
+    On a machine so loaded that Python itself is not started after `after` seconds, the signal
+    waits until it is (dashscale cannot run code before Python's own start-up)."""
+    args = {"up": ["up", "--image", IMAGE], "teardown": ["teardown", "--yes"]}.get(
+        command, [command]
+    )
+    env = {**os.environ, "AWS_ENDPOINT_URL": aws}
+    after = max(after, 1.5 * python_start_up())
+    code, stderr, took = interrupted(installed_command() + args, project, env, after)
+    if code == 0 and command != "up":
+        return  # finished before the signal (nothing to tear down, nothing to show): fine
+    assert code == 130, stderr
+    assert "Traceback" not in stderr
+    assert f"error: interrupted: `dashscale {command}` stopped before it" in stderr
+    assert took < 3
+
+
+def test_ctrl_c_during_a_blocked_aws_call_ends_within_3_s(aws: str, project: Path) -> None:
+    """AWS holds CreateLoadBalancer for 45 s (the answer comes late): the command does not wait
+    for it, prints nothing after its message, and a later `up` finds what the call made."""
+    release = threading.Event()
+    state: dict[str, float] = {}
+    process: subprocess.Popen[str] | None = None
+
+    def hold(seen: str) -> None:
+        if seen == "CreateLoadBalancer" and "sent" not in state and process is not None:
+            state["sent"] = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            release.wait(45)
+
+    proxy = FlakyAws(aws, Faults())
+    proxy.after_forward = hold
+    env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url}
+    try:
+        process = subprocess.Popen(
+            [*installed_command(), "up", "--image", IMAGE],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _, stderr = process.communicate(timeout=120)
+        ended = time.monotonic()
+    finally:
+        release.set()
+        proxy.stop()
+    assert "sent" in state, stderr
+    assert process.returncode == 130, stderr
+    assert ended - state["sent"] < 3, stderr
+    assert "Traceback" not in stderr
+    # the message is the last thing said: nothing a held piece finished is printed after it
+    tail = " ".join(stderr[stderr.index("error: interrupted") :].split())
+    assert tail.startswith("error: interrupted: `dashscale up` stopped before it finished hint:")
+    assert "created" not in tail and tail.endswith("makes only what is missing")

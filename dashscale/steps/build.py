@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dashscale import stopping
 from dashscale.aws import Cancelled
 from dashscale.config import Config
 from dashscale.context import Context
@@ -385,7 +386,10 @@ def smoke_check(ctx: Context, image: Image, timeout: float = 90.0) -> None:
     container = None
     try:
         container = client.containers.run(image.ref, **run_options)
-        with ctx.ui.waiting(f"checking that the image answers on {ctx.config.health_check_path}"):
+        with (
+            stopping.cleanup_on_stop(lambda: _remove(container)),
+            ctx.ui.waiting(f"checking that the image answers on {ctx.config.health_check_path}"),
+        ):
             status = _poll_http(ctx, container, url, timeout)
         if status != 200:
             logs = first_error(container.logs().decode(errors="replace"))

@@ -4,6 +4,7 @@ moto's ECS does not do (register the tasks in the target group), a clock, a capt
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,15 @@ def on_answer(
         return made
 
     monkeypatch.setattr(aws.Aws, "client", client)
+
+
+def installed_command() -> list[str]:
+    """The `dashscale` command pip installed next to this Python: what users run (not a shell
+    shim in front of it, such as pyenv's, whose own start-up would be measured too)."""
+    script = Path(sys.executable).parent / "dashscale"
+    if not script.exists():
+        pytest.fail(f"no dashscale command at {script}: run the tests with scripts/test")
+    return [str(script)]
 
 
 def refuse(monkeypatch: pytest.MonkeyPatch, event: str, code: str, status: int = 400) -> None:
