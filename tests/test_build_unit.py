@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from dashscale.steps.build import (
     make_context,
     needs_gunicorn,
     render_dockerfile,
+    source_labels,
     wsgi_target,
 )
 
@@ -116,6 +118,27 @@ def test_tag_follows_content(tmp_path: Path) -> None:
     assert content_tag(port, make_context(port)) != content_tag(config, make_context(config))
     fixed = load_config(environ={"IMAGE_TAG": "v1.2"}, project_dir=tmp_path)
     assert content_tag(fixed, make_context(fixed)) == "v1.2"
+
+
+def test_a_commit_is_a_label_not_part_of_the_tag(tmp_path: Path) -> None:
+    config = load_config(environ={}, project_dir=make_project(tmp_path))
+    untracked = content_tag(config, make_context(config))
+    assert source_labels(config) == {}  # not in git: no label
+
+    def git(*args: str) -> str:
+        command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
+        return subprocess.run(
+            command, cwd=tmp_path, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    git("init", "-q")
+    git("add", "src")
+    git("commit", "-qm", "first")
+    commit = git("log", "-1", "--format=%h", "--abbrev=7")
+    assert content_tag(config, make_context(config)) == untracked
+    assert source_labels(config) == {"dashscale.commit": commit}
+    (tmp_path / "src" / "app.py").write_text("app = 1\nserver = app\n# changed\n")
+    assert source_labels(config) == {"dashscale.commit": f"{commit}-dirty"}
 
 
 def test_missing_src_is_a_clear_error(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,14 @@ IMAGE_2 = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v2"
 ACCOUNT = "123456789012"
 TAG = {"Key": "dashscale:app", "Value": "demo"}
 EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"digest": "sha256:" + "c" * 64, "size": 1},
+        "layers": [],
+    }
+)
 
 
 def app_port(project: Path) -> int:
@@ -436,3 +446,50 @@ def test_a_rerun_follows_a_rollout_that_did_not_finish(
     again = run("up", "--image", IMAGE)
     assert again.exit_code == 1, again.output  # never "done" over tasks that do not come up
     assert "circuit breaker" in said(again.output)
+
+
+def git(project: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", *args],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
+
+
+def planned_image(result) -> str:
+    """The image URI `up --dry-run` names for the current content."""
+    match = re.search(r"demo-repository:([\w.-]+)", said(result.stderr))
+    assert match, result.stderr
+    return match.group(1)
+
+
+def test_committing_deployed_sources_keeps_the_tag_and_changes_nothing(
+    aws: str, boto, project: Path, run, no_docker: None
+) -> None:
+    """The tag follows the content only: a commit of what is deployed is not a new image."""
+    git(project, "init", "-q")
+    git(project, "add", "src")
+    git(project, "commit", "-qm", "first")
+    app = project / "src" / "app.py"
+    app.write_text(app.read_text() + "\n# a tweak, deployed before it is committed\n")
+
+    before = run("up", "--dry-run")
+    assert before.exit_code == 0, before.output
+    tag = planned_image(before)
+    # the image of that content is in ECR (what `push` would have left there)
+    ecr = boto("ecr")
+    ecr.create_repository(repositoryName="demo-repository", tags=[TAG])
+    ecr.put_image(repositoryName="demo-repository", imageManifest=MANIFEST, imageTag=tag)
+    deployed = run("up")
+    assert deployed.exit_code == 0, deployed.output
+
+    git(project, "commit", "-qam", "the tweak")
+    after = run("up", "--dry-run")
+    assert after.exit_code == 0, after.output
+    assert planned_image(after) == tag
+    with recording(aws) as calls:
+        again = run("up")  # no_docker: building anything would fail the run
+    assert again.exit_code == 0, again.output
+    assert calls.changing == []
+    assert "already pushed" in said(again.stderr)
