@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -493,3 +495,51 @@ def test_committing_deployed_sources_keeps_the_tag_and_changes_nothing(
     assert again.exit_code == 0, again.output
     assert calls.changing == []
     assert "already pushed" in said(again.stderr)
+
+
+def test_up_no_wait_with_a_pending_certificate_returns_and_says_what_finishes_https(
+    aws: str, boto, project: Path, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import moto.settings
+
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 10**6)  # stays pending
+    command = [sys.executable, "-m", "dashscale", "up", "--image", IMAGE, "--no-wait"]
+    started = time.monotonic()
+    result = subprocess.run(
+        [*command, "--set", "DOMAIN=example.com"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
+    err = said(result.stderr)
+    assert "HTTPS on example.com follows once ACM issues the certificate" in err
+    assert "run `dashscale tls` (or `dashscale up`)" in err
+    (balancer,) = boto("elbv2").describe_load_balancers(Names=["demo-alb"])["LoadBalancers"]
+    assert result.stdout.strip().splitlines()[-1] == f"http://{balancer['DNSName']}"
+    # the certificate was requested and its validation records written; nothing uses it yet
+    (certificate,) = boto("acm").list_certificates()["CertificateSummaryList"]
+    details = boto("acm").describe_certificate(CertificateArn=certificate["CertificateArn"])
+    (zone,) = boto("route53").list_hosted_zones()["HostedZones"]
+    records = boto("route53").list_resource_record_sets(HostedZoneId=zone["Id"])
+    names = {r["Name"] for r in records["ResourceRecordSets"] if r["Type"] == "CNAME"}
+    wanted = {
+        o["ResourceRecord"]["Name"] for o in details["Certificate"]["DomainValidationOptions"]
+    }
+    assert names == wanted
+    ports = {
+        item["Port"]
+        for item in boto("elbv2").describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])[
+            "Listeners"
+        ]
+    }
+    assert ports == {80}
+
+    # once ACM issues it, the command named finishes the job with the same certificate
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 0)
+    finished = run("tls", "--set", "DOMAIN=example.com")
+    assert finished.exit_code == 0, finished.output
+    assert finished.stdout.strip().splitlines()[-1] == "https://example.com"
+    assert len(boto("acm").list_certificates()["CertificateSummaryList"]) == 1

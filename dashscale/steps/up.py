@@ -139,6 +139,8 @@ def up(
     if wait or deployment_id is None:
         alb_step.show_target_health(ctx, results["target group"])
     show_summary(ctx, result)
+    if zone is not None and results.get("https") is None:  # --no-wait left it for later
+        ctx.ui.info(tls_step.pending_note(ctx, results["certificate"]))
     return result
 
 
@@ -207,22 +209,24 @@ class Deployment:
             lambda r, out: self.service(r, out, wait),
             after=("task definition", "listener", "cluster", "security groups"),
         )
-        add(
-            "load balancer provisioning",
-            lambda r, out: self.wait_active(r["load balancer"]),
-            after=("load balancer",),
-        )
+        if wait:  # nothing needs it active: with --no-wait it provisions on its own
+            add(
+                "load balancer provisioning",
+                lambda r, out: self.wait_active(r["load balancer"]),
+                after=("load balancer",),
+            )
         add("autoscaling", lambda r, out: ensure_autoscaling(ctx, out), after=("service",))
         if zone is not None:
             add("certificate", lambda r, out: tls_step.prepare_certificate(ctx, *zone))
             add(
                 "https",
-                lambda r, out: tls_step.wire(
+                lambda r, out: tls_step.https_if_issued(
                     ctx,
                     r["certificate"],
-                    tls_step.wait_issued(ctx, r["certificate"], certificate_timeout),
                     r["load balancer"],
                     r["target group"],
+                    certificate_timeout,
+                    wait,
                 ),
                 after=("certificate", "listener"),
             )
