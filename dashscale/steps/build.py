@@ -374,7 +374,10 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """True when nothing listens on the port. SO_REUSEADDR, as servers set it: a connection of
+    the previous check still in TIME_WAIT (for a minute) does not make the port busy."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
