@@ -123,8 +123,8 @@ DRY_RUN_HELP = (
     "left alone. Changes nothing; never builds or pushes."
 )
 SANDBOX_HELP = (
-    "Run everything on an AWS emulator started on this machine (needs dashscale[sandbox] and "
-    "Docker; no AWS account): nothing is created in AWS."
+    "Run everything on an AWS emulator started on this machine (needs dashscale[sandbox]; no "
+    "AWS account): nothing is created in AWS. Without a Docker engine the image step is skipped."
 )
 
 # Options several commands share, declared once.

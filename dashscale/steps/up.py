@@ -17,6 +17,7 @@ from typing import Any
 
 from dashscale import plan
 from dashscale.context import Context
+from dashscale.errors import DockerError
 from dashscale.graph import TaskGraph
 from dashscale.steps import alb as alb_step
 from dashscale.steps import cluster as cluster_step
@@ -88,11 +89,25 @@ def sandbox_image(ctx: Context, retries: int = 5, check: bool = True) -> DeployI
     """`up --sandbox`: the current content's image from the local engine, built when missing
     and smoke-checked (also when it was already built: seeing it serve is the point), then
     pushed to DASHSCALE_REGISTRY when set. Without a registry the push is skipped (the
-    emulator's ECR stores no images) and the local reference is deployed."""
+    emulator's ECR stores no images) and the local reference is deployed. Without a Docker
+    engine the whole image step is skipped, said so, and the rest runs: everything else of the
+    sandbox needs no engine."""
     from dashscale.steps import build as build_step
     from dashscale.steps.push import ensure_repository, push
 
     _, tag = build_step.current_image(ctx)
+    try:
+        ctx.docker  # noqa: B018 (connects: the sandbox goes on without an engine)
+    except DockerError as error:
+        ensure_repository(ctx)
+        ref = f"{ctx.names.local_image}:{tag}"
+        ctx.ui.warn(
+            f"{error.message}: the image step (build, smoke check, push) is skipped and the "
+            f"task definition names {ref}, which was not built. Start Docker and re-run "
+            "`dashscale up --sandbox` to include it."
+        )
+        ctx.ui.resource("image", ref, "skipped", "no Docker engine")
+        return DeployImage(ref, ctx.config.architecture)
     local = build_step.find_local_image(ctx, tag)
     if local is None:
         local = build_step.build(ctx, verbose=ctx.ui.verbose)
