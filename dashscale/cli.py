@@ -158,10 +158,15 @@ def cli() -> None:
 @click.option("--force", is_flag=True, help="Overwrite .env and the example app if they exist.")
 @shared_options
 def init(options: Options, ui: UI, app_name: str | None, region: str | None, force: bool) -> None:
-    """Write .env from example.env and an example app in src/."""
+    """Write .env from example.env and an example app in src/.
+
+    --env-file names the file to write instead of ./.env; --set NAME=VALUE values are written
+    into it (checked first).
+    """
     from dashscale.steps.init import init_project
 
-    init_project(ui, Path.cwd(), app_name, region, force)
+    settings = parse_overrides(options.overrides)
+    init_project(ui, Path.cwd(), app_name, region, force, options.env_file, settings)
 
 
 @cli.command()

@@ -454,7 +454,11 @@ def parse_overrides(items: tuple[str, ...]) -> dict[str, str]:
 
 def check_value(name: str, raw: str) -> Any:
     """Validates one variable on its own (for `init` and flags); raises ConfigError."""
-    var = _BY_NAME[name]
+    var = _BY_NAME.get(name)
+    if var is None:
+        raise ConfigError(
+            f"unknown setting {name}", "see `dashscale --help` or the README's variable table"
+        )
     try:
         return var.rule(raw.strip())
     except Invalid as accepted:
