@@ -170,11 +170,92 @@ _ACTIONABLE: dict[str, tuple[str, str]] = {
         "the load balancer quota of this account is reached",
         "delete unused load balancers or request a higher quota",
     ),
+    "AuthFailure": ("AWS does not accept your credentials", CREDENTIALS_HINT),
+    "RequestExpired": (
+        "AWS refused the request as sent too late or too early",
+        "your computer's clock is off: set it to the right time, then re-run",
+    ),
+    "OptInRequired": (
+        "your account is not enabled for this in the region",
+        "enable AWS_REGION for your account (or choose an enabled region), then re-run",
+    ),
     "VcpuLimitExceeded": (
         "the vCPU quota of this account is reached",
         "lower DESIRED_COUNT or TASK_CPU, or request a higher Fargate quota",
     ),
 }
+
+
+# Answers that say AWS failed or was busy (after botocore's retries): time is the only fix.
+_AWS_SIDE = {
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+}
+_IN_USE = {
+    "ResourceInUse",
+    "ResourceInUseException",
+    "DependencyViolation",
+    "ConcurrentModificationException",
+    "ConflictException",
+    "OperationAbortedException",
+}
+_BAD_VALUE = {
+    "ValidationError",
+    "ValidationException",
+    "InvalidParameterValue",
+    "InvalidParameterException",
+    "InvalidParameterCombination",
+    "InvalidInput",
+    "InvalidRequest",
+}
+
+
+REPORT = "otherwise re-run with --debug and report it"
+AWS_SIDE_HINT = (
+    "AWS failed or was busy, also on retries; nothing to fix on your side: re-run in a few "
+    "minutes (finished work is kept)"
+)
+IN_USE_HINT = (
+    "something else still uses or changes it right now: wait a minute, then re-run (finished "
+    "work is kept)"
+)
+NOT_FOUND_HINT = (
+    "when it was deleted while this ran (another run, or by hand), re-run and dashscale makes "
+    f"it again; {REPORT}"
+)
+BAD_VALUE_HINT = (
+    f"when the message names one of your settings, correct it in .env and re-run; {REPORT}"
+)
+OTHER_HINT = (
+    "when the message names something of yours (a setting in .env, a permission, a limit of "
+    f"your account), change it and re-run; {REPORT}"
+)
+
+
+def generic_hint(error: botocore.exceptions.ClientError) -> str:
+    """A hint for an AWS error without one of its own that fits the kind of answer: most of
+    them leave the user nothing to fix."""
+    code = error_code(error)
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if code in _AWS_SIDE or status >= 500:
+        return AWS_SIDE_HINT
+    if code in _IN_USE:
+        return IN_USE_HINT
+    if code.endswith(("NotFound", "NotFoundException")) or code.startswith("NoSuch"):
+        return NOT_FOUND_HINT
+    if code in _BAD_VALUE:
+        return BAD_VALUE_HINT
+    return OTHER_HINT
 
 
 @contextlib.contextmanager
@@ -195,9 +276,7 @@ def translated(action: str) -> Iterator[None]:
     except botocore.exceptions.ClientError as error:
         code = error_code(error)
         message = error.response.get("Error", {}).get("Message", "") or code
-        summary, hint = _ACTIONABLE.get(
-            code, ("AWS refused the request", "fix what AWS names above, then re-run")
-        )
+        summary, hint = _ACTIONABLE.get(code, ("AWS refused the request", generic_hint(error)))
         raise AwsError(f"{summary} while {action}: {code}: {message}", hint) from error
     except (
         botocore.exceptions.EndpointConnectionError,
@@ -224,7 +303,7 @@ class Clock:
     """Time and sleep, injectable so tests never wait in real time.
 
     Every wait of every step sleeps here, so setting `cancelled` stops all of them at once: that
-    is how steps running side by side stop within a second of Ctrl-C.
+    is how steps running side by side stop within a second of a failure or Ctrl-C.
     """
 
     def __init__(

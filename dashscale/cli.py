@@ -124,8 +124,8 @@ DRY_RUN_HELP = (
     "left alone. Changes nothing; never builds or pushes."
 )
 SANDBOX_HELP = (
-    "Run everything on an AWS emulator started on this machine (needs dashscale[sandbox] and "
-    "Docker; no AWS account): nothing is created in AWS."
+    "Run everything on an AWS emulator started on this machine (needs dashscale[sandbox]; no "
+    "AWS account): nothing is created in AWS. Without a Docker engine the image step is skipped."
 )
 
 # Options several commands share, declared once.
@@ -159,10 +159,15 @@ def cli() -> None:
 @click.option("--force", is_flag=True, help="Overwrite .env and the example app if they exist.")
 @shared_options
 def init(options: Options, ui: UI, app_name: str | None, region: str | None, force: bool) -> None:
-    """Write .env from example.env and an example app in src/."""
+    """Write .env from example.env and an example app in src/.
+
+    --env-file names the file to write instead of ./.env; --set NAME=VALUE values are written
+    into it (checked first).
+    """
     from dashscale.steps.init import init_project
 
-    init_project(ui, Path.cwd(), app_name, region, force)
+    settings = parse_overrides(options.overrides)
+    init_project(ui, Path.cwd(), app_name, region, force, options.env_file, settings)
 
 
 @cli.command()

@@ -293,14 +293,19 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     project_dir: Path | None = None,
 ) -> Config:
-    """Reads and validates the configuration; raises ConfigError naming the first bad variable."""
+    """Reads and validates the configuration; raises one ConfigError naming every bad
+    variable, so a user fixes them all in one go."""
     project_dir = project_dir or Path.cwd()
     environ = os.environ if environ is None else environ
     raw = _raw_values(env_file, environ, project_dir)
+    errors: list[ConfigError] = []
     for name, value in (overrides or {}).items():
         if name not in _BY_NAME:
-            raise ConfigError(
-                f"unknown setting {name}", "see `dashscale --help` or the README's variable table"
+            errors.append(
+                ConfigError(
+                    f"unknown setting {name}",
+                    "see `dashscale --help` or the README's variable table",
+                )
             )
         raw[name] = value
 
@@ -315,47 +320,90 @@ def load_config(
         )
 
     values: dict[str, Any] = {}
+    invalid: set[str] = set()
     for var in VARIABLES:
         text = (raw.get(var.name) or "").strip()
         if not text:
             if var.required:
-                raise ConfigError(f"{var.name} is not set", f"set it in .env: {var.description}")
+                errors.append(
+                    ConfigError(f"{var.name} is not set", f"set it in .env: {var.description}")
+                )
+                invalid.add(var.name.lower())
+                continue
             text = var.default or ""
             if not text:
                 continue
         try:
             values[var.name.lower()] = var.rule(text)
         except Invalid as accepted:
-            raise ConfigError(f"{var.name}={text!r} is invalid: expected {accepted}") from None
+            errors.append(ConfigError(f"{var.name}={text!r} is invalid: expected {accepted}"))
+            invalid.add(var.name.lower())
 
-    _check_combinations(values)
+    errors.extend(_check_combinations(values, invalid))
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
     return Config(project_dir=project_dir, **values)
 
 
-def _check_combinations(values: dict[str, Any]) -> None:
-    cpu, memory = values["task_cpu"], values["task_memory"]
-    if cpu not in FARGATE_CPUS:
-        raise ConfigError(
-            f"TASK_CPU={cpu} is invalid: expected one of {', '.join(map(str, FARGATE_CPUS))}"
+class ConfigErrors(ConfigError):
+    """Several bad settings, reported at once: one line each."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = tuple(errors)
+        lines = (f"  - {e.message}" + (f" ({e.hint})" if e.hint else "") for e in errors)
+        super().__init__(
+            f"{len(errors)} settings are invalid:\n" + "\n".join(lines),
+            "fix them in .env (or in the --set flags), then re-run",
         )
-    options = fargate_memory_options(cpu)
-    if memory not in options:
-        raise ConfigError(
-            f"TASK_MEMORY={memory} is invalid with TASK_CPU={cpu}: expected one of "
-            f"{', '.join(map(str, options))}"
+
+
+def _check_combinations(values: dict[str, Any], invalid: set[str]) -> list[ConfigError]:
+    """The rules between variables; a rule whose variables are invalid on their own is
+    skipped (their own errors say enough)."""
+    errors: list[ConfigError] = []
+
+    def checkable(*names: str) -> bool:
+        return not invalid.intersection(names)
+
+    if checkable("task_cpu", "task_memory"):
+        cpu, memory = values["task_cpu"], values["task_memory"]
+        if cpu not in FARGATE_CPUS:
+            errors.append(
+                ConfigError(
+                    f"TASK_CPU={cpu} is invalid: expected one of "
+                    f"{', '.join(map(str, FARGATE_CPUS))}"
+                )
+            )
+        elif memory not in fargate_memory_options(cpu):
+            errors.append(
+                ConfigError(
+                    f"TASK_MEMORY={memory} is invalid with TASK_CPU={cpu}: expected one of "
+                    f"{', '.join(map(str, fargate_memory_options(cpu)))}"
+                )
+            )
+    if checkable("vpc_id", "subnet_ids") and ("vpc_id" in values) != ("subnet_ids" in values):
+        errors.append(
+            ConfigError(
+                "VPC_ID and SUBNET_IDS must be set together",
+                "set both to use your own network, or neither for the default VPC",
+            )
         )
-    if ("vpc_id" in values) != ("subnet_ids" in values):
-        raise ConfigError(
-            "VPC_ID and SUBNET_IDS must be set together",
-            "set both to use your own network, or neither for the default VPC",
+    if checkable("log_retention_days") and values["log_retention_days"] not in _RETENTION_DAYS:
+        errors.append(
+            ConfigError(
+                f"LOG_RETENTION_DAYS={values['log_retention_days']} is invalid: expected one of "
+                f"{', '.join(map(str, _RETENTION_DAYS))}"
+            )
         )
-    days = values["log_retention_days"]
-    if days not in _RETENTION_DAYS:
-        raise ConfigError(
-            f"LOG_RETENTION_DAYS={days} is invalid: expected one of "
-            f"{', '.join(map(str, _RETENTION_DAYS))}"
-        )
-    _check_autoscaling(values)
+    names = ("min_count", "max_count", "desired_count", "cpu_target", "requests_per_target")
+    if checkable(*names):
+        try:
+            _check_autoscaling(values)
+        except ConfigError as error:
+            errors.append(error)
+    return errors
 
 
 def _check_autoscaling(values: dict[str, Any]) -> None:
@@ -406,7 +454,11 @@ def parse_overrides(items: tuple[str, ...]) -> dict[str, str]:
 
 def check_value(name: str, raw: str) -> Any:
     """Validates one variable on its own (for `init` and flags); raises ConfigError."""
-    var = _BY_NAME[name]
+    var = _BY_NAME.get(name)
+    if var is None:
+        raise ConfigError(
+            f"unknown setting {name}", "see `dashscale --help` or the README's variable table"
+        )
     try:
         return var.rule(raw.strip())
     except Invalid as accepted:

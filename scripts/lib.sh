@@ -16,10 +16,14 @@ ensure_commands() {
 }
 
 # install_dashscale [EXTRA]: dashscale from this checkout, editable, with an optional extra.
+# pip's warnings are left out; pip's own exit status is returned, so a refused install (such as
+# a Python that refuses system-wide installs) stops the caller instead of going on without it.
 install_dashscale() {
   local spec=.
   if [ -n "${1:-}" ]; then spec=".[$1]"; fi
-  python3 -m pip install -q --disable-pip-version-check -e "$spec" 2>&1 | grep -v -e '^WARNING' -e 'pip as the' || true
+  python3 -m pip install -q --disable-pip-version-check -e "$spec" 2>&1 |
+    { grep -v -e '^WARNING' -e 'pip as the' || true; }
+  return "${PIPESTATUS[0]}"
 }
 
 started_dockerd=""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import socket
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -16,7 +18,9 @@ from dashscale.steps.build import (
     gunicorn_sizing,
     make_context,
     needs_gunicorn,
+    port_is_free,
     render_dockerfile,
+    source_labels,
     wsgi_target,
 )
 
@@ -118,7 +122,46 @@ def test_tag_follows_content(tmp_path: Path) -> None:
     assert content_tag(fixed, make_context(fixed)) == "v1.2"
 
 
+def test_a_commit_is_a_label_not_part_of_the_tag(tmp_path: Path) -> None:
+    config = load_config(environ={}, project_dir=make_project(tmp_path))
+    untracked = content_tag(config, make_context(config))
+    assert source_labels(config) == {}  # not in git: no label
+
+    def git(*args: str) -> str:
+        command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
+        return subprocess.run(
+            command, cwd=tmp_path, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    git("init", "-q")
+    git("add", "src")
+    git("commit", "-qm", "first")
+    commit = git("log", "-1", "--format=%h", "--abbrev=7")
+    assert content_tag(config, make_context(config)) == untracked
+    assert source_labels(config) == {"dashscale.commit": commit}
+    (tmp_path / "src" / "app.py").write_text("app = 1\nserver = app\n# changed\n")
+    assert source_labels(config) == {"dashscale.commit": f"{commit}-dirty"}
+
+
 def test_missing_src_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("APP_NAME=demo\nAWS_REGION=eu-west-1\n")
     with pytest.raises(ConfigError, match="no src/"):
         make_context(load_config(environ={}, project_dir=tmp_path))
+
+
+def test_a_port_whose_last_connection_is_in_time_wait_is_free() -> None:
+    """The smoke check's previous run leaves its connection in TIME_WAIT for a minute."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        assert not port_is_free(port)  # something listens
+        accepted.close()  # the server's side closes first: its end waits in TIME_WAIT
+        client.recv(1)
+        client.close()
+    assert port_is_free(port)
+
+
+def test_a_port_something_listens_on_is_busy() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        assert not port_is_free(server.getsockname()[1])

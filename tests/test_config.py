@@ -9,6 +9,7 @@ import pytest
 from dashscale.config import (
     VARIABLES,
     Config,
+    ConfigErrors,
     fargate_memory_options,
     load_config,
     parse_overrides,
@@ -164,3 +165,26 @@ def test_the_global_iam_role_is_named_per_region() -> None:
     # IAM is global: the same app in two regions must not share (or delete) one role
     assert Names("demo", "eu-west-1").execution_role == "demo-eu-west-1-task-execution-role"
     assert Names("demo", "eu-west-1").execution_role != Names("demo", "us-east-1").execution_role
+
+
+def test_every_bad_value_is_reported_at_once(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "APP_NAME=Bad_Name\nAWS_REGION=eu-west-1\nTASK_MEMORY=999\nAPP_PORT=0\n"
+        "MIN_COUNT=5\nMAX_COUNT=2\n"
+    )
+    with pytest.raises(ConfigErrors) as raised:
+        load_config(environ={}, project_dir=tmp_path)
+    lines = raised.value.message.splitlines()
+    assert lines[0] == "4 settings are invalid:"
+    for name in ("APP_NAME='Bad_Name'", "APP_PORT='0'", "TASK_MEMORY=999", "MIN_COUNT=5"):
+        assert sum(name in line for line in lines[1:]) == 1, name
+    assert raised.value.exit_code == 2
+
+
+def test_every_bad_value_is_reported_before_any_call(project: Path, run, no_docker) -> None:
+    with (project / ".env").open("a") as env:
+        env.write("APP_NAME=Bad_Name\nTASK_MEMORY=999\n")
+    result = run("up", "--image", "registry.example/app:v1")  # no AWS endpoint: no call made
+    assert result.exit_code == 2
+    assert "APP_NAME='Bad_Name' is invalid" in result.stderr
+    assert "TASK_MEMORY=999 is invalid with TASK_CPU=1024" in result.stderr

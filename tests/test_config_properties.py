@@ -49,7 +49,8 @@ def test_any_accepted_task_size_is_a_valid_fargate_pair(cpu: str, memory: str) -
     try:
         config = load({"APP_NAME": "demo", "TASK_CPU": cpu, "TASK_MEMORY": memory})
     except ConfigError as error:
-        assert error.message.startswith(("TASK_CPU", "TASK_MEMORY"))
+        for problem in getattr(error, "errors", [error]):  # several bad values: each named
+            assert problem.message.startswith(("TASK_CPU", "TASK_MEMORY"))
         return
     assert config.task_cpu in FARGATE_CPUS
     assert config.task_memory in fargate_memory_options(config.task_cpu)

@@ -71,6 +71,13 @@ def use_registry(monkeypatch: pytest.MonkeyPatch, engine_refs: list[str], addres
     engine_refs.append(address)
 
 
+PING = "GET /v2/ HTTP/1.1"  # what the engine asks a registry first, for each push
+
+
+def is_ping(request_line: str) -> bool:
+    return request_line == PING
+
+
 def registry_digest(registry: Registry, tag: str) -> str:
     """The manifest digest the registry itself reports for a tag (asked over its own API)."""
     request = urllib.request.Request(
@@ -162,12 +169,15 @@ def test_push_goes_through_connections_broken_at_first(
     engine_refs: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    proxy = FlakyTcpProxy(registry_now.port, fail_first=3)
+    # the engine's first request to the registry, which it does not retry by itself
+    proxy = FlakyTcpProxy(registry_now.port, fail_first=1, fail_when=is_ping)
     try:
         use_registry(monkeypatch, engine_refs, proxy.address)
         result = run("push", "--no-check")
         assert result.exit_code == 0, result.output
+        assert proxy.broken == [PING]
         assert "attempt 1 of 6 failed" in said(result.output)
+        assert "attempt 2 of 6 failed" not in said(result.output)
         assert "connection reset by peer" in said(result.output)
         uri, digest = result_lines(result)
         tag = uri.split(":")[-1]
@@ -180,7 +190,8 @@ def test_push_goes_through_connections_broken_at_first(
 
 class ArmingUI(UI):
     """Breaks the proxy's next connections the moment the engine's push begins, so the push
-    stream itself (not the registry check before it) fails."""
+    stream itself (not the registry check before it) fails. Only the push's first request
+    (`GET /v2/`) breaks: a broken layer upload the engine retries by itself, 5 to 25 s apart."""
 
     def __init__(self, proxy: FlakyTcpProxy, failures: int, buffer: io.StringIO) -> None:
         console = Console(file=buffer, width=300, highlight=False)
@@ -193,6 +204,7 @@ class ArmingUI(UI):
     def transfers(self, description: str) -> Iterator:
         self.pushes += 1
         if self.pushes == 1:
+            self.proxy.fail_when = is_ping
             self.proxy.remaining_failures = self.failures
         with super().transfers(description) as progress:
             yield progress
@@ -210,12 +222,13 @@ def test_failures_inside_the_push_stream_are_retried(
     try:
         use_registry(monkeypatch, engine_refs, proxy.address)
         buffer = io.StringIO()
-        ui = ArmingUI(proxy, failures=4, buffer=buffer)
+        ui = ArmingUI(proxy, failures=1, buffer=buffer)
         sleeps: list[float] = []
         ctx = Context(config=load_config(), ui=ui, clock=Clock(sleep=sleeps.append))
         pushed = push(ctx)
         text = buffer.getvalue()
-        assert ui.pushes >= 2 and sleeps  # the stream failed, the whole push ran again
+        assert ui.pushes == 2 and len(sleeps) == 1  # the stream failed, the push ran again
+        assert proxy.broken == [PING]
         assert f"failed (pushing {pushed.uri})" in text
         assert "connection reset by peer" in text
         tag = pushed.uri.split(":")[-1]

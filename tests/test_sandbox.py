@@ -147,3 +147,19 @@ def test_missing_moto_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
         pass
     assert raised.value.message == "the sandbox needs moto: pip install 'dashscale[sandbox]'"
     assert dict(os.environ) == before  # the environment is put back
+
+
+def test_sandbox_without_a_docker_engine_runs_everything_but_the_image(project: Path) -> None:
+    with (project / ".env").open("a") as env:
+        env.write("DOMAIN=example.com\n")
+    dead = project / "no-engine.sock"
+    result = run_sandbox(project, without_aws(project, DOCKER_HOST=f"unix://{dead}"))
+    err = said(result.stderr)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "cannot reach the Docker engine" in err
+    assert "the image step (build, smoke check, push) is skipped" in err
+    assert "Start Docker and re-run `dashscale up --sandbox` to include it" in err
+    for name in ("demo-cluster", "demo-taskdef:1", "demo-alb", "demo-service", "HTTPS :443"):
+        assert name in err, name
+    assert result.stdout.strip().splitlines()[-1] == "https://example.com"
+    assert "nothing was created in AWS" in err and "Traceback" not in result.stderr

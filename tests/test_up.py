@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,14 @@ IMAGE_2 = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v2"
 ACCOUNT = "123456789012"
 TAG = {"Key": "dashscale:app", "Value": "demo"}
 EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"digest": "sha256:" + "c" * 64, "size": 1},
+        "layers": [],
+    }
+)
 
 
 def app_port(project: Path) -> int:
@@ -436,3 +448,98 @@ def test_a_rerun_follows_a_rollout_that_did_not_finish(
     again = run("up", "--image", IMAGE)
     assert again.exit_code == 1, again.output  # never "done" over tasks that do not come up
     assert "circuit breaker" in said(again.output)
+
+
+def git(project: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", *args],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
+
+
+def planned_image(result) -> str:
+    """The image URI `up --dry-run` names for the current content."""
+    match = re.search(r"demo-repository:([\w.-]+)", said(result.stderr))
+    assert match, result.stderr
+    return match.group(1)
+
+
+def test_committing_deployed_sources_keeps_the_tag_and_changes_nothing(
+    aws: str, boto, project: Path, run, no_docker: None
+) -> None:
+    """The tag follows the content only: a commit of what is deployed is not a new image."""
+    git(project, "init", "-q")
+    git(project, "add", "src")
+    git(project, "commit", "-qm", "first")
+    app = project / "src" / "app.py"
+    app.write_text(app.read_text() + "\n# a tweak, deployed before it is committed\n")
+
+    before = run("up", "--dry-run")
+    assert before.exit_code == 0, before.output
+    tag = planned_image(before)
+    # the image of that content is in ECR (what `push` would have left there)
+    ecr = boto("ecr")
+    ecr.create_repository(repositoryName="demo-repository", tags=[TAG])
+    ecr.put_image(repositoryName="demo-repository", imageManifest=MANIFEST, imageTag=tag)
+    deployed = run("up")
+    assert deployed.exit_code == 0, deployed.output
+
+    git(project, "commit", "-qam", "the tweak")
+    after = run("up", "--dry-run")
+    assert after.exit_code == 0, after.output
+    assert planned_image(after) == tag
+    with recording(aws) as calls:
+        again = run("up")  # no_docker: building anything would fail the run
+    assert again.exit_code == 0, again.output
+    assert calls.changing == []
+    assert "already pushed" in said(again.stderr)
+
+
+def test_up_no_wait_with_a_pending_certificate_returns_and_says_what_finishes_https(
+    aws: str, boto, project: Path, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import moto.settings
+
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 10**6)  # stays pending
+    command = [sys.executable, "-m", "dashscale", "up", "--image", IMAGE, "--no-wait"]
+    started = time.monotonic()
+    result = subprocess.run(
+        [*command, "--set", "DOMAIN=example.com"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
+    err = said(result.stderr)
+    assert "HTTPS on example.com follows once ACM issues the certificate" in err
+    assert "run `dashscale tls` (or `dashscale up`)" in err
+    (balancer,) = boto("elbv2").describe_load_balancers(Names=["demo-alb"])["LoadBalancers"]
+    assert result.stdout.strip().splitlines()[-1] == f"http://{balancer['DNSName']}"
+    # the certificate was requested and its validation records written; nothing uses it yet
+    (certificate,) = boto("acm").list_certificates()["CertificateSummaryList"]
+    details = boto("acm").describe_certificate(CertificateArn=certificate["CertificateArn"])
+    (zone,) = boto("route53").list_hosted_zones()["HostedZones"]
+    records = boto("route53").list_resource_record_sets(HostedZoneId=zone["Id"])
+    names = {r["Name"] for r in records["ResourceRecordSets"] if r["Type"] == "CNAME"}
+    wanted = {
+        o["ResourceRecord"]["Name"] for o in details["Certificate"]["DomainValidationOptions"]
+    }
+    assert names == wanted
+    ports = {
+        item["Port"]
+        for item in boto("elbv2").describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])[
+            "Listeners"
+        ]
+    }
+    assert ports == {80}
+
+    # once ACM issues it, the command named finishes the job with the same certificate
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 0)
+    finished = run("tls", "--set", "DOMAIN=example.com")
+    assert finished.exit_code == 0, finished.output
+    assert finished.stdout.strip().splitlines()[-1] == "https://example.com"
+    assert len(boto("acm").list_certificates()["CertificateSummaryList"]) == 1

@@ -53,6 +53,7 @@ PROXY_BUILD_ARGS = (
     "no_proxy",
 )
 LABEL_ARCH = "dashscale.architecture"
+LABEL_COMMIT = "dashscale.commit"  # the last commit that touched src/, when in git
 
 
 @dataclass(frozen=True)
@@ -206,19 +207,25 @@ def make_context(config: Config) -> BuildContext:
 
 
 def content_tag(config: Config, context: BuildContext) -> str:
-    """IMAGE_TAG, or one derived from the content: same content, same tag (tags are immutable).
+    """IMAGE_TAG, or one derived from the content only: same content, same tag (tags are
+    immutable), so committing sources that are already deployed changes nothing.
 
-    The last commit that touched src/ makes the tag traceable; the hash of the whole context
-    (sources, rendered Dockerfile, platform) makes it change whenever the image would.
+    The hash covers the whole context (sources, rendered Dockerfile, platform), so the tag
+    changes whenever the image would. The commit goes into a label instead (`source_labels`).
     """
     if config.image_tag:
         return config.image_tag
-    content = hashlib.sha256(f"{context.digest}:{config.platform}".encode()).hexdigest()
+    return hashlib.sha256(f"{context.digest}:{config.platform}".encode()).hexdigest()[:12]
+
+
+def source_labels(config: Config) -> dict[str, str]:
+    """Image labels that trace the image to its sources without touching its tag."""
     commit = _git_commit(config.src_dir)
-    return f"{commit}-{content[:8]}" if commit else content[:12]
+    return {LABEL_COMMIT: commit} if commit else {}
 
 
 def _git_commit(path: Path) -> str | None:
+    """The last commit that touched `path`, marked `-dirty` when it holds uncommitted changes."""
     try:
         result = subprocess.run(
             ["git", "-C", str(path), "log", "-1", "--format=%h", "--abbrev=7", "--", "."],
@@ -227,10 +234,19 @@ def _git_commit(path: Path) -> str | None:
             timeout=10,
             check=False,
         )
+        commit = result.stdout.strip()
+        if result.returncode != 0 or not commit:
+            return None
+        status = subprocess.run(
+            ["git", "-C", str(path), "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = result.stdout.strip()
-    return commit if result.returncode == 0 and commit else None
+    return f"{commit}-dirty" if status.stdout.strip() else commit
 
 
 # --- building ---------------------------------------------------------------------------------
@@ -271,6 +287,7 @@ def build(ctx: Context, verbose: bool = False) -> Image:
         "tag": f"{repository}:{tag}",
         "platform": ctx.config.platform,
         "buildargs": build_args,
+        "labels": source_labels(ctx.config),
         "rm": True,
         "forcerm": True,
         "decode": True,
@@ -358,7 +375,10 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """True when nothing listens on the port. SO_REUSEADDR, as servers set it: a connection of
+    the previous check still in TIME_WAIT (for a minute) does not make the port busy."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -46,19 +47,40 @@ def render_env(example: str, values: dict[str, str]) -> str:
 
 
 def init_project(
-    ui: UI, folder: Path, app_name: str | None, region: str | None, force: bool
+    ui: UI,
+    folder: Path,
+    app_name: str | None,
+    region: str | None,
+    force: bool,
+    env_file: Path | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> None:
-    env_path = folder / ".env"
+    """Writes the configuration file (`env_file`, default ./.env) with `settings` (from
+    `--set`, validated here) and the example app where there is none."""
+    settings = dict(settings or {})
+    for name, value in settings.items():
+        check_value(name, value)  # an unknown name or a bad value stops before any write
+    app_name = _one_of(app_name, settings.pop("APP_NAME", None), "--app-name", "APP_NAME")
+    region = _one_of(region, settings.pop("AWS_REGION", None), "--region", "AWS_REGION")
+    env_path = env_file if env_file is not None else folder / ".env"
+    shown = str(env_file) if env_file is not None else ".env"
     if env_path.exists() and not force:
-        ui.resource("file", ".env", "kept", "exists; --force overwrites it")
+        if settings or app_name or region:
+            raise ConfigError(
+                f"{shown} exists, so the values given would not be written",
+                f"edit {shown}, or add --force to write a new one",
+            )
+        ui.resource("file", shown, "kept", "exists; --force overwrites it")
     else:
         values = {
             "APP_NAME": _ask("APP_NAME", app_name, suggested_app_name(folder)),
             "AWS_REGION": _ask("AWS_REGION", region, "us-east-1"),
+            **{name: value.strip() for name, value in settings.items()},
         }
         example = bundled("example.env").read_text(encoding="utf-8")
+        env_path.parent.mkdir(parents=True, exist_ok=True)
         env_path.write_text(render_env(example, values), encoding="utf-8")
-        ui.resource("file", ".env", "created")
+        ui.resource("file", shown, "created")
     for relative in EXAMPLE_APP_FILES:
         target = folder / relative
         if target.exists() and not force:
@@ -67,4 +89,17 @@ def init_project(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(bundled(relative).read_bytes())
         ui.resource("file", relative, "created")
-    ui.info("next: `dashscale build` to build and check the image, `dashscale up` to deploy")
+    flag = f" --env-file {env_file}" if env_file is not None else ""
+    ui.info(
+        f"next: `dashscale build{flag}` to build and check the image, `dashscale up{flag}` to "
+        "deploy"
+    )
+
+
+def _one_of(flag_value: str | None, set_value: str | None, flag: str, name: str) -> str | None:
+    """A value given both as a flag and as `--set NAME=...` must agree."""
+    if flag_value is not None and set_value is not None and flag_value.strip() != set_value.strip():
+        raise ConfigError(
+            f"{flag} {flag_value} and --set {name}={set_value} disagree", "give only one of them"
+        )
+    return flag_value if flag_value is not None else set_value

@@ -357,55 +357,88 @@ def validation_record_sets(records: list[dict[str, str]]) -> list[dict[str, Any]
     ]
 
 
+def issued_now(ctx: Context, plan: TlsPlan) -> Certificate | None:
+    """The certificate when ACM has issued it, None while it is pending; one look, no wait."""
+    if plan.certificate.status == "ISSUED":
+        return plan.certificate
+    domain, _ = domains(ctx)
+    with translated("reading the certificate's status"):
+        details = ctx.client("acm").describe_certificate(CertificateArn=plan.certificate.arn)
+    status = details["Certificate"]["Status"]
+    if status == "ISSUED":
+        return Certificate(plan.certificate.arn, status)
+    if status != "PENDING_VALIDATION":
+        raise AwsError(
+            f"the certificate for {domain} is {status}, not ISSUED",
+            "run `dashscale tls` again to request a new one",
+        )
+    return None
+
+
+def why_pending(plan: TlsPlan, domain: str) -> str:
+    if plan.delegated is False:
+        return (
+            f"public DNS does not yet point {domain} at the zone's name servers "
+            f"({', '.join(plan.zone.name_servers)}); set them at your registrar"
+        )
+    return "ACM has not yet seen the validation records"
+
+
 def wait_issued(ctx: Context, plan: TlsPlan, timeout: float) -> Certificate:
     domain, _ = domains(ctx)
-    acm = ctx.client("acm")
-
-    def issued() -> Certificate | None:
-        status = acm.describe_certificate(CertificateArn=plan.certificate.arn)["Certificate"][
-            "Status"
-        ]
-        if status == "ISSUED":
-            return Certificate(plan.certificate.arn, status)
-        if status not in ("PENDING_VALIDATION",):
-            raise AwsError(
-                f"the certificate for {domain} is {status}, not ISSUED",
-                "run `dashscale tls` again to request a new one",
-            )
-        return None
-
     if plan.certificate.status == "ISSUED":
         return plan.certificate
     if ctx.dry_run:  # nothing to wait for: nothing was requested
         ctx.ui.info(f"dry run: would wait for the certificate for {domain} to be issued")
         return plan.certificate
-    missing = (
-        f"public DNS does not yet point {domain} at the zone's name servers "
-        f"({', '.join(plan.zone.name_servers)}); set them at your registrar"
-        if plan.delegated is False
-        else "ACM has not yet seen the validation records"
-    )
     with ctx.ui.waiting(f"certificate for {domain}: waiting for ACM's DNS validation") as display:
         try:
-            with translated("waiting for the certificate"):
-                certificate = wait_until(
-                    issued,
-                    what=f"the certificate for {domain} to be issued",
-                    timeout=timeout,
-                    clock=ctx.clock,
-                    interval=2,
-                    max_interval=15,
-                    on_poll=lambda s: display.update(
-                        f"certificate for {domain}: PENDING_VALIDATION, {int(s)} s"
-                    ),
-                )
+            certificate = wait_until(
+                lambda: issued_now(ctx, plan),
+                what=f"the certificate for {domain} to be issued",
+                timeout=timeout,
+                clock=ctx.clock,
+                interval=2,
+                max_interval=15,
+                on_poll=lambda s: display.update(
+                    f"certificate for {domain}: PENDING_VALIDATION, {int(s)} s"
+                ),
+            )
         except WaitTimeout as error:
             raise WaitTimeout(
-                f"{error.message}: it is still PENDING_VALIDATION because {missing}",
+                f"{error.message}: it is still PENDING_VALIDATION because "
+                f"{why_pending(plan, domain)}",
                 "run `dashscale tls` (or `up`) again later: it picks up the same certificate",
             ) from None
     ctx.ui.resource("certificate", domain, "issued")
     return certificate
+
+
+def https_if_issued(
+    ctx: Context, plan: TlsPlan, lb: LoadBalancer, tg_arn: str, timeout: float, wait: bool
+) -> str | None:
+    """`up`'s HTTPS piece: waits for the certificate and wires the load balancer; without
+    `wait`, wires it only when the certificate is already issued and otherwise says what
+    finishes the job. Returns https://DOMAIN, or None when HTTPS is left for later."""
+    if wait or ctx.dry_run:
+        return wire(ctx, plan, wait_issued(ctx, plan, timeout), lb, tg_arn)
+    certificate = issued_now(ctx, plan)
+    if certificate is not None:
+        return wire(ctx, plan, certificate, lb, tg_arn)
+    domain, _ = domains(ctx)
+    ctx.ui.resource("certificate", domain, "pending", "not waiting for ACM (--no-wait)")
+    return None
+
+
+def pending_note(ctx: Context, plan: TlsPlan) -> str:
+    """What finishes HTTPS after `up --no-wait` left the certificate pending."""
+    domain, _ = domains(ctx)
+    return (
+        f"HTTPS on {domain} follows once ACM issues the certificate (pending because "
+        f"{why_pending(plan, domain)}). Then run `dashscale tls` (or `dashscale up`): it adds "
+        "the HTTPS listener, the redirect and the alias records. Until then the app answers on "
+        "the load balancer's http:// address."
+    )
 
 
 # --- load balancer wiring ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 from dashscale import plan
 from dashscale.context import Context
+from dashscale.errors import DockerError
 from dashscale.graph import TaskGraph
 from dashscale.steps import alb as alb_step
 from dashscale.steps import cluster as cluster_step
@@ -88,11 +89,25 @@ def sandbox_image(ctx: Context, retries: int = 5, check: bool = True) -> DeployI
     """`up --sandbox`: the current content's image from the local engine, built when missing
     and smoke-checked (also when it was already built: seeing it serve is the point), then
     pushed to DASHSCALE_REGISTRY when set. Without a registry the push is skipped (the
-    emulator's ECR stores no images) and the local reference is deployed."""
+    emulator's ECR stores no images) and the local reference is deployed. Without a Docker
+    engine the whole image step is skipped, said so, and the rest runs: everything else of the
+    sandbox needs no engine."""
     from dashscale.steps import build as build_step
     from dashscale.steps.push import ensure_repository, push
 
     _, tag = build_step.current_image(ctx)
+    try:
+        ctx.docker  # noqa: B018 (connects: the sandbox goes on without an engine)
+    except DockerError as error:
+        ensure_repository(ctx)
+        ref = f"{ctx.names.local_image}:{tag}"
+        ctx.ui.warn(
+            f"{error.message}: the image step (build, smoke check, push) is skipped and the "
+            f"task definition names {ref}, which was not built. Start Docker and re-run "
+            "`dashscale up --sandbox` to include it."
+        )
+        ctx.ui.resource("image", ref, "skipped", "no Docker engine")
+        return DeployImage(ref, ctx.config.architecture)
     local = build_step.find_local_image(ctx, tag)
     if local is None:
         local = build_step.build(ctx, verbose=ctx.ui.verbose)
@@ -139,6 +154,8 @@ def up(
     if wait or deployment_id is None:
         alb_step.show_target_health(ctx, results["target group"])
     show_summary(ctx, result)
+    if zone is not None and results.get("https") is None:  # --no-wait left it for later
+        ctx.ui.info(tls_step.pending_note(ctx, results["certificate"]))
     return result
 
 
@@ -207,22 +224,24 @@ class Deployment:
             lambda r, out: self.service(r, out, wait),
             after=("task definition", "listener", "cluster", "security groups"),
         )
-        add(
-            "load balancer provisioning",
-            lambda r, out: self.wait_active(r["load balancer"]),
-            after=("load balancer",),
-        )
+        if wait:  # nothing needs it active: with --no-wait it provisions on its own
+            add(
+                "load balancer provisioning",
+                lambda r, out: self.wait_active(r["load balancer"]),
+                after=("load balancer",),
+            )
         add("autoscaling", lambda r, out: ensure_autoscaling(ctx, out), after=("service",))
         if zone is not None:
             add("certificate", lambda r, out: tls_step.prepare_certificate(ctx, *zone))
             add(
                 "https",
-                lambda r, out: tls_step.wire(
+                lambda r, out: tls_step.https_if_issued(
                     ctx,
                     r["certificate"],
-                    tls_step.wait_issued(ctx, r["certificate"], certificate_timeout),
                     r["load balancer"],
                     r["target group"],
+                    certificate_timeout,
+                    wait,
                 ),
                 after=("certificate", "listener"),
             )
