@@ -17,9 +17,9 @@ from dashscale.steps.build import (
     WSGI_ENTRY,
     content_tag,
     extra_requirements,
-    gunicorn_sizing,
     make_context,
     render_dockerfile,
+    worker_layout,
     wsgi_target,
 )
 
@@ -61,10 +61,10 @@ def test_extra_requirements(requirements: str, compress: bool, extra: list[str])
     assert extra_requirements(requirements, compress) == extra
 
 
-def test_gunicorn_sizing() -> None:
-    assert gunicorn_sizing(256) == (2, 4)
-    assert gunicorn_sizing(1024) == (3, 4)
-    assert gunicorn_sizing(4096) == (9, 4)
+def test_worker_layout() -> None:
+    assert worker_layout(256) == (2, 4)
+    assert worker_layout(1024) == (3, 4)
+    assert worker_layout(4096) == (9, 4)
 
 
 def test_render_dockerfile(tmp_path: Path) -> None:

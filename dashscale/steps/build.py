@@ -137,14 +137,14 @@ def extra_requirements(requirements: str, compress: bool) -> list[str]:
     return extra
 
 
-def gunicorn_sizing(task_cpu: int) -> tuple[int, int]:
+def worker_layout(task_cpu: int) -> tuple[int, int]:
     """Workers and threads for a Fargate CPU size: 2 x vCPU + 1 workers (at least 2), 4 threads."""
     vcpus = task_cpu / 1024
     return max(2, int(2 * vcpus) + 1), 4
 
 
 def render_dockerfile(template: str, config: Config, wsgi_app: str, extra: list[str]) -> str:
-    workers, threads = gunicorn_sizing(config.task_cpu)
+    workers, threads = worker_layout(config.task_cpu)
     values = {
         "BASE_IMAGE": config.base_image,
         "APP_PORT": str(config.app_port),
