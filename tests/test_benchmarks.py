@@ -166,7 +166,10 @@ def test_layout_pick_is_the_fastest_that_keeps_the_dev_servers_p99() -> None:
         trial(1, (1, 4), 1200, 20),
     ]
     assert layouts.pick(size).layout == (2, 4)
+    # none keeps the dev server's p99: the lowest p99
     assert layouts.pick([size[0], size[1], trial(1, (2, 2), 1500, 40)]).layout == (2, 2)
+    # within 5 % of the best rate: the fewest workers
+    assert layouts.pick([*size, trial(1, (1, 8), 1560, 25)]).layout == (1, 8)
     table = layouts.table([*size, trial(2, None, 1500, 30), trial(2, (5, 4), 3000, 25)], "wrk")
     marks = {(row[0], row[1]): row[-1] for row in table.rows}
     assert marks[("1", "2 x 4")] == "picked" and marks[("1", "3 x 4")] == "before"

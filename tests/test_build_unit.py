@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dashscale.config import load_config
+from dashscale.config import FARGATE_CPUS, load_config
 from dashscale.errors import ConfigError
 from dashscale.project_files import bundled
 from dashscale.steps.build import (
@@ -61,10 +61,16 @@ def test_extra_requirements(requirements: str, compress: bool, extra: list[str])
     assert extra_requirements(requirements, compress) == extra
 
 
-def test_worker_layout() -> None:
-    assert worker_layout(256) == (2, 4)
-    assert worker_layout(1024) == (3, 4)
-    assert worker_layout(4096) == (9, 4)
+def test_worker_layout_covers_every_fargate_size() -> None:
+    assert {cpu: worker_layout(cpu) for cpu in FARGATE_CPUS} == {
+        256: (1, 4),
+        512: (1, 2),
+        1024: (1, 4),
+        2048: (2, 4),
+        4096: (4, 4),
+        8192: (8, 4),
+        16384: (16, 4),
+    }
 
 
 def test_render_dockerfile(tmp_path: Path) -> None:
@@ -86,6 +92,7 @@ def test_render_dockerfile(tmp_path: Path) -> None:
     assert "FROM python:3.11-slim" in text
     assert '"0.0.0.0:9000"' in text and "EXPOSE 9000" in text
     assert "'gunicorn>=22' 'flask-compress==1.25'" in text and "{{" not in text
+    assert '"--workers", "1", "--threads", "4"' in text  # TASK_CPU=1024's measured layout
     assert "USER 10001" in text
     # dependencies are installed before the source is copied
     assert text.index("requirements.txt /app/") < text.index("COPY app/ /app/")
