@@ -1,11 +1,13 @@
 """Serving benchmark: the image as dashscale builds it against Dash's development server.
 
-Both run from the same image, one after the other in the same run, each limited to one CPU
-(`docker run --cpus 1`) with host networking on a free loopback port: the image as built
-(gunicorn, sized for TASK_CPU=1024), and `app.run(debug=False)` of the same app (Flask's
-threaded development server). wrk (or, without it, a small Python load generator) measures
-requests per second and latency percentiles of the page (GET /) and of the callback (POST
-/_dash-update-component). Containers and the image are always removed, also on Ctrl-C.
+Both run from the same image of the benchmarks' app (`benchmarks/app/`: the example app plus a
+time series graph), one after the other in the same run, each limited to one CPU (`docker run
+--cpus 1`) with host networking on a free loopback port: the image as built (gunicorn with the
+worker layout dashscale picks for TASK_CPU=1024), and `app.run(debug=False)` of the same app
+(Flask's threaded development server). wrk (or, without it, a small Python load generator)
+measures requests per second and latency percentiles of the page (GET /) and of the callback
+(POST /_dash-update-component). Containers and the image are always removed, also on Ctrl-C.
+The other serving benchmarks (`layouts.py`, `transfer.py`) reuse this module's pieces.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks.build import copy_example_app, native_platform
+from benchmarks.build import native_platform
 from benchmarks.common import (
     LABEL,
     RUN_ID,
@@ -42,12 +44,13 @@ from benchmarks.common import (
 )
 from dashscale.config import Config
 from dashscale.context import Context
-from dashscale.steps.build import Image, build, free_port, gunicorn_sizing
+from dashscale.steps.build import Image, build, free_port, worker_layout
 from dashscale.ui import UI
 
 APP_NAME = f"bench-serve-{RUN_ID}"
 TASK_CPU = 1024
-NANO_CPUS = 1_000_000_000  # docker run --cpus 1
+APP_DIR = Path(__file__).resolve().parent / "app"
+CPUS = 1.0  # docker run --cpus 1: TASK_CPU=1024
 THREADS, CONNECTIONS = 2, 16
 DURATION, WARMUP = 10, 2  # seconds of load per endpoint, and before the first one
 START_TIMEOUT = 60.0
@@ -91,6 +94,19 @@ class Server:
     name: str
     port: int
     command: list[str] | None  # None: the image's own CMD
+    cpus: float = CPUS
+
+
+def dev_server(port: int, cpus: float = CPUS) -> Server:
+    return Server("dev server", port, ["python", "-c", DEV_SERVER.format(port=port)], cpus)
+
+
+def with_layout(command: list[str], workers: int, threads: int) -> list[str]:
+    """The image's gunicorn command with another number of workers and threads."""
+    changed = list(command)
+    for flag, value in (("--workers", workers), ("--threads", threads)):
+        changed[changed.index(flag) + 1] = str(value)
+    return changed
 
 
 # --- load generators -------------------------------------------------------------------------
@@ -203,8 +219,8 @@ def load_generator() -> tuple[str, Callable[[int, Endpoint, int], Load]]:
 
 
 def build_image(client: Any, project: Path, port: int) -> Image:
-    """The example app's image, built by dashscale (layer cache allowed) for APP_PORT=port."""
-    copy_example_app(project)
+    """The benchmarks' app's image, built by dashscale (layer cache allowed) for APP_PORT=port."""
+    shutil.copytree(APP_DIR, project / "src", ignore=shutil.ignore_patterns("__pycache__"))
     config = Config(
         app_name=APP_NAME,
         aws_region="us-east-1",
@@ -220,11 +236,11 @@ def build_image(client: Any, project: Path, port: int) -> Image:
 
 @contextlib.contextmanager
 def running(client: Any, image: Image, server: Server) -> Iterator[Any]:
-    """The server's container on one CPU with host networking; always removed afterwards."""
+    """The server's container on its CPUs with host networking; always removed afterwards."""
     options: dict[str, Any] = {
         "detach": True,
         "network_mode": "host",
-        "nano_cpus": NANO_CPUS,
+        "nano_cpus": int(server.cpus * 1e9),
         "labels": {LABEL: RUN_ID},
     }
     if server.command is not None:
@@ -269,13 +285,16 @@ def request(port: int, endpoint: Endpoint) -> str:
         return response.read().decode()
 
 
-def measure(client: Any, image: Image, server: Server) -> dict[Endpoint, Load]:
+def measure(
+    client: Any, image: Image, server: Server, endpoints: tuple[Endpoint, ...] = ()
+) -> dict[Endpoint, Load]:
+    """Load on each endpoint (default: the page, then the callback) after a warm-up."""
     _, generate = load_generator()
     with running(client, image, server):
         progress(f"serving: {server.name}: warming up for {WARMUP} s")
         generate(server.port, PAGE, WARMUP)
         results = {}
-        for endpoint in (PAGE, CALLBACK):
+        for endpoint in endpoints or (PAGE, CALLBACK):
             progress(f"serving: {server.name}: {endpoint.name} for {DURATION} s")
             results[endpoint] = generate(server.port, endpoint, DURATION)
     return results
@@ -314,17 +333,20 @@ def table(image: dict[Endpoint, Load], dev: dict[Endpoint, Load], generator: str
         rows.append(row("dashscale image", endpoint, image[endpoint]))
         rows.append(row("dev server", endpoint, dev[endpoint]))
         rows.append(ratio_row(endpoint, image[endpoint], dev[endpoint]))
-    beats = image[CALLBACK].requests_per_second > dev[CALLBACK].requests_per_second
+    speedup = image[CALLBACK].requests_per_second / dev[CALLBACK].requests_per_second
+    tail_held = image[CALLBACK].p99 <= dev[CALLBACK].p99
+    workers, threads = worker_layout(TASK_CPU)
     return Table(
-        title="Serving: the example app on one CPU, dashscale's image vs Dash's development server",
+        title="Serving on one CPU: dashscale's image vs Dash's development server",
         columns=("endpoint", "server", "requests/s", "p50 ms", "p90 ms", "p99 ms", "errors"),
         rows=tuple(rows),
         notes=(
-            f"callbacks per second: the image serves "
-            f"{ratio(image[CALLBACK].requests_per_second, dev[CALLBACK].requests_per_second)} "
-            f"of the development server's (goal: more: {'met' if beats else 'NOT met'}).",
+            f"callbacks per second: the image serves {speedup:.2f}x the development server's "
+            f"with p99 {ratio(image[CALLBACK].p99, dev[CALLBACK].p99)} of its p99 (goal: at "
+            f"least 1.5x with p99 no worse: {'met' if speedup >= 1.5 and tail_held else 'NOT met'}"
+            f"; at least 1.3x: {'met' if speedup >= 1.3 and tail_held else 'NOT met'}).",
             f"dashscale image: gunicorn as built for TASK_CPU={TASK_CPU} "
-            f"({'{} workers x {} threads'.format(*gunicorn_sizing(TASK_CPU))}); "
+            f"({workers} workers x {threads} threads); "
             'dev server: the same image running `python -c "'
             + DEV_SERVER.format(port="PORT")
             + "\"` (Flask's threaded server). Each container --cpus 1 with host networking, "
@@ -340,21 +362,22 @@ def run() -> Table:
     client = docker_client()
     generator, _ = load_generator()
     image_port, dev_port = two_free_ports()
-    servers = (
-        Server("dashscale image", image_port, None),
-        Server("dev server", dev_port, ["python", "-c", DEV_SERVER.format(port=dev_port)]),
-    )
+    servers = (Server("dashscale image", image_port, None), dev_server(dev_port))
     image = None
     try:
-        with tempfile.TemporaryDirectory(prefix="dashscale-bench-serving-") as folder:
-            progress("serving: building the example app's image with dashscale")
-            image = build_image(client, Path(folder), image_port)
+        image = prepare_image(client, image_port)
         results = [measure(client, image, server) for server in servers]
     finally:
         remove_containers(client)
         if image is not None:
             remove_image(client, image)
     return table(results[0], results[1], generator)
+
+
+def prepare_image(client: Any, port: int) -> Image:
+    with tempfile.TemporaryDirectory(prefix="dashscale-bench-serving-") as folder:
+        progress("serving: building the benchmarks' app's image with dashscale")
+        return build_image(client, Path(folder), port)
 
 
 def two_free_ports() -> tuple[int, int]:

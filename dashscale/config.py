@@ -121,6 +121,13 @@ def _platform(raw: str) -> str:
     return raw
 
 
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value not in ("true", "false"):
+        raise Invalid("true or false")
+    return value == "true"
+
+
 @dataclass(frozen=True)
 class Variable:
     name: str
@@ -160,6 +167,12 @@ VARIABLES: tuple[Variable, ...] = (
         "Image tag; derived from the content when unset.",
     ),
     Variable("PLATFORM", DEFAULT_PLATFORM, _platform, "CPU architecture to build and run."),
+    Variable(
+        "COMPRESS",
+        "true",
+        _boolean,
+        "Compress the app's responses (brotli or gzip, as the browser asks); false turns it off.",
+    ),
     Variable(
         "DASHSCALE_REGISTRY",
         None,
@@ -245,6 +258,7 @@ class Config:
     base_image: str = "python:3.12-slim"
     image_tag: str | None = None
     platform: str = DEFAULT_PLATFORM
+    compress: bool = True
     dashscale_registry: str | None = None
     dns_resolver: str | None = None
     ecr_keep_images: int = 30

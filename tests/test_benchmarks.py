@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import json
 import sys
 import threading
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 from rich.console import Console
 
 import benchmarks
-from benchmarks import build, common, serving
+from benchmarks import browser, build, common, layouts, serving, transfer
 from benchmarks.common import Table
 
 WRK_OUTPUT = """\
@@ -41,8 +42,8 @@ def text_of(table: Table) -> str:
 
 def test_every_benchmark_module_is_found_and_has_run() -> None:
     names = common.discover()
-    assert {"build", "serving"} <= set(names)
-    assert "common" not in names
+    assert {"build", "serving", "layouts", "transfer"} <= set(names)
+    assert not {"common", "browser", "app"} & set(names)
     for name in names:
         run = common.load(name).run
         assert not [
@@ -135,7 +136,74 @@ def test_serving_table() -> None:
     )
     assert len(table.rows) == 6 and len(table.columns) == 7
     assert table.rows[5][1:4] == ("image / dev server", "4.00x", "0.25x")
-    assert "goal: more: met" in table.notes[0]
+    assert "at least 1.5x with p99 no worse: met" in table.notes[0]
+    table = serving.table(
+        {serving.PAGE: fast, serving.CALLBACK: serving.Load(700, 5, 10, 41, 0)},
+        {serving.PAGE: slow, serving.CALLBACK: slow},
+        "wrk",
+    )
+    assert "no worse: NOT met; at least 1.3x: NOT met" in table.notes[0]
+
+
+def test_with_layout_changes_only_workers_and_threads() -> None:
+    command = ["gunicorn", "--bind", "0.0.0.0:1", "--workers", "3", "--threads", "4", "app:server"]
+    assert serving.with_layout(command, 1, 8) == [
+        *command[:3],
+        *("--workers", "1", "--threads", "8"),
+        "app:server",
+    ]
+
+
+def trial(cpus: float, layout: tuple[int, int] | None, rate: float, p99: float) -> layouts.Trial:
+    return layouts.Trial(cpus, layout, serving.Load(rate, 1, 2, p99, 0))
+
+
+def test_layout_pick_is_the_fastest_that_keeps_the_dev_servers_p99() -> None:
+    size = [
+        trial(1, None, 1000, 30),
+        trial(1, (3, 4), 2000, 60),  # fastest, but its tail is worse
+        trial(1, (2, 4), 1600, 29),
+        trial(1, (1, 4), 1200, 20),
+    ]
+    assert layouts.pick(size).layout == (2, 4)
+    # none keeps the dev server's p99: the lowest p99
+    assert layouts.pick([size[0], size[1], trial(1, (2, 2), 1500, 40)]).layout == (2, 2)
+    # within 5 % of the best rate: the fewest workers
+    assert layouts.pick([*size, trial(1, (1, 8), 1560, 25)]).layout == (1, 8)
+    table = layouts.table([*size, trial(2, None, 1500, 30), trial(2, (5, 4), 3000, 25)], "wrk")
+    marks = {(row[0], row[1]): row[-1] for row in table.rows}
+    assert marks[("1", "2 x 4")] == "picked" and marks[("1", "3 x 4")] == "before"
+    assert marks[("2", "5 x 4")] == "picked, before"
+    assert ("1", "2 x 4") in {(row[0], row[1]) for row in table.rows}
+
+
+def test_transfer_table() -> None:
+    page = transfer.Transfer(
+        "page", 17, {"none": 9_000_000, "gzip": 2_500_000, "brotli": 2_000_000}
+    )
+    series = transfer.Transfer("series", 1, {"none": 800_000, "gzip": 300_000, "brotli": 190_000})
+    table = transfer.table([page, series])
+    assert table.rows[0] == ("page", "17", "9,000 kB", "2,500 kB", "2,000 kB", "3.60x", "4.50x")
+    assert "page: 3.60x fewer bytes with gzip (goal at least 3x: met)" in table.notes
+    assert "series: 2.67x fewer bytes with gzip (goal at least 3x: NOT met)" in table.notes
+
+
+def test_requested_reads_the_pages_own_requests_from_a_net_log(tmp_path: Path) -> None:
+    log = {
+        "constants": {"logEventTypes": {"URL_REQUEST_START_JOB": 7, "OTHER": 8}},
+        "events": [
+            {"type": 7, "params": {"method": "GET", "url": "http://127.0.0.1:9/"}},
+            {"type": 7, "params": {"method": "GET", "url": "http://clients2.google.com/x"}},
+            {"type": 8, "params": {"url": "http://127.0.0.1:9/not-a-request"}},
+            {"type": 7},
+            {"type": 7, "params": {"method": "POST", "url": "http://127.0.0.1:9/_dash-update"}},
+        ],
+    }
+    (tmp_path / "net.json").write_text(json.dumps(log))
+    assert browser.requested(tmp_path / "net.json", "http://127.0.0.1:9") == [
+        ("GET", "http://127.0.0.1:9/"),
+        ("POST", "http://127.0.0.1:9/_dash-update"),
+    ]
 
 
 class _Answer(BaseHTTPRequestHandler):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
+import brotli
 import pytest
 
 from tests.support.operating import installed_command
@@ -20,6 +23,13 @@ def http(url: str, body: dict | None = None) -> tuple[int, str]:
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, response.read().decode()
+
+
+def encoded(url: str, accept: str | None) -> tuple[str | None, bytes]:
+    """Content-Encoding and the body as sent (urllib decodes nothing)."""
+    headers = {"Accept-Encoding": accept} if accept is not None else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as answer:
+        return answer.headers.get("Content-Encoding"), answer.read()
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
@@ -62,6 +72,16 @@ def test_build_serves_the_example_app(project: Path, run, docker_client, base_im
         )
         assert status == 200
         assert json.loads(answer)["response"]["summary"]["children"] == "7 points squared is 49"
+        # compressed as the client asks, and not at all when it does not ask
+        bundle = re.search(r'src="(/_dash-component-suites/[^"]+dash_renderer[^"]+)"', page)
+        assert bundle is not None, page
+        url = f"http://127.0.0.1:{port}{bundle.group(1)}"
+        plain = encoded(url, None)
+        assert plain[0] is None and b"dash" in plain[1]
+        gzipped, brotli_ = encoded(url, "gzip, deflate"), encoded(url, "gzip, deflate, br")
+        assert gzipped[0] == "gzip" and gzip.decompress(gzipped[1]) == plain[1]
+        assert brotli_[0] == "br" and brotli.decompress(brotli_[1]) == plain[1]
+        assert len(brotli_[1]) * 3 < len(plain[1])
         # the image runs as a non-root user and holds nothing from outside src/
         check = container.exec_run(["sh", "-c", "id -u; ls -A /app; ls /root/.cache 2>&1"])
         out = check.output.decode()

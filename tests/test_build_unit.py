@@ -10,17 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from dashscale.config import load_config
+from dashscale.config import FARGATE_CPUS, load_config
 from dashscale.errors import ConfigError
 from dashscale.project_files import bundled
 from dashscale.steps.build import (
+    COMPRESS_REQUIREMENT,
+    GUNICORN_REQUIREMENT,
+    WSGI_ENTRY,
     content_tag,
-    gunicorn_sizing,
+    extra_requirements,
     make_context,
-    needs_gunicorn,
     port_is_free,
     render_dockerfile,
     source_labels,
+    worker_layout,
     wsgi_target,
 )
 
@@ -32,9 +35,13 @@ def write_app(folder: Path, body: str) -> Path:
 
 
 def test_wsgi_target(tmp_path: Path) -> None:
-    assert wsgi_target(write_app(tmp_path, "app = 1\nserver = app\n")) == ("app:server", None)
-    target, shim = wsgi_target(write_app(tmp_path, "from dash import Dash\napp = Dash()\n"))
+    served = write_app(tmp_path, "app = 1\nserver = app\n")
+    assert wsgi_target(served, compress=False) == ("app:server", None)
+    assert wsgi_target(served) == ("dashscale_wsgi:server", WSGI_ENTRY.read_text())
+    only_app = write_app(tmp_path, "from dash import Dash\napp = Dash()\n")
+    target, shim = wsgi_target(only_app, compress=False)
     assert target == "dashscale_wsgi:server" and "server = app.server" in shim
+    assert wsgi_target(only_app)[1] == WSGI_ENTRY.read_text()
     with pytest.raises(ConfigError, match="neither"):
         wsgi_target(write_app(tmp_path, "def make():\n    app = 1\n"))
     with pytest.raises(ConfigError, match="line 1"):
@@ -42,23 +49,27 @@ def test_wsgi_target(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("requirements", "needed"),
+    ("requirements", "compress", "extra"),
     [
-        ("dash\n", True),
-        ("dash\ngunicorn==22.0\n", False),
-        ("Gunicorn>=21 # web\n", False),
-        ("# gunicorn\n", True),
-        ("gunicorn-extras\n", True),
+        ("dash\n", True, [GUNICORN_REQUIREMENT, COMPRESS_REQUIREMENT]),
+        ("dash\n", False, [GUNICORN_REQUIREMENT]),
+        ("dash\ngunicorn==22.0\n", True, [COMPRESS_REQUIREMENT]),
+        ("Gunicorn>=21 # web\nFlask_Compress==1.14\n", True, []),
+        ("dash[compress]>=2.17\ngunicorn\n", True, []),
+        ("dash[testing, compress]\ngunicorn\n", True, []),
+        ("# gunicorn\n# flask-compress\n", True, [GUNICORN_REQUIREMENT, COMPRESS_REQUIREMENT]),
+        ("gunicorn-extras\nflask-compressor\n", False, [GUNICORN_REQUIREMENT]),
     ],
 )
-def test_needs_gunicorn(requirements: str, needed: bool) -> None:
-    assert needs_gunicorn(requirements) is needed
+def test_extra_requirements(requirements: str, compress: bool, extra: list[str]) -> None:
+    assert extra_requirements(requirements, compress) == extra
 
 
-def test_gunicorn_sizing() -> None:
-    assert gunicorn_sizing(256) == (2, 4)
-    assert gunicorn_sizing(1024) == (3, 4)
-    assert gunicorn_sizing(4096) == (9, 4)
+def test_worker_layout_covers_every_fargate_size() -> None:
+    # measured up to 2048; from 1024 up, one worker per vCPU (extrapolated beyond 2048)
+    assert worker_layout(256) == (1, 4) and worker_layout(512) == (1, 2)
+    for cpu in FARGATE_CPUS[2:]:
+        assert worker_layout(cpu) == (cpu // 1024, 4)
 
 
 def test_render_dockerfile(tmp_path: Path) -> None:
@@ -72,16 +83,20 @@ def test_render_dockerfile(tmp_path: Path) -> None:
         project_dir=tmp_path,
     )
     text = render_dockerfile(
-        bundled("Dockerfile.template").read_text(), config, "app:server", add_gunicorn=True
+        bundled("Dockerfile.template").read_text(),
+        config,
+        "app:server",
+        [GUNICORN_REQUIREMENT, COMPRESS_REQUIREMENT],
     )
     assert "FROM python:3.11-slim" in text
     assert '"0.0.0.0:9000"' in text and "EXPOSE 9000" in text
-    assert "'gunicorn>=22'" in text and "{{" not in text
+    assert "'gunicorn>=22' 'flask-compress==1.25'" in text and "{{" not in text
+    assert '"--workers", "1", "--threads", "4"' in text  # TASK_CPU=1024's measured layout
     assert "USER 10001" in text
     # dependencies are installed before the source is copied
     assert text.index("requirements.txt /app/") < text.index("COPY app/ /app/")
     with pytest.raises(ConfigError, match="unknown placeholder"):
-        render_dockerfile("FROM {{ NOPE }}", config, "app:server", add_gunicorn=False)
+        render_dockerfile("FROM {{ NOPE }}", config, "app:server", [])
 
 
 def make_project(tmp_path: Path) -> Path:
@@ -99,9 +114,23 @@ def make_project(tmp_path: Path) -> Path:
 def test_context_holds_only_src_and_dockerfile(tmp_path: Path) -> None:
     config = load_config(environ={}, project_dir=make_project(tmp_path))
     context = make_context(config)
-    assert sorted(context.files) == ["Dockerfile", "app/app.py", "app/requirements.txt"]
+    assert sorted(context.files) == [
+        "Dockerfile",
+        "app/app.py",
+        "app/dashscale_wsgi.py",
+        "app/requirements.txt",
+    ]
     with tarfile.open(fileobj=io.BytesIO(context.tar())) as archive:
         assert sorted(archive.getnames()) == sorted(context.files)
+
+
+def test_compress_false_builds_todays_image(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    on = make_context(load_config(environ={}, project_dir=project)).files
+    off = make_context(load_config(environ={"COMPRESS": "false"}, project_dir=project)).files
+    assert b"flask-compress" in on["Dockerfile"] and b'"dashscale_wsgi:server"' in on["Dockerfile"]
+    assert "app/dashscale_wsgi.py" not in off
+    assert b"flask-compress" not in off["Dockerfile"] and b'"app:server"' in off["Dockerfile"]
 
 
 def test_project_template_overrides_builtin(tmp_path: Path) -> None:

@@ -30,6 +30,17 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.base_image == "python:3.12-slim"
     assert config.domain is None and config.image_tag is None and config.aws_account_id is None
     assert config.architecture == "X86_64"
+    assert config.compress is True
+
+
+@pytest.mark.parametrize(("raw", "value"), [("false", False), ("FALSE", False), ("True", True)])
+def test_compress_is_a_boolean(tmp_path: Path, raw: str, value: bool) -> None:
+    assert load(tmp_path, COMPRESS=raw).compress is value
+
+
+def test_compress_refuses_anything_else(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="COMPRESS='no' is invalid: expected true or false"):
+        load(tmp_path, COMPRESS="no")
 
 
 def test_env_file_then_environment_then_flags(tmp_path: Path) -> None:

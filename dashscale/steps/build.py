@@ -43,7 +43,11 @@ EXCLUDED_NAMES = {
 }
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 WSGI_SHIM = "dashscale_wsgi.py"
+# The compressing entry point, copied into the image as WSGI_SHIM (see its docstring).
+WSGI_ENTRY = Path(__file__).resolve().parent.parent / "wsgi_entry.py"
 GUNICORN_REQUIREMENT = "gunicorn>=22"
+# Pinned: the entry point relies on its settings and cache interface.
+COMPRESS_REQUIREMENT = "flask-compress==1.25"
 PROXY_BUILD_ARGS = (
     "HTTP_PROXY",
     "HTTPS_PROXY",
@@ -73,9 +77,10 @@ class Image:
 # --- the app's entry point --------------------------------------------------------------------
 
 
-def wsgi_target(app_py: Path) -> tuple[str, str | None]:
+def wsgi_target(app_py: Path, compress: bool = True) -> tuple[str, str | None]:
     """Returns the gunicorn target and, when needed, a shim module exposing `server`.
 
+    With compression the shim is dashscale's WSGI entry, which wraps the app's server. Without,
     `server = app.server` in app.py is served directly; an app that only defines
     `app = Dash(...)` is served through a two-line shim.
     """
@@ -97,39 +102,73 @@ def wsgi_target(app_py: Path) -> tuple[str, str | None]:
         for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
         if isinstance(target, ast.Name)
     }
+    if "server" not in assigned and "app" not in assigned:
+        raise ConfigError(
+            "src/app.py defines neither `server` nor `app` at module level",
+            "create the app as `app = Dash(__name__)` and add `server = app.server`",
+        )
+    if compress:
+        return "dashscale_wsgi:server", WSGI_ENTRY.read_text(encoding="utf-8")
     if "server" in assigned:
         return "app:server", None
-    if "app" in assigned:
-        return "dashscale_wsgi:server", "from app import app\n\nserver = app.server\n"
-    raise ConfigError(
-        "src/app.py defines neither `server` nor `app` at module level",
-        "create the app as `app = Dash(__name__)` and add `server = app.server`",
-    )
+    return "dashscale_wsgi:server", "from app import app\n\nserver = app.server\n"
 
 
-def needs_gunicorn(requirements: str) -> bool:
+def listed(requirements: str) -> set[str]:
+    """The normalised names in a requirements file, plus `NAME[EXTRA]` for each extra."""
+    names = set()
     for line in requirements.splitlines():
-        name = re.split(r"[\s\[<>=!~;#@]", line.strip(), maxsplit=1)[0]
-        if name.lower() == "gunicorn":
-            return False
-    return True
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?", line)
+        if match is None:
+            continue
+        name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+        names.add(name)
+        names.update(
+            f"{name}[{extra.strip().lower()}]" for extra in (match.group(2) or "").split(",")
+        )
+    return names
 
 
-def gunicorn_sizing(task_cpu: int) -> tuple[int, int]:
-    """Workers and threads for a Fargate CPU size: 2 x vCPU + 1 workers (at least 2), 4 threads."""
-    vcpus = task_cpu / 1024
-    return max(2, int(2 * vcpus) + 1), 4
+def extra_requirements(requirements: str, compress: bool) -> list[str]:
+    """What the image installs besides src/requirements.txt: gunicorn, and flask-compress when
+    compressing, each only when the app does not list it (its own version wins)."""
+    names = listed(requirements)
+    extra = [] if "gunicorn" in names else [GUNICORN_REQUIREMENT]
+    if compress and not names & {"flask-compress", "dash[compress]"}:
+        extra.append(COMPRESS_REQUIREMENT)
+    return extra
 
 
-def render_dockerfile(template: str, config: Config, wsgi_app: str, add_gunicorn: bool) -> str:
-    workers, threads = gunicorn_sizing(config.task_cpu)
+# gunicorn workers x threads per TASK_CPU, measured by benchmarks/layouts.py (README, "Worker
+# layouts"): the most callbacks per second with p99 no worse than Dash's development server.
+# 256-2048 are measured; larger sizes keep 2048's one worker per vCPU with 4 threads (a worker
+# runs Python on about one core at a time). At 1 vCPU more workers raised throughput but burst
+# past the CPU quota together and were throttled, which showed as a worse p99.
+WORKER_LAYOUTS: dict[int, tuple[int, int]] = {
+    256: (1, 4),
+    512: (1, 2),
+    1024: (1, 4),
+    2048: (2, 4),
+    4096: (4, 4),
+    8192: (8, 4),
+    16384: (16, 4),
+}
+
+
+def worker_layout(task_cpu: int) -> tuple[int, int]:
+    """Workers and threads for a Fargate CPU size (TASK_CPU is validated against the table's)."""
+    return WORKER_LAYOUTS[task_cpu]
+
+
+def render_dockerfile(template: str, config: Config, wsgi_app: str, extra: list[str]) -> str:
+    workers, threads = worker_layout(config.task_cpu)
     values = {
         "BASE_IMAGE": config.base_image,
         "APP_PORT": str(config.app_port),
         "WORKERS": str(workers),
         "THREADS": str(threads),
         "WSGI_APP": wsgi_app,
-        "EXTRA_REQUIREMENTS": f"'{GUNICORN_REQUIREMENT}'" if add_gunicorn else "",
+        "EXTRA_REQUIREMENTS": " ".join(f"'{requirement}'" for requirement in extra),
     }
 
     def replace(match: re.Match[str]) -> str:
@@ -194,11 +233,10 @@ def make_context(config: Config) -> BuildContext:
         raise ConfigError(
             "src/requirements.txt not found", "list your app's packages there (at least `dash`)"
         )
-    wsgi_app, shim = wsgi_target(src / "app.py")
+    wsgi_app, shim = wsgi_target(src / "app.py", config.compress)
     template = dockerfile_template(config.project_dir).read_text(encoding="utf-8")
-    dockerfile = render_dockerfile(
-        template, config, wsgi_app, needs_gunicorn(requirements.read_text(encoding="utf-8"))
-    )
+    extra = extra_requirements(requirements.read_text(encoding="utf-8"), config.compress)
+    dockerfile = render_dockerfile(template, config, wsgi_app, extra)
     files = {f"app/{p.relative_to(src).as_posix()}": p.read_bytes() for p in source_files(src)}
     if shim is not None:
         files[f"app/{WSGI_SHIM}"] = shim.encode()
