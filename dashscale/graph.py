@@ -23,7 +23,7 @@ from dashscale.context import Context
 # Seconds to let running tasks see the stop (every wait wakes at once) and finish cleanly after
 # Ctrl-C; a task still blocked in an AWS or Docker call after that is not waited for: the command
 # ends without it (dashscale/stopping.py), within 3 s of the signal.
-STOP_GRACE = 1.5
+STOP_GRACE = 1.0
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ bundles, the layout and the callbacks' JSON.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -25,28 +26,49 @@ SETTINGS: dict[str, Any] = {
 BUNDLES = "/_dash-component-suites/"
 
 
+MAX_BUNDLES = 256  # far more than any app loads; a bound, so no request can grow the cache
+
+
 class BundleCache:
     """Compressed Dash bundles, kept for the life of the worker.
 
     A bundle's content cannot change while the process runs (it is a file of an installed
     package), and plotly.js alone takes 0.1-0.2 s of CPU to compress: do it once per encoding.
     Every other response (callbacks, the page, the layout) is compressed afresh.
+
+    Only keys of the form "ENCODING;/_dash-component-suites/..." are kept: flask-compress 1.25
+    puts the encoding in front of `bundle_key`'s path; an older release that an app pins would
+    use one key for every encoding and hand a gzip client brotli bytes.
     """
 
     def __init__(self) -> None:
         self._data: dict[str, bytes] = {}
 
+    @staticmethod
+    def _kept(key: str) -> bool:
+        encoding, separator, path = key.partition(";")
+        return bool(encoding and separator and path.startswith(BUNDLES))
+
     def get(self, key: str) -> bytes | None:
-        return self._data.get(key)
+        return self._data.get(key) if self._kept(key) else None
 
     def set(self, key: str, value: bytes) -> None:
-        if BUNDLES in key:
+        if self._kept(key) and (key in self._data or len(self._data) < MAX_BUNDLES):
             self._data[key] = value
 
 
+# Dash fingerprints a bundle's file name (`plotly.v3_1_0m1712345678.min.js`) and serves the same
+# file whatever the fingerprint says.
+FINGERPRINT = re.compile(r"\.v[\w-]+m[0-9a-fA-F]+(?=\.)")
+
+
 def bundle_key(request: Any) -> str:
-    """The cache key of a bundle request; anything else gets a key the cache never stores."""
-    return request.path if request.method == "GET" and BUNDLES in request.path else ""
+    """The cache key of a bundle request: its path without the fingerprint, so that made-up
+    fingerprints of one file share one entry. Anything else gets a key the cache never stores."""
+    if request.method != "GET" or not request.path.startswith(BUNDLES):
+        return ""
+    folder, _, name = str(request.path).rpartition("/")
+    return f"{folder}/{FINGERPRINT.sub('', name, count=1)}"
 
 
 def compresses_already(server: Any) -> bool:

@@ -57,6 +57,8 @@ def test_init_writes_the_file_env_file_names_with_the_values_of_set(folder: Path
         (("--set", "TASK_MEMORY=lots"), "TASK_MEMORY='lots' is invalid"),
         (("--set", "NO_SUCH=1"), "unknown setting NO_SUCH"),
         (("--set", "APP_NAME=one", "--app-name", "two"), "disagree"),
+        # valid alone, but not with the default TASK_MEMORY=3072 the file would get
+        (("--set", "TASK_CPU=256"), "TASK_MEMORY"),
     ],
 )
 def test_init_refuses_bad_values_before_writing(folder: Path, run, args, said: str) -> None:

@@ -13,6 +13,9 @@ import pytest
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Runs inside the app's image, never in dashscale's process: it imports the user's app, Flask and
+# flask-compress, which the image installs (see dashscale/steps/build.py).
+IN_THE_IMAGE = {"wsgi_entry.py"}
 PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
 
 
@@ -23,6 +26,8 @@ def distribution(requirement: str) -> str:
 def imported_modules(folder: Path) -> set[str]:
     names: set[str] = set()
     for path in folder.rglob("*.py"):
+        if path.name in IN_THE_IMAGE:
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names |= {alias.name.split(".")[0] for alias in node.names}

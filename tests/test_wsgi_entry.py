@@ -89,7 +89,35 @@ def test_bundles_are_compressed_once_per_encoding(entry: Callable[..., ModuleTyp
     assert gzip.decompress(bodies[0]).decode() == "var a = 1;\n" * 500
     post(module, "gzip")  # callbacks are never cached: each answer is its own
     compressors = [h.__self__ for h in module.server.after_request_funcs[None]]
-    assert list(compressors[0].cache._data) == [f"gzip;{BUNDLE}"]
+    assert list(compressors[0].cache._data) == ["gzip;/_dash-component-suites/dash/dcc/big.js"]
+
+
+def test_made_up_fingerprints_share_one_entry_and_the_cache_is_bounded(
+    entry: Callable[..., ModuleType],
+) -> None:
+    """Dash serves a bundle whatever its fingerprint says: asking for many made-up ones must not
+    grow a worker's memory."""
+    module = entry()
+    cache = module.BundleCache()
+    request = type("Request", (), {"method": "GET"})
+    keys = set()
+    for fingerprint in ("v1_0_0m1", "v9m9", "v1-2m0abc"):
+        request.path = f"/_dash-component-suites/dash/dcc/big.{fingerprint}.js"
+        keys.add(module.bundle_key(request))
+    assert keys == {"/_dash-component-suites/dash/dcc/big.js"}
+    for number in range(module.MAX_BUNDLES + 10):
+        cache.set(f"gzip;{module.BUNDLES}file{number}.js", b"x")
+    assert len(cache._data) == module.MAX_BUNDLES
+
+
+def test_a_key_without_its_encoding_is_never_cached(entry: Callable[..., ModuleType]) -> None:
+    """An older flask-compress (pinned by the app) keys by path alone: caching that would hand
+    one client the encoding another asked for."""
+    cache = entry().BundleCache()
+    cache.set("/_dash-component-suites/dash/dcc/big.js", b"brotli bytes")
+    assert cache.get("/_dash-component-suites/dash/dcc/big.js") is None
+    cache.set("br;/_dash-component-suites/dash/dcc/big.js", b"brotli bytes")
+    assert cache.get("gzip;/_dash-component-suites/dash/dcc/big.js") is None
 
 
 def test_an_app_that_compresses_itself_is_compressed_once(

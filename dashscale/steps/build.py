@@ -57,6 +57,8 @@ PROXY_BUILD_ARGS = (
     "no_proxy",
 )
 LABEL_ARCH = "dashscale.architecture"
+CHECK_LABEL = "dashscale.check"  # the smoke check's container: the app's name
+CHECK_RUN_LABEL = "dashscale.check.run"  # ...and the run that started it
 LABEL_COMMIT = "dashscale.commit"  # the last commit that touched src/, when in git
 
 
@@ -428,7 +430,9 @@ def smoke_check(ctx: Context, image: Image, timeout: float = 90.0) -> None:
     """Runs the image and requests HEALTH_CHECK_PATH until it answers 200; always removes it."""
     client = ctx.docker
     port = ctx.config.app_port
-    run_options: dict[str, Any] = {"detach": True, "labels": {"dashscale.check": ctx.names.app}}
+    # The run's own label finds the container even when Ctrl-C lands while it is being created.
+    labels = {CHECK_LABEL: ctx.names.app, CHECK_RUN_LABEL: ctx.run_id}
+    run_options: dict[str, Any] = {"detach": True, "labels": labels}
     if has_bridge_network(client):
         host_port = free_port()
         run_options["ports"] = {f"{port}/tcp": ("127.0.0.1", host_port)}
@@ -441,26 +445,32 @@ def smoke_check(ctx: Context, image: Image, timeout: float = 90.0) -> None:
         host_port = port
         run_options["network_mode"] = "host"
     url = f"http://127.0.0.1:{host_port}{ctx.config.health_check_path}"
+
+    def remove_this_runs_check() -> None:
+        label = f"{CHECK_RUN_LABEL}={ctx.run_id}"
+        for found in client.containers.list(all=True, filters={"label": label}):
+            _remove(found)
+
     container = None
-    try:
-        container = client.containers.run(image.ref, **run_options)
-        with (
-            stopping.cleanup_on_stop(lambda: _remove(container)),
-            ctx.ui.waiting(f"checking that the image answers on {ctx.config.health_check_path}"),
-        ):
-            status = _poll_http(ctx, container, url, timeout)
-        if status != 200:
-            logs = first_error(container.logs().decode(errors="replace"))
-            detail = f"answered HTTP {status}" if status else "did not answer"
-            raise DockerError(
-                f"the image {detail} on {ctx.config.health_check_path} within {int(timeout)} s; "
-                f"its last log lines:\n{logs}",
-                "run it yourself with `docker run` to look closer, or skip with --no-check",
-            )
-        ctx.ui.resource("smoke check", url, "passed")
-    finally:
-        if container is not None:
-            _remove(container)
+    with stopping.cleanup_on_stop(remove_this_runs_check):
+        try:
+            container = client.containers.run(image.ref, **run_options)
+            with ctx.ui.waiting(
+                f"checking that the image answers on {ctx.config.health_check_path}"
+            ):
+                status = _poll_http(ctx, container, url, timeout)
+            if status != 200:
+                logs = first_error(container.logs().decode(errors="replace"))
+                detail = f"answered HTTP {status}" if status else "did not answer"
+                raise DockerError(
+                    f"the image {detail} on {ctx.config.health_check_path} within "
+                    f"{int(timeout)} s; its last log lines:\n{logs}",
+                    "run it yourself with `docker run` to look closer, or skip with --no-check",
+                )
+            ctx.ui.resource("smoke check", url, "passed")
+        finally:
+            if container is not None:
+                _remove(container)
 
 
 def first_error(log: str, limit: int = 30) -> str:

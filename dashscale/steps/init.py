@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from dashscale.config import check_value
+from dashscale.config import check_value, load_config
 from dashscale.errors import ConfigError
 from dashscale.project_files import EXAMPLE_APP_FILES, bundled
 from dashscale.ui import UI, is_interactive
@@ -46,6 +46,19 @@ def render_env(example: str, values: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_checked(path: Path, text: str, folder: Path) -> None:
+    """Writes the file only when the whole configuration in it is valid (one value alone can be
+    valid and still clash with a default, such as TASK_CPU=256 with the default TASK_MEMORY)."""
+    draft = path.with_name(f".{path.name}.draft")
+    draft.write_text(text, encoding="utf-8")
+    try:
+        load_config(env_file=draft, environ={}, project_dir=folder)
+    except ConfigError:
+        draft.unlink()
+        raise
+    draft.replace(path)
+
+
 def init_project(
     ui: UI,
     folder: Path,
@@ -79,7 +92,7 @@ def init_project(
         }
         example = bundled("example.env").read_text(encoding="utf-8")
         env_path.parent.mkdir(parents=True, exist_ok=True)
-        env_path.write_text(render_env(example, values), encoding="utf-8")
+        write_checked(env_path, render_env(example, values), folder)
         ui.resource("file", shown, "created")
     for relative in EXAMPLE_APP_FILES:
         target = folder / relative
