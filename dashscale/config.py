@@ -315,12 +315,7 @@ def load_config(
     errors: list[ConfigError] = []
     for name, value in (overrides or {}).items():
         if name not in _BY_NAME:
-            errors.append(
-                ConfigError(
-                    f"unknown setting {name}",
-                    "see `dashscale --help` or the README's variable table",
-                )
-            )
+            errors.append(unknown_setting(name))
         raw[name] = value
 
     if (
@@ -361,11 +356,17 @@ def load_config(
     return Config(project_dir=project_dir, **values)
 
 
+def unknown_setting(name: str) -> ConfigError:
+    return ConfigError(
+        f"unknown setting {name}", "see `dashscale --help` or the README's variable table"
+    )
+
+
 class ConfigErrors(ConfigError):
     """Several bad settings, reported at once: one line each."""
 
     def __init__(self, errors: list[ConfigError]) -> None:
-        self.errors = tuple(errors)
+        self.errors = tuple(errors)  # each one, for callers that look at them separately
         lines = (f"  - {e.message}" + (f" ({e.hint})" if e.hint else "") for e in errors)
         super().__init__(
             f"{len(errors)} settings are invalid:\n" + "\n".join(lines),
@@ -470,9 +471,7 @@ def check_value(name: str, raw: str) -> Any:
     """Validates one variable on its own (for `init` and flags); raises ConfigError."""
     var = _BY_NAME.get(name)
     if var is None:
-        raise ConfigError(
-            f"unknown setting {name}", "see `dashscale --help` or the README's variable table"
-        )
+        raise unknown_setting(name)
     try:
         return var.rule(raw.strip())
     except Invalid as accepted:

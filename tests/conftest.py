@@ -76,6 +76,25 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
+def flaky(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """Starts a flaky-AWS proxy in front of the emulator with the given faults and points
+    AWS_ENDPOINT_URL at it; every proxy started is stopped after the test."""
+    from tests.support.flaky_aws import Faults, FlakyAws
+
+    proxies: list[FlakyAws] = []
+
+    def start(faults: Faults) -> FlakyAws:
+        proxy = FlakyAws(aws, faults)
+        proxies.append(proxy)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.stop()
+
+
+@pytest.fixture
 def boto(aws: str):
     """A boto3 client factory for asserting on AWS's side."""
     import boto3

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import botocore.exceptions
@@ -18,7 +17,7 @@ from dashscale.aws import (
     translated,
 )
 from dashscale.errors import AwsError
-from tests.support.flaky_aws import Faults, FlakyAws
+from tests.support.flaky_aws import Faults
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
 
@@ -63,21 +62,6 @@ def hint_of(error: Exception) -> str:
 )
 def test_each_kind_of_answer_gets_its_own_hint(code: str, status: int, hint: str) -> None:
     assert hint_of(answer(code, status)) == hint
-
-
-@pytest.fixture
-def flaky(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    proxies: list[FlakyAws] = []
-
-    def start(faults: Faults) -> FlakyAws:
-        proxy = FlakyAws(aws, faults)
-        proxies.append(proxy)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        return proxy
-
-    yield start
-    for proxy in proxies:
-        proxy.stop()
 
 
 @pytest.mark.parametrize(

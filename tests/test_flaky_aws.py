@@ -9,24 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.flaky_aws import Faults, FlakyAws
+from tests.support.flaky_aws import Faults
 
 IMAGE = "registry.example/demo-repository:v1"
-
-
-@pytest.fixture
-def flaky(aws: str, monkeypatch: pytest.MonkeyPatch):
-    proxies: list[FlakyAws] = []
-
-    def start(faults: Faults) -> FlakyAws:
-        proxy = FlakyAws(aws, faults)
-        proxies.append(proxy)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        return proxy
-
-    yield start
-    for proxy in proxies:
-        proxy.stop()
 
 
 def active(items: list[dict]) -> list[dict]:

@@ -69,24 +69,29 @@ def register_tasks(boto, count: int = 3) -> list[str]:
     return ips
 
 
+def hook_every_client(monkeypatch: pytest.MonkeyPatch, event: str, handler: Any) -> None:
+    """Registers `handler` for `event` on every client dashscale makes, once per client."""
+    from dashscale import aws
+
+    original = aws.Aws.client
+    key = f"_hooked_{event}_{id(handler)}"
+
+    def client(self: aws.Aws, service: str, region: str | None = None) -> Any:
+        made = original(self, service, region)
+        if not getattr(made, key, False):
+            made.meta.events.register(event, handler)
+            setattr(made, key, True)
+        return made
+
+    monkeypatch.setattr(aws.Aws, "client", client)
+
+
 def on_answer(
     monkeypatch: pytest.MonkeyPatch, event: str, change: Callable[[dict[str, Any]], None]
 ) -> None:
     """Every client dashscale makes calls `change(parsed)` on the answers of `event`
     (e.g. "after-call.ecs.DescribeServices"): for states moto never reports."""
-    from dashscale import aws
-
-    original = aws.Aws.client
-
-    def client(self: aws.Aws, service: str, region: str | None = None) -> Any:
-        made = original(self, service, region)
-        key = f"_hooked_{event}"
-        if not getattr(made, key, False):
-            made.meta.events.register(event, lambda parsed, **_: change(parsed))
-            setattr(made, key, True)
-        return made
-
-    monkeypatch.setattr(aws.Aws, "client", client)
+    hook_every_client(monkeypatch, event, lambda parsed, **_: change(parsed))
 
 
 def installed_command() -> list[str]:
@@ -104,10 +109,6 @@ def refuse(monkeypatch: pytest.MonkeyPatch, event: str, code: str, status: int =
     the answers real AWS gives and moto never does."""
     from botocore.awsrequest import AWSResponse
 
-    from dashscale import aws
-
-    original = aws.Aws.client
-
     def refuser(**_: Any) -> Any:
         parsed = {
             "Error": {"Code": code, "Message": f"refused (injected): {code}"},
@@ -115,15 +116,7 @@ def refuse(monkeypatch: pytest.MonkeyPatch, event: str, code: str, status: int =
         }
         return AWSResponse("https://refused.invalid/", status, {}, None), parsed
 
-    def client(self: aws.Aws, service: str, region: str | None = None) -> Any:
-        made = original(self, service, region)
-        key = f"_refused_{event}"
-        if not getattr(made, key, False):
-            made.meta.events.register(event, refuser)
-            setattr(made, key, True)
-        return made
-
-    monkeypatch.setattr(aws.Aws, "client", client)
+    hook_every_client(monkeypatch, event, refuser)
 
 
 @pytest.fixture(autouse=True)
