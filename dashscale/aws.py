@@ -94,7 +94,7 @@ READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Check", "Filter")
 
 
 class ChangeRefused(DashscaleError):
-    """A dry run reached a changing AWS call that dashscale/plan.py should have skipped."""
+    """A dry run reached a changing AWS call (the plan, dashscale/model.py, should never apply)."""
 
 
 def is_read(operation: str) -> bool:

@@ -100,12 +100,16 @@ def report_changes(ui: UI) -> None:
     ui.info(f"done before stopping: {done}")
 
 
-def make_context(options: Options, ui: UI, timeout: float = 900.0, **flags: str | None) -> Context:
-    """Loads the configuration (flags win over environment over file) and builds the context."""
+def make_context(
+    options: Options, ui: UI, timeout: float = 900.0, dry_run: bool = False, **flags: str | None
+) -> Context:
+    """Loads the configuration (flags win over environment over file) and builds the context.
+    A dry run is decided here, once: its AWS clients refuse every change (the safety net) and
+    the commands print their plan instead of applying it."""
     overrides = parse_overrides(options.overrides)
     overrides.update({name: value for name, value in flags.items() if value is not None})
     config = load_config(env_file=options.env_file, overrides=overrides)
-    return Context(config=config, ui=ui, timeout=timeout)
+    return Context(config=config, ui=ui, timeout=timeout, dry_run=dry_run)
 
 
 REGISTRAR_HELP = (
@@ -201,12 +205,12 @@ def build(options: Options, ui: UI, check: bool) -> None:
 @shared_options
 def tls(options: Options, ui: UI, update_registrar: bool, timeout: int) -> None:
     """HTTPS on DOMAIN and www.DOMAIN: zone, certificate, listener, redirect, aliases."""
-    from dashscale.steps import tls as tls_step
+    from dashscale.steps import https
 
     ctx = make_context(options, ui, timeout=timeout)
     if not ctx.config.domain:
         raise ConfigError("DOMAIN is not set", "set DOMAIN=example.com in .env to serve HTTPS")
-    ui.result(tls_step.run(ctx, update_registrar, timeout=timeout))
+    ui.result(https.tls_section(ctx, update_registrar, timeout=timeout))
 
 
 @cli.command()
@@ -240,17 +244,12 @@ def push(options: Options, ui: UI, retries: int, check: bool) -> None:
 @shared_options
 def cluster(options: Options, ui: UI, image_uri: str | None, dry_run: bool) -> None:
     """Create the security groups, ECS cluster, execution role, log group and task definition."""
-    from dashscale import plan
     from dashscale.steps import cluster as cluster_step
 
-    ctx = make_context(options, ui)
-    if dry_run:
-        plan.start(ctx)
-    result = cluster_step.ensure_cluster(ctx, cluster_step.resolve_image(ctx, image_uri))
-    if dry_run:
-        plan.show_plan(ctx)
-        return
-    ui.result(result.task_definition_arn)
+    ctx = make_context(options, ui, dry_run=dry_run)
+    arn = cluster_step.cluster_section(ctx, cluster_step.resolve_image(ctx, image_uri))
+    if arn is not None:
+        ui.result(arn)
 
 
 @cli.command()
@@ -260,18 +259,12 @@ def cluster(options: Options, ui: UI, image_uri: str | None, dry_run: bool) -> N
 @shared_options
 def alb(options: Options, ui: UI, wait: bool, timeout: int, dry_run: bool) -> None:
     """Create the load balancer, target group, port-80 listener and the ECS service."""
-    from dashscale import plan
-    from dashscale.steps import alb as alb_step
-    from dashscale.steps import cluster as cluster_step
+    from dashscale.steps.service import alb_section
 
-    ctx = make_context(options, ui, timeout=float(timeout))
-    if dry_run:
-        plan.start(ctx)
-    result = alb_step.ensure_alb(ctx, cluster_step.existing_cluster(ctx), wait=wait)
-    if dry_run:
-        plan.show_plan(ctx)
-        return
-    ui.result(result.address)
+    ctx = make_context(options, ui, timeout=float(timeout), dry_run=dry_run)
+    address = alb_section(ctx, wait=wait)
+    if address is not None:
+        ui.result(address)
 
 
 @cli.command()
@@ -322,17 +315,12 @@ def up(
     """
     from dashscale.steps import up as up_step
 
-    ctx = make_context(options, ui, timeout=float(timeout))
+    ctx = make_context(options, ui, timeout=float(timeout), dry_run=dry_run)
     with contextlib.ExitStack() as stack:
         if sandbox:
             from dashscale.sandbox import sandboxed
 
             stack.enter_context(sandboxed(ctx))
-        if dry_run:
-            from dashscale import plan
-
-            plan.plan_up(ctx, image_uri)
-            return
         result = up_step.up(
             ctx,
             image_uri,
@@ -343,7 +331,8 @@ def up(
             certificate_timeout=float(cert_timeout),
             sandbox=sandbox,
         )
-    ui.result(result.address)
+    if result is not None:
+        ui.result(result.address)
 
 
 @cli.command()

@@ -42,13 +42,6 @@ STATE_STYLES = {
 
 
 CHANGED_STATES = ("created", "updated", "deleted", "issued")
-# In a dry run, what a step reports it did is what it would do.
-PLANNED_STATES = {
-    "found": "unchanged",
-    "created": "would create",
-    "updated": "would update",
-    "deleted": "would delete",
-}
 
 
 class UI:
@@ -64,8 +57,6 @@ class UI:
         self._board: Progress | None = None
         self._lanes: dict[int, tuple[Progress, Any, str]] = {}
         # A dry run: resource lines say what would be done, and are kept for the plan's table.
-        self.dry_run = False
-        self.planned: list[tuple[str, str, str, str]] = []
 
     # --- lines ---------------------------------------------------------------------------
     def info(self, message: str) -> None:
@@ -82,11 +73,11 @@ class UI:
     def step(self, title: str) -> None:
         self.err.print(f"[bold]==> {escape(title)}[/bold]")
 
-    def resource(self, kind: str, name: str, state: str, note: str = "") -> None:
-        if self.dry_run:
-            state = PLANNED_STATES.get(state, state)
-            self.planned.append((kind, name, state, note))
-        if state in CHANGED_STATES:
+    def resource(
+        self, kind: str, name: str, state: str, note: str = "", planned: bool = False
+    ) -> None:
+        """A resource line; `planned`: what a dry run would do, not something done."""
+        if state in CHANGED_STATES and not planned:
             self.changes.append((kind, name, state))
         style = STATE_STYLES.get(state, "bold")
         extra = f"  [dim]{escape(note)}[/dim]" if note else ""

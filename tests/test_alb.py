@@ -12,9 +12,10 @@ from botocore.stub import ANY, Stubber
 
 from dashscale.aws import Aws
 from dashscale.errors import WaitTimeout
-from dashscale.steps.alb import ensure_service, service_changes, wait_for_deployment
-from dashscale.steps.cluster import ClusterResult
-from dashscale.steps.network import Network, SecurityGroups
+from dashscale.model import ensure
+from dashscale.steps.deployment import wait_for_deployment
+from dashscale.steps.network import Network
+from dashscale.steps.service import Service, service_changes, service_settings
 from tests.support.operating import make_ctx, said
 from tests.support.recording import recording
 
@@ -36,16 +37,16 @@ def app_port(project: Path) -> int:
     raise AssertionError("the project fixture sets APP_PORT")
 
 
-def cluster_result() -> ClusterResult:
-    return ClusterResult(
-        network=Network("vpc-0a", SUBNETS),
-        security_groups=SecurityGroups(alb="sg-0alb", tasks="sg-0tasks"),
-        cluster_arn="arn:aws:ecs:us-east-1:123456789012:cluster/demo-cluster",
-        role_arn="arn:aws:iam::123456789012:role/demo-us-east-1-task-execution-role",
-        log_group="/ecs/demo",
-        task_definition_arn=TASKDEF_ARN,
-        image=IMAGE,
-    )
+def service_refs() -> dict[str, Any]:
+    """What the service's settings name: the ids of the resources it needs."""
+    return {
+        "network": Network("vpc-0a", SUBNETS),
+        "task security group": "sg-0tasks",
+        "ECS cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/demo-cluster",
+        "task definition": TASKDEF_ARN,
+        "target group": TG_ARN,
+        "http listener": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x",
+    }
 
 
 def described_service(port: int, **fields: Any) -> dict[str, Any]:
@@ -121,7 +122,7 @@ def test_create_service_request(project: Path) -> None:
         stubber.add_response(
             "create_service", {"service": described_service(port)}, expected_params=expected
         )
-        arn, deployment = ensure_service(ctx, cluster_result(), TG_ARN, [])
+        arn, deployment = ensure(ctx, Service(), service_refs())
         stubber.assert_no_pending_responses()
     assert (arn, deployment) == (SERVICE_ARN, "ecs-svc/1")
 
@@ -154,7 +155,7 @@ def test_drifted_grace_period_and_circuit_breaker_are_one_update(project: Path) 
     with Stubber(ctx.client("ecs")) as stubber:
         stubber.add_response("describe_services", {"services": [drifted]})
         stubber.add_response("update_service", {"service": updated}, expected_params=expected)
-        _, deployment = ensure_service(ctx, cluster_result(), TG_ARN, [])
+        _, deployment = ensure(ctx, Service(), service_refs())
         stubber.assert_no_pending_responses()
     assert deployment == "ecs-svc/2"
 
@@ -165,16 +166,14 @@ def test_service_in_step_makes_no_call(project: Path) -> None:
         stubber.add_response(
             "describe_services", {"services": [described_service(app_port(project))]}
         )
-        assert ensure_service(ctx, cluster_result(), TG_ARN, []) == (SERVICE_ARN, None)
+        assert ensure(ctx, Service(), service_refs()) == (SERVICE_ARN, None)
         stubber.assert_no_pending_responses()
 
 
 def test_service_changes_ignores_fields_the_description_leaves_out(project: Path) -> None:
     ctx, _ = make_ctx(project)
     port = app_port(project)
-    from dashscale.steps.alb import service_settings
-
-    desired = service_settings(ctx, cluster_result(), TG_ARN)
+    desired = service_settings(ctx, service_refs())
     bare = described_service(port)
     del bare["healthCheckGracePeriodSeconds"], bare["deploymentConfiguration"]
     assert service_changes(desired, bare) == {}

@@ -1,6 +1,6 @@
 """Autoscaling: its configuration rules, and against moto's server the scalable target and the
 target-tracking policies `up` registers, keeps, changes and removes, `status` shows, and
-`remove_autoscaling` (teardown's part) deletes."""
+`teardown` deletes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from dashscale.config import DEFAULT_CPU_TARGET, load_config
 from dashscale.errors import ConfigError
-from dashscale.steps.autoscaling import Autoscaling, _delete_policy, remove, remove_autoscaling
+from dashscale.steps.autoscaling import Autoscaling, _delete_policy, remove
 from tests.support.operating import IMAGE, Captured, context, refuse, said, wide_terminal
 from tests.support.recording import recording
 
@@ -168,7 +168,9 @@ def test_changed_settings_change_only_what_differs(
     with recording(aws) as calls:
         result = run("up", "--image", IMAGE, *ON, "--set", "MAX_COUNT=8", "--set", "CPU_TARGET=50")
     assert result.exit_code == 0, result.output
-    assert calls.changing == ["RegisterScalableTarget", "PutScalingPolicy", "DeleteScalingPolicy"]
+    # the target first; the two policies are independent of each other and go side by side
+    assert calls.changing[0] == "RegisterScalableTarget"
+    assert sorted(calls.changing[1:]) == ["DeleteScalingPolicy", "PutScalingPolicy"]
     (target,) = scalable_targets(boto)
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 8)
     found = policies(boto)
@@ -192,31 +194,33 @@ def test_switching_autoscaling_off_removes_it(
     assert calls.changing == []
 
 
-def test_remove_autoscaling_for_teardown(
+def test_teardown_removes_the_autoscaling_first(
     aws: str, boto, project: Path, run, no_docker: None
 ) -> None:
     assert run("up", "--image", IMAGE, *ON, *BOTH).exit_code == 0
-    captured = Captured()
     with recording(aws) as calls:
-        outcomes = remove_autoscaling(context(captured))
-    assert sorted(calls.changing) == [
+        result = run("teardown", "--yes")
+    assert result.exit_code == 0, result.output
+    scaling = [c for c in calls.changing if "Scal" in c]
+    assert sorted(scaling) == [
         "DeleteScalingPolicy",
         "DeleteScalingPolicy",
         "DeregisterScalableTarget",
     ]
-    assert [(o.kind, o.name, o.state) for o in outcomes] == [
-        ("scaling policy", "demo-cpu", "deleted"),
-        ("scaling policy", "demo-requests", "deleted"),
-        ("scalable target", "demo-service", "deleted"),
-    ]
+    first_service_change = calls.changing.index("UpdateService")
+    assert all(calls.changing.index(c) < first_service_change for c in scaling)
+    assert "scaling policy demo-cpu deleted" in said(result.stderr)
+    assert "scaling policy demo-requests deleted" in said(result.stderr)
     assert scalable_targets(boto) == [] and policies(boto) == {}
 
     with recording(aws) as calls:  # a second teardown: nothing left, nothing done, no error
-        assert remove_autoscaling(context(Captured())) == []
+        assert run("teardown", "--yes").exit_code == 0
     assert calls.changing == []
 
 
-def test_remove_autoscaling_leaves_a_foreign_service_alone(aws: str, boto, project: Path) -> None:
+def test_teardown_leaves_the_autoscaling_of_a_foreign_service_alone(
+    aws: str, boto, project: Path, run
+) -> None:
     ec2, ecs = boto("ec2"), boto("ecs")
     subnet = ec2.describe_subnets()["Subnets"][0]
     group = ec2.create_security_group(
@@ -239,12 +243,11 @@ def test_remove_autoscaling_leaves_a_foreign_service_alone(aws: str, boto, proje
         MinCapacity=1,
         MaxCapacity=3,
     )
-    captured = Captured()
     with recording(aws) as calls:
-        assert remove_autoscaling(context(captured)) == []
-    assert calls.changing == []
+        result = run("teardown", "--yes")
+    assert [c for c in calls.changing if "Scal" in c] == []
     assert len(scalable_targets(boto)) == 1
-    assert "the service is not ours" in captured.err
+    assert "which is not ours" in said(result.stderr)
 
 
 def test_a_refused_policy_deletion_is_an_error_not_already_gone(
@@ -267,4 +270,4 @@ def test_a_refused_policy_deletion_is_an_error_not_already_gone(
 def test_deleting_what_is_already_gone_is_not_an_error(aws: str, project: Path) -> None:
     ctx = context(Captured())
     assert _delete_policy(ctx, "demo-cpu") is False
-    remove(ctx, Autoscaling(target={}), [])  # deregistering a target that is not there
+    remove(ctx, Autoscaling(target={}))  # deregistering a target that is not there

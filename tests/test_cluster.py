@@ -9,9 +9,10 @@ import pytest
 from botocore.stub import Stubber
 
 from dashscale.errors import AwsError
+from dashscale.model import ensure
 from dashscale.steps.cluster import (
     DeployImage,
-    ensure_task_definition,
+    TaskDefinition,
     task_definition_changes,
     task_definition_request,
 )
@@ -154,7 +155,9 @@ def test_changed_cpu_memory_or_platform_is_a_new_revision(
         )
     assert result.exit_code == 0, result.output
     assert calls.changing == ["RegisterTaskDefinition"]
-    assert "cpu, memory, architecture changed" in said(result.stderr)
+    assert "cpu 1024 → 512; memory 3072 → 1024; architecture X86_64, LINUX → ARM64, LINUX" in said(
+        result.stderr
+    )
     taskdef = boto("ecs").describe_task_definition(taskDefinition="demo-taskdef")["taskDefinition"]
     assert (taskdef["revision"], taskdef["cpu"], taskdef["memory"]) == (2, "512", "1024")
     assert taskdef["runtimePlatform"]["cpuArchitecture"] == "ARM64"
@@ -222,7 +225,7 @@ def test_a_new_role_ecs_cannot_use_yet_is_retried(project: Path) -> None:
         stubber.add_response("register_task_definition", registered, expected)
         # the check for a duplicate left by a retried, lost request finds only ours
         stubber.add_response("list_task_definitions", {"taskDefinitionArns": [TASKDEF_ARN]})
-        arn = ensure_task_definition(ctx, image, ROLE_ARN, [])
+        arn = ensure(ctx, TaskDefinition(), {"image": image, "execution role": ROLE_ARN})
         stubber.assert_no_pending_responses()
     assert arn.endswith("demo-taskdef:1")
     assert ctx.clock.sleeps == [5.0, 5.0]  # type: ignore[attr-defined]
@@ -240,7 +243,7 @@ def test_other_ecs_errors_are_not_retried(project: Path) -> None:
             http_status_code=400,
         )
         with pytest.raises(AwsError, match="Invalid 'cpu'"):
-            ensure_task_definition(ctx, image, ROLE_ARN, [])
+            ensure(ctx, TaskDefinition(), {"image": image, "execution role": ROLE_ARN})
     assert ctx.clock.sleeps == []  # type: ignore[attr-defined]
 
 

@@ -9,7 +9,7 @@ import pytest
 from dashscale.config import load_config
 from dashscale.context import Context
 from dashscale.errors import WaitTimeout
-from dashscale.steps import tls as tls_step
+from dashscale.steps.https import tls_section
 from dashscale.ui import UI
 from tests.support.clock import FakeClock
 from tests.support.dns_server import FakeDns
@@ -192,7 +192,7 @@ def test_pending_certificate_times_out_with_what_is_missing(
     clock = FakeClock()
     ctx = Context(config=load_config(), ui=UI(), clock=clock)
     with pytest.raises(WaitTimeout) as error:
-        tls_step.run(ctx, timeout=1800)
+        tls_section(ctx, timeout=1800)
     assert "PENDING_VALIDATION" in error.value.message
     assert "dashscale tls" in error.value.hint
     assert 1800 <= clock.time < 1900 and max(clock.sleeps) <= 15
@@ -200,7 +200,7 @@ def test_pending_certificate_times_out_with_what_is_missing(
     assert 443 not in listeners(boto, load_balancer["lb"]["LoadBalancerArn"])
     # a later run picks up the same certificate rather than requesting another
     monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 0)
-    url = tls_step.run(Context(config=load_config(), ui=UI(), clock=FakeClock()))
+    url = tls_section(Context(config=load_config(), ui=UI(), clock=FakeClock()))
     assert url == f"https://{DOMAIN}"
     assert len(boto("acm").list_certificates()["CertificateSummaryList"]) == 1
 

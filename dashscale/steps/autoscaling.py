@@ -13,6 +13,7 @@ in AWS also removes any other policy on it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +21,7 @@ import botocore.exceptions
 
 from dashscale.aws import error_code, translated
 from dashscale.context import Context
-from dashscale.errors import AwsError, NotOwnedError
-from dashscale.plan import NEW, change
-from dashscale.steps.alb import find_load_balancer, find_service, find_target_group
-from dashscale.steps.network import Outcome, report
+from dashscale.model import DELETE, NEW, Change, Resource, absent, compare, create
 
 NAMESPACE = "ecs"
 DIMENSION = "ecs:service:DesiredCount"
@@ -112,7 +110,9 @@ def resource_label(load_balancer_arn: str, target_group_arn: str) -> str:
     return f"{balancer}/{group}"
 
 
-def desired_policies(ctx: Context) -> dict[str, dict[str, Any]]:
+def desired_policies(
+    ctx: Context, load_balancer_arn: str, target_group_arn: str
+) -> dict[str, dict[str, Any]]:
     """Policy name -> TargetTrackingScalingPolicyConfiguration for what the configuration asks."""
     config = ctx.config
     wanted: dict[str, dict[str, Any]] = {}
@@ -125,15 +125,7 @@ def desired_policies(ctx: Context) -> dict[str, dict[str, Any]]:
             **cooldowns,
         }
     if config.requests_per_target is not None:
-        balancer, group = find_load_balancer(ctx), find_target_group(ctx)
-        if (balancer is None or group is None) and ctx.dry_run:
-            balancer, group = {"LoadBalancerArn": NEW}, {"TargetGroupArn": NEW}
-        if balancer is None or group is None:
-            raise AwsError(
-                "REQUESTS_PER_TARGET needs the load balancer and target group, which are missing",
-                "run `dashscale up` (or `dashscale alb`) to create them",
-            )
-        label = resource_label(balancer["LoadBalancerArn"], group["TargetGroupArn"])
+        label = resource_label(load_balancer_arn, target_group_arn)
         wanted[requests_policy_name(ctx)] = {
             "TargetValue": float(config.requests_per_target),
             "PredefinedMetricSpecification": {
@@ -159,111 +151,120 @@ def _policy_view(configuration: dict[str, Any] | None) -> tuple[Any, ...]:
     )
 
 
-# --- the step ------------------------------------------------------------------------------------
+# --- the resources -------------------------------------------------------------------------------
 
 
-def ensure_autoscaling(ctx: Context, outcomes: list[Outcome]) -> None:
-    """Registers the service's scalable target and our policies when autoscaling is on (only
-    what differs); removes them when it is off. No changing call when nothing differs."""
-    current = find_autoscaling(ctx)
-    if ctx.dry_run:
-        _plan_autoscaling(ctx, current, outcomes)
-        return
-    if not ctx.config.autoscaling:
-        if current is not None:
-            remove(ctx, current, outcomes, "autoscaling off: the service keeps DESIRED_COUNT")
-        return
-    low, high = ctx.config.min_count, ctx.config.max_count
-    assert low is not None and high is not None
-    if find_service(ctx) is None:
-        raise AwsError(
-            f"ECS service {ctx.names.service} does not exist, so it cannot be autoscaled",
-            "run `dashscale up` to create it",
-        )
-    client = ctx.client("application-autoscaling")
-    rid = resource_id(ctx)
-    with translated(f"setting up the autoscaling of {ctx.names.service}"):
-        if current is None or (current.min_count, current.max_count) != (low, high):
-            client.register_scalable_target(
+class ScalableTarget(Resource):
+    """The service's scalable target between MIN_COUNT and MAX_COUNT; removed (with our
+    policies) when autoscaling is off."""
+
+    key = kind = "scalable target"
+    needs = ("ECS service",)
+
+    def name(self, ctx: Context) -> str:
+        return ctx.names.service
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> Autoscaling | None:
+        return find_autoscaling(ctx)
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        name = self.name(ctx)
+        if not ctx.config.autoscaling:
+            if current is None:
+                return absent(self.kind, name)
+            return Change(self.kind, name, DELETE, detail="autoscaling off")
+        low, high = ctx.config.min_count, ctx.config.max_count
+        wanted = f"{low}-{high} tasks"
+        if current is None:
+            return create(self.kind, name, wanted)
+        differing = {}
+        if (current.min_count, current.max_count) != (low, high):
+            differing["tasks"] = (f"{current.min_count}-{current.max_count}", wanted.split()[0])
+        return compare(self.kind, name, differing, wanted)
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> None:
+        if change.action == DELETE:
+            remove(ctx, current, "autoscaling off: the service keeps DESIRED_COUNT", quiet=True)
+            return
+        with translated(f"setting up the autoscaling of {ctx.names.service}"):
+            ctx.client("application-autoscaling").register_scalable_target(
                 ServiceNamespace=NAMESPACE,
-                ResourceId=rid,
+                ResourceId=resource_id(ctx),
                 ScalableDimension=DIMENSION,
-                MinCapacity=low,
-                MaxCapacity=high,
+                MinCapacity=ctx.config.min_count,
+                MaxCapacity=ctx.config.max_count,
             )
-            state = "created" if current is None else "updated"
-        else:
-            state = "found"
-        report(ctx, outcomes, "scalable target", ctx.names.service, state, f"{low}-{high} tasks")
 
-        existing = {p["PolicyName"]: p for p in (current.policies if current else ())}
-        wanted = desired_policies(ctx)
-        for name, configuration in wanted.items():
-            policy = existing.get(name)
-            detail = describe_policy({"TargetTrackingScalingPolicyConfiguration": configuration})
-            have = (policy or {}).get("TargetTrackingScalingPolicyConfiguration")
-            if policy is not None and _policy_view(have) == _policy_view(configuration):
-                report(ctx, outcomes, "scaling policy", name, "found", detail)
-                continue
-            client.put_scaling_policy(
-                PolicyName=name,
+    def ref(self, ctx: Context, current: Any, change: Change) -> None:
+        return None
+
+    def skipped(self, refs: Mapping[str, Any]) -> str | None:
+        return None
+
+
+class ScalingPolicy(Resource):
+    """One of our target-tracking policies (APP-cpu, APP-requests): put when configured,
+    deleted when no longer."""
+
+    kind = "scaling policy"
+    reads = (ScalableTarget.key, "load balancer", "target group")
+    needs = (ScalableTarget.key, "load balancer", "target group")
+
+    def __init__(self, requests: bool) -> None:
+        self.requests = requests
+        self.key = "requests policy" if requests else "cpu policy"
+
+    def name(self, ctx: Context) -> str:
+        return requests_policy_name(ctx) if self.requests else cpu_policy_name(ctx)
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        current: Autoscaling | None = found[ScalableTarget.key]
+        policies = current.policies if current else ()
+        return next((p for p in policies if p.get("PolicyName") == self.name(ctx)), None)
+
+    def wanted(self, ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any] | None:
+        if not ctx.config.autoscaling:
+            return None
+        balancer = refs.get("load balancer")
+        return desired_policies(
+            ctx, getattr(balancer, "arn", NEW), refs.get("target group") or NEW
+        ).get(self.name(ctx))
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        name = self.name(ctx)
+        configuration = self.wanted(ctx, refs)
+        if configuration is None:
+            if current is None:
+                return absent(self.kind, name)
+            if not ctx.config.autoscaling:  # deregistering the target deletes it
+                return Change(self.kind, name, DELETE, detail="goes with the scalable target")
+            return Change(self.kind, name, DELETE, detail="no longer configured")
+        detail = describe_policy({"TargetTrackingScalingPolicyConfiguration": configuration})
+        if current is None:
+            return create(self.kind, name, detail)
+        have = current.get("TargetTrackingScalingPolicyConfiguration")
+        if _policy_view(have) == _policy_view(configuration):
+            return compare(self.kind, name, {}, detail)
+        return compare(self.kind, name, {"target": (describe_policy(current), detail)}, detail)
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> None:
+        if change.action == DELETE:
+            if ctx.config.autoscaling:  # otherwise it went with the scalable target
+                with translated(f"removing the autoscaling of {ctx.names.service}"):
+                    _delete_policy(ctx, self.name(ctx))
+            return
+        with translated(f"setting up the autoscaling of {ctx.names.service}"):
+            ctx.client("application-autoscaling").put_scaling_policy(
+                PolicyName=self.name(ctx),
                 ServiceNamespace=NAMESPACE,
-                ResourceId=rid,
+                ResourceId=resource_id(ctx),
                 ScalableDimension=DIMENSION,
                 PolicyType="TargetTrackingScaling",
-                TargetTrackingScalingPolicyConfiguration=configuration,
+                TargetTrackingScalingPolicyConfiguration=self.wanted(ctx, refs),
             )
-            state = "created" if policy is None else "updated"
-            report(ctx, outcomes, "scaling policy", name, state, detail)
-        for name in our_policy_names(ctx):
-            if name in existing and name not in wanted and _delete_policy(ctx, name):
-                report(ctx, outcomes, "scaling policy", name, "deleted", "no longer configured")
 
-
-def _plan_autoscaling(ctx: Context, current: Autoscaling | None, outcomes: list[Outcome]) -> None:
-    """What ensure_autoscaling would do, with the differing fields; changes nothing."""
-    existing = {p["PolicyName"]: p for p in (current.policies if current else ())}
-    if not ctx.config.autoscaling:
-        if current is not None:
-            for name in our_policy_names(ctx):
-                if name in existing:
-                    report(ctx, outcomes, "scaling policy", name, "deleted", "autoscaling off")
-            report(
-                ctx, outcomes, "scalable target", ctx.names.service, "deleted", "autoscaling off"
-            )
-        return
-    low, high = ctx.config.min_count, ctx.config.max_count
-    if current is None:
-        report(
-            ctx, outcomes, "scalable target", ctx.names.service, "created", f"{low}-{high} tasks"
-        )
-    elif (current.min_count, current.max_count) != (low, high):
-        note = change("tasks", f"{current.min_count}-{current.max_count}", f"{low}-{high}")
-        report(ctx, outcomes, "scalable target", ctx.names.service, "updated", note)
-    else:
-        report(ctx, outcomes, "scalable target", ctx.names.service, "found", f"{low}-{high} tasks")
-    for name, configuration in desired_policies(ctx).items():
-        policy = existing.get(name)
-        detail = describe_policy({"TargetTrackingScalingPolicyConfiguration": configuration})
-        if policy is None:
-            report(ctx, outcomes, "scaling policy", name, "created", detail)
-            continue
-        have = policy.get("TargetTrackingScalingPolicyConfiguration")
-        if _policy_view(have) == _policy_view(configuration):
-            report(ctx, outcomes, "scaling policy", name, "found", detail)
-        else:
-            report(
-                ctx,
-                outcomes,
-                "scaling policy",
-                name,
-                "updated",
-                change("target", describe_policy(policy), detail),
-            )
-    wanted = desired_policies(ctx)
-    for name in our_policy_names(ctx):
-        if name in existing and name not in wanted:
-            report(ctx, outcomes, "scaling policy", name, "deleted", "no longer configured")
+    def ref(self, ctx: Context, current: Any, change: Change) -> None:
+        return None
 
 
 def _delete_policy(ctx: Context, name: str) -> bool:
@@ -283,14 +284,14 @@ def _delete_policy(ctx: Context, name: str) -> bool:
     return True
 
 
-def remove(ctx: Context, current: Autoscaling, outcomes: list[Outcome], why: str = "") -> None:
+def remove(ctx: Context, current: Autoscaling, why: str = "", quiet: bool = False) -> None:
     """Deletes our policies, then deregisters the service's scalable target."""
     client = ctx.client("application-autoscaling")
     with translated(f"removing the autoscaling of {ctx.names.service}"):
         present = {p.get("PolicyName") for p in current.policies}
         for name in our_policy_names(ctx):
-            if name in present and _delete_policy(ctx, name):
-                report(ctx, outcomes, "scaling policy", name, "deleted")
+            if name in present and _delete_policy(ctx, name) and not quiet:
+                ctx.ui.resource("scaling policy", name, "deleted")
         try:
             client.deregister_scalable_target(
                 ServiceNamespace=NAMESPACE, ResourceId=resource_id(ctx), ScalableDimension=DIMENSION
@@ -299,21 +300,13 @@ def remove(ctx: Context, current: Autoscaling, outcomes: list[Outcome], why: str
             if error_code(error) != NOT_FOUND:
                 raise
             return
-    report(ctx, outcomes, "scalable target", ctx.names.service, "deleted", why)
+    ctx.ui.detail(
+        f"deregistered the scalable target of {ctx.names.service}{': ' + why if why else ''}"
+    )
 
 
-def remove_autoscaling(ctx: Context) -> list[Outcome]:
-    """For teardown: our policies and the service's scalable target, before the service goes.
-
-    A service under our name that is not this app's keeps its autoscaling. Nothing to remove is
-    not an error (a second teardown)."""
-    outcomes: list[Outcome] = []
-    try:
-        find_service(ctx)
-    except NotOwnedError:
-        ctx.ui.resource("scalable target", ctx.names.service, "kept", "the service is not ours")
-        return outcomes
-    current = find_autoscaling(ctx)
-    if current is not None:
-        remove(ctx, current, outcomes)
-    return outcomes
+RESOURCES: tuple[Resource, ...] = (
+    ScalableTarget(),
+    ScalingPolicy(requests=False),
+    ScalingPolicy(requests=True),
+)

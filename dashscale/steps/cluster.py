@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -19,15 +19,23 @@ import botocore.exceptions
 from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, DashscaleError
-from dashscale.plan import NEW, change, is_new
+from dashscale.model import (
+    NEW,
+    UPDATE,
+    Change,
+    Reading,
+    Resource,
+    change,
+    compare,
+    create,
+    is_new,
+    section,
+)
 from dashscale.steps.network import (
-    Network,
-    Outcome,
-    SecurityGroups,
-    ensure_security_groups,
-    find_network,
-    find_security_groups,
-    report,
+    AlbSecurityGroup,
+    NetworkReading,
+    SecurityGroupsReading,
+    TaskSecurityGroup,
 )
 
 T = TypeVar("T")
@@ -44,18 +52,6 @@ class DeployImage:
 
     uri: str
     architecture: str  # X86_64 or ARM64
-
-
-@dataclass(frozen=True)
-class ClusterResult:
-    network: Network
-    security_groups: SecurityGroups
-    cluster_arn: str
-    role_arn: str
-    log_group: str
-    task_definition_arn: str
-    image: str
-    outcomes: tuple[Outcome, ...] = ()
 
 
 # --- the image --------------------------------------------------------------------------------
@@ -310,25 +306,7 @@ def retry_role_not_ready(ctx: Context, call: Callable[[], T], what: str) -> T:
     raise AssertionError("unreachable")
 
 
-# --- ensuring each resource ---------------------------------------------------------------------
-
-
-def ensure_cluster_only(ctx: Context, outcomes: list[Outcome]) -> str:
-    """The ECS cluster; returns its ARN."""
-    name = ctx.names.cluster
-    cluster = find_cluster(ctx)
-    if cluster is not None:
-        report(ctx, outcomes, "ECS cluster", name, "found")
-        return str(cluster["clusterArn"])
-    if ctx.dry_run:
-        report(ctx, outcomes, "ECS cluster", name, "created", "Fargate")
-        return NEW
-    with translated(f"creating ECS cluster {name}"):
-        created = ctx.client("ecs").create_cluster(
-            clusterName=name, capacityProviders=["FARGATE"], tags=ctx.names.ecs_tags()
-        )["cluster"]
-    report(ctx, outcomes, "ECS cluster", name, "created", "Fargate")
-    return str(created["clusterArn"])
+# --- the resources ------------------------------------------------------------------------------
 
 
 def _policy_document(document: Any) -> Any:
@@ -337,133 +315,183 @@ def _policy_document(document: Any) -> Any:
     return document
 
 
-def ensure_execution_role(ctx: Context, outcomes: list[Outcome]) -> str:
+class Cluster(Resource):
+    """The Fargate cluster APP-cluster."""
+
+    key = kind = "ECS cluster"
+
+    def name(self, ctx: Context) -> str:
+        return ctx.names.cluster
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return find_cluster(ctx)
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        if current is None:
+            return create(self.kind, self.name(ctx), "Fargate")
+        return compare(self.kind, self.name(ctx), {})
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
+        with translated(f"creating ECS cluster {self.name(ctx)}"):
+            created = ctx.client("ecs").create_cluster(
+                clusterName=self.name(ctx), capacityProviders=["FARGATE"], tags=ctx.names.ecs_tags()
+            )["cluster"]
+        return str(created["clusterArn"])
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> str:
+        return str(current["clusterArn"]) if current else NEW
+
+
+class ExecutionRole(Resource):
     """The task execution role: trusted by ECS tasks of this account only, with the AWS managed
-    task execution policy and nothing else attached. Returns its ARN."""
-    name = ctx.names.execution_role
-    iam = ctx.client("iam")
-    trust = trust_policy(ctx.aws.account_id)
-    role = find_execution_role(ctx)
-    state = "found"
-    if ctx.dry_run:
-        return _plan_execution_role(ctx, role, trust, outcomes)
-    if role is None:
-        with (
-            translated(f"creating IAM role {name}"),
-            contextlib.suppress(iam.exceptions.EntityAlreadyExistsException),
-        ):
-            iam.create_role(
-                RoleName=name,
-                AssumeRolePolicyDocument=json.dumps(trust),
-                Description=f"dashscale: lets ECS pull {ctx.names.app}'s image and write logs",
-                Tags=ctx.names.tags(),
-            )
+    task execution policy and nothing else attached."""
+
+    key = "execution role"
+    kind = "IAM role"
+
+    def name(self, ctx: Context) -> str:
+        return ctx.names.execution_role
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         role = find_execution_role(ctx)
         if role is None:
-            raise AwsError(f"IAM role {name} was created but cannot be found", "re-run in a minute")
-        state = "created"
-    with translated(f"setting up IAM role {name}"):
-        if state == "found" and _policy_document(role.get("AssumeRolePolicyDocument")) != trust:
-            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
-            state = "updated"
-        attached = {
-            p["PolicyArn"]
-            for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+            return None
+        with translated(f"reading the policies of IAM role {self.name(ctx)}"):
+            attached = ctx.client("iam").list_attached_role_policies(RoleName=self.name(ctx))
+        return {
+            **role,
+            "AttachedPolicyArns": sorted(p["PolicyArn"] for p in attached["AttachedPolicies"]),
         }
-        if EXECUTION_POLICY_ARN not in attached:
-            iam.attach_role_policy(RoleName=name, PolicyArn=EXECUTION_POLICY_ARN)
-            state = "updated" if state == "found" else state
-        for extra in sorted(attached - {EXECUTION_POLICY_ARN}):
-            iam.detach_role_policy(RoleName=name, PolicyArn=extra)
-            state = "updated" if state == "found" else state
-    report(ctx, outcomes, "IAM role", name, state, "AmazonECSTaskExecutionRolePolicy")
-    return str(role["Arn"])
 
-
-def _plan_execution_role(
-    ctx: Context, role: dict[str, Any] | None, trust: dict[str, Any], outcomes: list[Outcome]
-) -> str:
-    """What ensure_execution_role would do, with the differing fields; changes nothing."""
-    name = ctx.names.execution_role
-    if role is None:
-        report(ctx, outcomes, "IAM role", name, "created", "AmazonECSTaskExecutionRolePolicy")
-        return NEW
-    differences = []
-    if _policy_document(role.get("AssumeRolePolicyDocument")) != trust:
-        differences.append("trust policy (ECS tasks of this account only)")
-    with translated(f"reading the policies of IAM role {name}"):
-        attached = {
-            p["PolicyArn"]
-            for p in ctx.client("iam").list_attached_role_policies(RoleName=name)[
-                "AttachedPolicies"
-            ]
-        }
-    if attached != {EXECUTION_POLICY_ARN}:
-        differences.append(change("attached policies", sorted(attached), [EXECUTION_POLICY_ARN]))
-    state = "updated" if differences else "found"
-    report(ctx, outcomes, "IAM role", name, state, "; ".join(differences))
-    return str(role["Arn"])
-
-
-def ensure_log_group(ctx: Context, outcomes: list[Outcome]) -> str:
-    name = ctx.names.log_group
-    days = ctx.config.log_retention_days
-    logs = ctx.client("logs")
-    group = find_log_group(ctx)
-    state = "found"
-    if ctx.dry_run:
-        if group is None:
-            report(ctx, outcomes, "log group", name, "created", f"kept {days} days")
-        elif group.get("retentionInDays") != days:
-            note = change("retention days", group.get("retentionInDays"), days)
-            report(ctx, outcomes, "log group", name, "updated", note)
-        else:
-            report(ctx, outcomes, "log group", name, "found", f"kept {days} days")
-        return name
-    with translated(f"setting up log group {name}"):
-        if group is None:
-            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-                logs.create_log_group(logGroupName=name, tags=ctx.names.tag_map())
-            group = find_log_group(ctx) or {}
-            state = "created"
-        if group.get("retentionInDays") != days:
-            logs.put_retention_policy(logGroupName=name, retentionInDays=days)
-            state = "updated" if state == "found" else state
-    report(ctx, outcomes, "log group", name, state, f"kept {days} days")
-    return name
-
-
-def ensure_task_definition(
-    ctx: Context, image: DeployImage, role_arn: str, outcomes: list[Outcome]
-) -> str:
-    """Registers a new revision only when the latest ACTIVE one differs; returns the ARN of the
-    revision to run."""
-    desired = task_definition_request(ctx, image, role_arn)
-    current = find_task_definition(ctx)
-    changes = task_definition_changes(desired, current)
-    if current is not None and not changes:
-        report(ctx, outcomes, "task definition", _revision_name(current), "found", image.uri)
-        return str(current["taskDefinitionArn"])
-    if ctx.dry_run:
-        family = ctx.names.taskdef
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        detail = "AmazonECSTaskExecutionRolePolicy"
         if current is None:
-            report(ctx, outcomes, "task definition", f"{family}:{NEW}", "created", image.uri)
-        else:
-            note = "; ".join(task_definition_differences(desired, current))
-            report(ctx, outcomes, "task definition", _revision_name(current), "updated", note)
-        return f"{family}:{NEW}"
-    ecs = ctx.client("ecs")
-    with translated(f"registering task definition {ctx.names.taskdef}"):
-        registered = retry_role_not_ready(
-            ctx,
-            lambda: ecs.register_task_definition(**desired)["taskDefinition"],
-            "registering the task definition",
+            return create(self.kind, self.name(ctx), detail)
+        differing: dict[str, tuple[Any, Any]] = {}
+        account = str(current["Arn"]).split(":")[4]  # the role's own: no call to ask
+        if _policy_document(current.get("AssumeRolePolicyDocument")) != trust_policy(account):
+            differing["trust policy"] = ("other", "ECS tasks of this account only")
+        if current["AttachedPolicyArns"] != [EXECUTION_POLICY_ARN]:
+            differing["attached policies"] = (current["AttachedPolicyArns"], [EXECUTION_POLICY_ARN])
+        return compare(
+            self.kind,
+            self.name(ctx),
+            differing,
+            detail,
+            shown={"trust policy": "trust policy (ECS tasks of this account only)"},
         )
-    _deregister_duplicates(ctx, desired, registered, current)
-    state = "created" if current is None else "updated"
-    note = image.uri if current is None else f"{', '.join(changes)} changed; {image.uri}"
-    report(ctx, outcomes, "task definition", _revision_name(registered), state, note)
-    return str(registered["taskDefinitionArn"])
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
+        name = self.name(ctx)
+        iam = ctx.client("iam")
+        trust = json.dumps(trust_policy(ctx.aws.account_id))
+        attached = set(current["AttachedPolicyArns"]) if current else set()
+        with translated(f"setting up IAM role {name}"):
+            if current is None:
+                with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+                    iam.create_role(
+                        RoleName=name,
+                        AssumeRolePolicyDocument=trust,
+                        Description=(
+                            f"dashscale: lets ECS pull {ctx.names.app}'s image and write logs"
+                        ),
+                        Tags=ctx.names.tags(),
+                    )
+                current = find_execution_role(ctx)
+                if current is None:
+                    raise AwsError(
+                        f"IAM role {name} was created but cannot be found", "re-run in a minute"
+                    )
+            elif "trust policy" in change.fields:
+                iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
+            if EXECUTION_POLICY_ARN not in attached:
+                iam.attach_role_policy(RoleName=name, PolicyArn=EXECUTION_POLICY_ARN)
+            for extra in sorted(attached - {EXECUTION_POLICY_ARN}):
+                iam.detach_role_policy(RoleName=name, PolicyArn=extra)
+        return str(current["Arn"])
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> str:
+        return str(current["Arn"]) if current else NEW
+
+
+class LogGroup(Resource):
+    """The app's log group, kept LOG_RETENTION_DAYS days."""
+
+    key = kind = "log group"
+
+    def name(self, ctx: Context) -> str:
+        return ctx.names.log_group
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return find_log_group(ctx)
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        days = ctx.config.log_retention_days
+        detail = f"kept {days} days"
+        if current is None:
+            return create(self.kind, self.name(ctx), detail)
+        differing = {}
+        if current.get("retentionInDays") != days:
+            differing["retention days"] = (current.get("retentionInDays"), days)
+        return compare(self.kind, self.name(ctx), differing, detail)
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
+        name = self.name(ctx)
+        logs = ctx.client("logs")
+        with translated(f"setting up log group {name}"):
+            if current is None:
+                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                    logs.create_log_group(logGroupName=name, tags=ctx.names.tag_map())
+            logs.put_retention_policy(
+                logGroupName=name, retentionInDays=ctx.config.log_retention_days
+            )
+        return name
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> str:
+        return self.name(ctx)
+
+
+class TaskDefinition(Resource):
+    """APP-taskdef: a new revision only when the latest ACTIVE one differs."""
+
+    key = kind = "task definition"
+    needs = ("image", ExecutionRole.key, LogGroup.key)
+
+    def name(self, ctx: Context) -> str:
+        return ctx.names.taskdef
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return find_task_definition(ctx)
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        image: DeployImage = refs["image"]
+        desired = task_definition_request(ctx, image, refs[ExecutionRole.key])
+        if current is None:
+            return create(self.kind, f"{self.name(ctx)}:{NEW}", image.uri)
+        name = _revision_name(current)
+        changes = task_definition_changes(desired, current)
+        if not changes:
+            return compare(self.kind, name, {}, image.uri)
+        differences = tuple(task_definition_differences(desired, current))
+        return Change(self.kind, name, UPDATE, differences, image.uri, frozenset(changes))
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
+        desired = task_definition_request(ctx, refs["image"], refs[ExecutionRole.key])
+        ecs = ctx.client("ecs")
+        with translated(f"registering task definition {ctx.names.taskdef}"):
+            registered = retry_role_not_ready(
+                ctx,
+                lambda: ecs.register_task_definition(**desired)["taskDefinition"],
+                "registering the task definition",
+            )
+        _deregister_duplicates(ctx, desired, registered, current)
+        ctx.ui.detail(f"registered {_revision_name(registered)}")
+        return str(registered["taskDefinitionArn"])
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> str:
+        if current is None or change.changes_aws:
+            return f"{ctx.names.taskdef}:{NEW}"
+        return str(current["taskDefinitionArn"])
 
 
 def _deregister_duplicates(
@@ -497,73 +525,21 @@ def _revision_name(definition: dict[str, Any]) -> str:
     return f"{definition['family']}:{definition['revision']}"
 
 
-# --- the step -------------------------------------------------------------------------------------
+# The guide's cluster section, in the order a run makes them.
+RESOURCES: tuple[Resource, ...] = (
+    AlbSecurityGroup(),
+    TaskSecurityGroup(),
+    Cluster(),
+    ExecutionRole(),
+    LogGroup(),
+    TaskDefinition(),
+)
+READINGS: tuple[Reading, ...] = (NetworkReading(), SecurityGroupsReading())
 
 
-def check_ownership(ctx: Context, network: Network) -> None:
-    """Runs every finder of this step, so a resource under one of our names that is not this
-    app's stops the run before anything changes."""
-    find_security_groups(ctx, network)
-    find_cluster(ctx)
-    find_execution_role(ctx)
-    find_log_group(ctx)
-    find_task_definition(ctx)
-
-
-def ensure_cluster(ctx: Context, image: DeployImage) -> ClusterResult:
-    """The whole `cluster` section: network, security groups, cluster, role, logs, task
-    definition."""
+def cluster_section(ctx: Context, image: DeployImage) -> str | None:
+    """The `cluster` command: network, security groups, cluster, role, logs, task definition.
+    Returns the task definition's ARN (None for a dry run)."""
     ctx.ui.step(f"Cluster {ctx.names.cluster} in {ctx.config.aws_region}")
-    outcomes: list[Outcome] = []
-    network = find_network(ctx)
-    ctx.ui.detail(f"VPC {network.vpc_id}, subnets {', '.join(network.subnet_ids)}")
-    check_ownership(ctx, network)
-    groups = ensure_security_groups(ctx, network, outcomes)
-    cluster_arn = ensure_cluster_only(ctx, outcomes)
-    role_arn = ensure_execution_role(ctx, outcomes)
-    log_group = ensure_log_group(ctx, outcomes)
-    task_definition_arn = ensure_task_definition(ctx, image, role_arn, outcomes)
-    return ClusterResult(
-        network=network,
-        security_groups=groups,
-        cluster_arn=cluster_arn,
-        role_arn=role_arn,
-        log_group=log_group,
-        task_definition_arn=task_definition_arn,
-        image=image.uri,
-        outcomes=tuple(outcomes),
-    )
-
-
-def existing_cluster(ctx: Context) -> ClusterResult:
-    """What `cluster` made, found without any change (for `dashscale alb` on its own)."""
-    network = find_network(ctx)
-    groups = find_security_groups(ctx, network)
-    cluster = find_cluster(ctx)
-    role = find_execution_role(ctx)
-    definition = find_task_definition(ctx)
-    missing = [
-        label
-        for label, found in (
-            ("security groups", groups),
-            ("ECS cluster", cluster),
-            ("task execution role", role),
-            ("task definition", definition),
-        )
-        if found is None
-    ]
-    if missing or groups is None or cluster is None or role is None or definition is None:
-        raise DashscaleError(
-            f"the cluster is not set up yet: {', '.join(missing)} missing",
-            "run `dashscale cluster` (or `dashscale up`) first",
-        )
-    images = [c.get("image", "") for c in definition.get("containerDefinitions", [])]
-    return ClusterResult(
-        network=network,
-        security_groups=groups,
-        cluster_arn=str(cluster["clusterArn"]),
-        role_arn=str(role["Arn"]),
-        log_group=ctx.names.log_group,
-        task_definition_arn=str(definition["taskDefinitionArn"]),
-        image=images[0] if images else "",
-    )
+    applied = section(ctx, READINGS, RESOURCES, given={"image": image})
+    return None if applied is None else str(applied.results[TaskDefinition.key])

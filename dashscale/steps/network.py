@@ -7,7 +7,7 @@ the load balancer's group.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ import botocore.exceptions
 from dashscale.aws import already_exists, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError
-from dashscale.plan import NEW, change, is_new
+from dashscale.model import NEW, Change, Reading, Resource, compare, create, is_new
 
 NETWORK_HINT = (
     "set VPC_ID and SUBNET_IDS in .env (subnets in two or more availability zones, with a route "
@@ -25,23 +25,6 @@ NETWORK_HINT = (
 
 # (protocol, from port, to port, source): source is a CIDR block or a security group id.
 Rule = tuple[str, int, int, str]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One line of a step's report: what a resource is and what the run did to it."""
-
-    kind: str
-    name: str
-    state: str  # found, created, updated, kept
-    detail: str = ""
-
-
-def report(
-    ctx: Context, outcomes: list[Outcome], kind: str, name: str, state: str, detail: str = ""
-) -> None:
-    ctx.ui.resource(kind, name, state, detail)
-    outcomes.append(Outcome(kind, name, state, detail))
 
 
 @dataclass(frozen=True)
@@ -117,23 +100,38 @@ def _describe_subnets(ec2: Any, subnet_ids: list[str]) -> list[dict[str, Any]]:
 
 def find_security_group(ctx: Context, name: str, vpc_id: str) -> dict[str, Any] | None:
     """The group with this exact name in the VPC, checked to be this app's; None when missing."""
-    with translated(f"looking up security group {name}"):
-        groups = ctx.client("ec2").describe_security_groups(
-            Filters=[
-                {"Name": "group-name", "Values": [name]},
-                {"Name": "vpc-id", "Values": [vpc_id]},
-            ]
-        )["SecurityGroups"]
-    if not groups:
-        return None
-    require_owned(ctx.names, "security group", name, groups[0].get("Tags"))
-    return dict(groups[0])
+    return SecurityGroupsReading().groups(ctx, vpc_id).get(name)
+
+
+class SecurityGroupsReading(Reading):
+    """Both of the app's groups in one call: name -> group, each checked to be this app's."""
+
+    key = "security groups"
+    reads = ("network",)
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        return self.groups(ctx, found["network"].vpc_id)
+
+    def groups(self, ctx: Context, vpc_id: str) -> dict[str, dict[str, Any]]:
+        names = [ctx.names.alb_sg, ctx.names.task_sg]
+        with translated("looking up the security groups"):
+            groups = ctx.client("ec2").describe_security_groups(
+                Filters=[
+                    {"Name": "group-name", "Values": names},
+                    {"Name": "vpc-id", "Values": [vpc_id]},
+                ]
+            )["SecurityGroups"]
+        by_name = {}
+        for group in groups:
+            require_owned(ctx.names, "security group", group["GroupName"], group.get("Tags"))
+            by_name[group["GroupName"]] = dict(group)
+        return by_name
 
 
 def find_security_groups(ctx: Context, network: Network) -> SecurityGroups | None:
     """Both groups when both exist; None otherwise. Either one not this app's raises."""
-    alb = find_security_group(ctx, ctx.names.alb_sg, network.vpc_id)
-    tasks = find_security_group(ctx, ctx.names.task_sg, network.vpc_id)
+    groups = SecurityGroupsReading().groups(ctx, network.vpc_id)
+    alb, tasks = groups.get(ctx.names.alb_sg), groups.get(ctx.names.task_sg)
     if alb is None or tasks is None:
         return None
     return SecurityGroups(alb["GroupId"], tasks["GroupId"])
@@ -186,102 +184,122 @@ def _permission(rule: Rule, description: str | None = None) -> dict[str, Any]:
     return permission
 
 
-def ensure_security_groups(
-    ctx: Context, network: Network, outcomes: list[Outcome]
-) -> SecurityGroups:
-    """Both groups, created when missing, their inbound rules made exactly the desired ones."""
-    alb_id = _ensure_group(
-        ctx,
-        network,
-        ctx.names.alb_sg,
-        f"{ctx.names.app} load balancer: HTTP and HTTPS from anywhere",
-        lambda _: desired_alb_rules(),
-        outcomes,
-    )
-    tasks_id = _ensure_group(
-        ctx,
-        network,
-        ctx.names.task_sg,
-        f"{ctx.names.app} tasks: APP_PORT from the load balancer only",
-        lambda _: desired_task_rules(ctx, alb_id),
-        outcomes,
-    )
-    return SecurityGroups(alb_id, tasks_id)
+class SecurityGroup(Resource):
+    """A security group of the app with exactly the desired inbound rules."""
 
+    kind = "security group"
+    reads = ("security groups",)
 
-def _ensure_group(
-    ctx: Context,
-    network: Network,
-    name: str,
-    description: str,
-    rules_for: Callable[[str], set[Rule]],
-    outcomes: list[Outcome],
-) -> str:
-    ec2 = ctx.client("ec2")
-    group = find_security_group(ctx, name, network.vpc_id)
-    state = "found"
-    if group is None and ctx.dry_run:
-        desired_rules = sorted(rules_for(NEW))
-        detail = ", ".join(_describe_rule(rule, ctx) for rule in desired_rules)
-        report(ctx, outcomes, "security group", name, "created", detail)
-        return NEW
-    if group is None:
-        with translated(f"creating security group {name}"):
-            try:
-                ec2.create_security_group(
-                    GroupName=name,
-                    Description=description,
-                    VpcId=network.vpc_id,
-                    TagSpecifications=[
-                        {"ResourceType": "security-group", "Tags": ctx.names.tags()}
-                    ],
-                )
-            except botocore.exceptions.ClientError as error:
-                if not already_exists(error, "InvalidGroup.Duplicate"):
-                    raise
-        group = find_security_group(ctx, name, network.vpc_id)
-        if group is None:
-            raise AwsError(
-                f"security group {name} was created but cannot be found",
-                "re-run the same command in a minute",
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return found["security groups"].get(self.name(ctx))
+
+    def description(self, ctx: Context) -> str:
+        raise NotImplementedError
+
+    def rules(self, ctx: Context, refs: Mapping[str, Any]) -> set[Rule]:
+        raise NotImplementedError
+
+    def ref(self, ctx: Context, current: dict[str, Any] | None, change: Change) -> str:
+        return str(current["GroupId"]) if current else NEW
+
+    def plan(self, ctx: Context, current: dict[str, Any] | None, refs: Mapping[str, Any]) -> Change:
+        desired = sorted(self.rules(ctx, refs))
+        shown = ", ".join(_describe_rule(rule, ctx) for rule in desired)
+        if current is None:
+            return create(self.kind, self.name(ctx), shown)
+        have = sorted(ingress_rules(current))
+        differing = {}
+        if set(have) != set(desired):
+            differing["inbound rules"] = (
+                [_describe_rule(rule, ctx) for rule in have],
+                [_describe_rule(rule, ctx) for rule in desired],
             )
-        state = "created"
-    group_id = str(group["GroupId"])
-    desired: set[Rule] = rules_for(group_id)
-    current = ingress_rules(group)
-    missing = sorted(desired - current)
-    extra = sorted(current - desired)
-    if ctx.dry_run:
-        state = "updated" if missing or extra else "found"
-        detail = change(
-            "inbound rules",
-            [_describe_rule(rule, ctx) for rule in sorted(current)],
-            [_describe_rule(rule, ctx) for rule in sorted(desired)],
-        )
-        report(ctx, outcomes, "security group", name, state, detail if missing or extra else "")
-        return group_id
-    with translated(f"setting the inbound rules of security group {name}"):
-        if missing:
-            try:
-                ec2.authorize_security_group_ingress(
+        return compare(self.kind, self.name(ctx), differing, f"{current['GroupId']}: {shown}")
+
+    def apply(
+        self, ctx: Context, current: dict[str, Any] | None, refs: Mapping[str, Any], change: Change
+    ) -> str:
+        ec2 = ctx.client("ec2")
+        name = self.name(ctx)
+        network: Network = refs["network"]
+        if current is None:
+            with translated(f"creating security group {name}"):
+                try:
+                    ec2.create_security_group(
+                        GroupName=name,
+                        Description=self.description(ctx),
+                        VpcId=network.vpc_id,
+                        TagSpecifications=[
+                            {"ResourceType": "security-group", "Tags": ctx.names.tags()}
+                        ],
+                    )
+                except botocore.exceptions.ClientError as error:
+                    if not already_exists(error, "InvalidGroup.Duplicate"):
+                        raise
+            current = find_security_group(ctx, name, network.vpc_id)
+            if current is None:
+                raise AwsError(
+                    f"security group {name} was created but cannot be found",
+                    "re-run the same command in a minute",
+                )
+        group_id = str(current["GroupId"])
+        desired = self.rules(ctx, refs)
+        have = ingress_rules(current)
+        missing, extra = sorted(desired - have), sorted(have - desired)
+        with translated(f"setting the inbound rules of security group {name}"):
+            if missing:
+                try:
+                    ec2.authorize_security_group_ingress(
+                        GroupId=group_id,
+                        IpPermissions=[_permission(rule, "dashscale") for rule in missing],
+                    )
+                except botocore.exceptions.ClientError as error:
+                    if not already_exists(error, "InvalidPermission.Duplicate"):
+                        raise
+            if extra:
+                # AWS ignores a description in a revoke; moto requires the rule's own to match it
+                described = rule_descriptions(current)
+                ec2.revoke_security_group_ingress(
                     GroupId=group_id,
-                    IpPermissions=[_permission(rule, "dashscale") for rule in missing],
+                    IpPermissions=[_permission(rule, described.get(rule)) for rule in extra],
                 )
-            except botocore.exceptions.ClientError as error:
-                if not already_exists(error, "InvalidPermission.Duplicate"):
-                    raise
-        if extra:
-            # AWS ignores a description in a revoke; moto requires the rule's own to match it
-            described = rule_descriptions(group)
-            ec2.revoke_security_group_ingress(
-                GroupId=group_id,
-                IpPermissions=[_permission(rule, described.get(rule)) for rule in extra],
-            )
-    if state == "found" and (missing or extra):
-        state = "updated"
-    detail = ", ".join(_describe_rule(rule, ctx) for rule in sorted(desired))
-    report(ctx, outcomes, "security group", name, state, f"{group_id}: {detail}")
-    return group_id
+        return group_id
+
+
+class AlbSecurityGroup(SecurityGroup):
+    key = "load balancer security group"
+
+    def name(self, ctx: Context) -> str:
+        return ctx.names.alb_sg
+
+    def description(self, ctx: Context) -> str:
+        return f"{ctx.names.app} load balancer: HTTP and HTTPS from anywhere"
+
+    def rules(self, ctx: Context, refs: Mapping[str, Any]) -> set[Rule]:
+        return desired_alb_rules()
+
+
+class TaskSecurityGroup(SecurityGroup):
+    key = "task security group"
+    needs = (AlbSecurityGroup.key,)
+
+    def name(self, ctx: Context) -> str:
+        return ctx.names.task_sg
+
+    def description(self, ctx: Context) -> str:
+        return f"{ctx.names.app} tasks: APP_PORT from the load balancer only"
+
+    def rules(self, ctx: Context, refs: Mapping[str, Any]) -> set[Rule]:
+        return desired_task_rules(ctx, refs[AlbSecurityGroup.key])
+
+
+class NetworkReading(Reading):
+    """The VPC and subnets (VPC_ID and SUBNET_IDS, or the default VPC)."""
+
+    key = "network"
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> Network:
+        return find_network(ctx)
 
 
 def _describe_rule(rule: Rule, ctx: Context) -> str:

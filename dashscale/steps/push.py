@@ -242,7 +242,7 @@ def _current_policy(ecr: Any, name: str) -> dict[str, Any] | None:
         return None
 
 
-def _differences(ecr: Any, repo: dict[str, Any], keep: int) -> list[str]:
+def repository_differences(ecr: Any, repo: dict[str, Any], keep: int) -> list[str]:
     name = repo["repositoryName"]
     found = []
     if not repo.get("imageScanningConfiguration", {}).get("scanOnPush"):
@@ -254,7 +254,7 @@ def _differences(ecr: Any, repo: dict[str, Any], keep: int) -> list[str]:
     return found
 
 
-def _describe(ecr: Any, name: str) -> dict[str, Any] | None:
+def describe_repository(ecr: Any, name: str) -> dict[str, Any] | None:
     try:
         return dict(ecr.describe_repositories(repositoryNames=[name])["repositories"][0])
     except ecr.exceptions.RepositoryNotFoundException:
@@ -266,7 +266,7 @@ def find_repository(ctx: Context) -> dict[str, Any] | None:
     ecr = ctx.client("ecr")
     name = ctx.names.repository
     with translated(f"looking up the ECR repository {name}"):
-        repo = _describe(ecr, name)
+        repo = describe_repository(ecr, name)
         if repo is None:
             return None
         tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
@@ -274,7 +274,7 @@ def find_repository(ctx: Context) -> dict[str, Any] | None:
     return repo
 
 
-def ensure_repository(ctx: Context) -> dict[str, Any]:
+def ensure_repository(ctx: Context, quiet: bool = False) -> dict[str, Any]:
     """APP-repository with scan on push, immutable tags and a bounded lifecycle policy.
 
     A repository of ours (tagged dashscale:app=APP) is brought to these settings; one of the
@@ -285,7 +285,7 @@ def ensure_repository(ctx: Context) -> dict[str, Any]:
     keep = ctx.config.ecr_keep_images
     policy = json.dumps(lifecycle_policy(keep))
     with translated(f"looking up the ECR repository {name}"):
-        repo = _describe(ecr, name)
+        repo = describe_repository(ecr, name)
     if repo is None:
         with translated(f"creating the ECR repository {name}"):
             try:
@@ -296,18 +296,25 @@ def ensure_repository(ctx: Context) -> dict[str, Any]:
                     imageScanningConfiguration={"scanOnPush": True},
                 )["repository"]
             except ecr.exceptions.RepositoryAlreadyExistsException:  # a retried, lost answer
-                repo = _describe(ecr, name)
+                repo = describe_repository(ecr, name)
             ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=policy)
-        ctx.ui.resource(
-            "ECR repository", name, "created", f"scan on push, immutable tags, keeps {keep} images"
-        )
+        if not quiet:
+            ctx.ui.resource(
+                "ECR repository",
+                name,
+                "created",
+                f"scan on push, immutable tags, keeps {keep} images",
+            )
         return dict(repo or {})
 
     with translated(f"reading the settings of the ECR repository {name}"):
         tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
-        differences = _differences(ecr, repo, keep)
+        differences = repository_differences(ecr, repo, keep)
     if not ctx.names.owns(tags):
-        ctx.ui.resource("ECR repository", name, "found", "not created by dashscale: used as it is")
+        if not quiet:
+            ctx.ui.resource(
+                "ECR repository", name, "found", "not created by dashscale: used as it is"
+            )
         if differences:
             ctx.ui.warn(
                 f"{name} is not tagged {TAG_KEY}={ctx.names.app}, so dashscale leaves it as it "
@@ -316,7 +323,8 @@ def ensure_repository(ctx: Context) -> dict[str, Any]:
             )
         return repo
     if not differences:
-        ctx.ui.resource("ECR repository", name, "found")
+        if not quiet:
+            ctx.ui.resource("ECR repository", name, "found")
         return repo
     with translated(f"updating the ECR repository {name}"):
         ecr.put_image_scanning_configuration(
@@ -324,7 +332,8 @@ def ensure_repository(ctx: Context) -> dict[str, Any]:
         )
         ecr.put_image_tag_mutability(repositoryName=name, imageTagMutability="IMMUTABLE")
         ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=policy)
-    ctx.ui.resource("ECR repository", name, "updated", "; ".join(differences) + " (fixed)")
+    if not quiet:
+        ctx.ui.resource("ECR repository", name, "updated", "; ".join(differences) + " (fixed)")
     return repo
 
 
@@ -507,7 +516,7 @@ def find_pushed(ctx: Context, retries: int = 5) -> PushedImage | None:
     """The current content's image if the registry already holds its tag; no build, no push."""
     ecr = ctx.client("ecr")
     with translated(f"looking up the ECR repository {ctx.names.repository}"):
-        repository = _describe(ecr, ctx.names.repository)
+        repository = describe_repository(ecr, ctx.names.repository)
     if repository is None:
         return None
     _, tag = build.current_image(ctx)

@@ -18,13 +18,9 @@ import botocore.exceptions
 from dashscale.aws import translated, wait_until
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError, DashscaleError, WaitTimeout
-from dashscale.steps.alb import (
-    DEPLOYMENT_POLL_SECONDS,
-    explain_failure,
-    find_service,
-    primary_deployment,
-)
 from dashscale.steps.autoscaling import find_autoscaling
+from dashscale.steps.deployment import DEPLOYMENT_POLL_SECONDS, explain_failure
+from dashscale.steps.service import find_service, primary_deployment
 
 SCALE_POLL_SECONDS = DEPLOYMENT_POLL_SECONDS
 

@@ -21,7 +21,10 @@ from typing import Any
 from dashscale.context import Context
 from dashscale.errors import DashscaleError, NotOwnedError
 from dashscale.steps import alb, autoscaling, cluster, network, push, tls
-from dashscale.steps.alb import HTTP_PORT, primary_deployment, target_health
+from dashscale.steps import service as ecs_service
+from dashscale.steps.alb import HTTP_PORT
+from dashscale.steps.deployment import target_health
+from dashscale.steps.service import primary_deployment
 
 HTTPS_PORT = 443
 FOUND, MISSING, FOREIGN, OFF = "found", "missing", "not this app's", "off"
@@ -181,7 +184,7 @@ def collect(ctx: Context) -> Status:
         status,
         "ECS service",
         names.service,
-        lambda: alb.find_service(ctx),
+        lambda: ecs_service.find_service(ctx),
         lambda s: (
             f"{s.get('runningCount', 0)} running, {s.get('pendingCount', 0)} pending, "
             f"{s.get('desiredCount', 0)} desired"
@@ -209,7 +212,7 @@ def collect(ctx: Context) -> Status:
                         "type": p.get("PolicyType"),
                         "target": autoscaling.describe_policy(p),
                     }
-                    for p in scaling.policies
+                    for p in sorted(scaling.policies, key=lambda p: str(p.get("PolicyName")))
                 ],
             }
     if group is not None:
@@ -231,13 +234,13 @@ def collect(ctx: Context) -> Status:
             "certificate",
             domain,
             lambda: tls.find_certificate(ctx),
-            lambda c: c.status,
+            lambda c: str(c["Status"]),
         )
         if certificate is not None:
             status.certificate = {
                 "domain": domain,
-                "arn": certificate.arn,
-                "status": certificate.status,
+                "arn": str(certificate["CertificateArn"]),
+                "status": str(certificate["Status"]),
             }
     if https is not None and ctx.config.domain:
         status.address = f"https://{ctx.config.domain}"

@@ -1,0 +1,377 @@
+"""One model of the app's AWS resources: each kind described once, read once, planned as data.
+
+Every kind of resource the app owns is a `Resource`, declared in its guide section's step module:
+its name, how it is found and proved to be the app's (`find`), how what exists differs from what
+the configuration asks (`plan`), how it is created or changed (`apply`), and which other resources
+its settings name (`needs`). The same descriptions serve every command:
+
+- `up` (and `cluster`, `alb`, `tls` for their sections) reads every resource once, side by side,
+  computes the plan — one `Change` per resource, with the differing fields — and applies it with
+  the task graph. The decision is one function: `plan` runs again when a resource's turn comes,
+  with the real ids of what was just created where the plan had placeholders, so what a run
+  changes is what its plan said.
+- `--dry-run` prints that plan and stops: the only place that decides not to change AWS (the
+  read-only clients of `aws.refuse_changes` stay as the safety net).
+- `status` and `teardown` use the same finders; teardown deletes in the reverse of `needs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dashscale.context import Context
+from dashscale.errors import DashscaleError
+from dashscale.graph import TaskGraph
+
+NEW = "(new)"  # the id or ARN of something the plan would create
+
+CREATE, UPDATE, DELETE, NONE, KEEP, BUILD = "create", "update", "delete", "none", "keep", "build"
+ABSENT = "absent"  # neither there nor asked for (autoscaling off): not shown
+# What a run reports for each action once done, and what a dry run says it would do.
+DONE = {
+    CREATE: "created",
+    UPDATE: "updated",
+    DELETE: "deleted",
+    NONE: "found",
+    KEEP: "kept",
+    BUILD: "built",
+}
+PLANNED = {
+    CREATE: "would create",
+    UPDATE: "would update",
+    DELETE: "would delete",
+    NONE: "unchanged",
+    KEEP: "kept",
+    BUILD: "would build and push",
+}
+CHANGING = (CREATE, UPDATE, DELETE, BUILD)
+
+
+def is_new(value: object) -> bool:
+    """True for a placeholder of something that does not exist yet."""
+    return isinstance(value, str) and value.endswith(NEW)
+
+
+def change(field: str, old: Any, new: Any) -> str:
+    """One differing field as the plan shows it."""
+    return f"{field} {_shown(old)} → {_shown(new)}"
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == [] or value == "":
+        return "(none)"
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a run does (or would do) to one resource."""
+
+    kind: str
+    name: str
+    action: str  # create, update, delete, none, keep, build
+    differences: tuple[str, ...] = ()  # "field old → new", for an update
+    detail: str = ""  # what the resource is, shown when nothing differs and after a create
+    fields: frozenset[str] = frozenset()  # what `apply` must change, in the kind's own terms
+
+    @property
+    def changes_aws(self) -> bool:
+        return self.action in CHANGING
+
+    @property
+    def note(self) -> str:
+        return "; ".join(self.differences) or self.detail
+
+
+def absent(kind: str, name: str) -> Change:
+    return Change(kind, name, ABSENT)
+
+
+def create(kind: str, name: str, detail: str = "") -> Change:
+    return Change(kind, name, CREATE, detail=detail)
+
+
+def compare(
+    kind: str,
+    name: str,
+    differing: Mapping[str, tuple[Any, Any]],
+    detail: str = "",
+    shown: Mapping[str, str] | None = None,
+) -> Change:
+    """An update of the fields in `differing` (field -> (current, desired)), or no change.
+    `shown` overrides how a field's difference reads."""
+    shown = shown or {}
+    differences = tuple(
+        shown.get(key) or change(key, old, new) for key, (old, new) in differing.items()
+    )
+    action = UPDATE if differing else NONE
+    return Change(kind, name, action, differences, detail, frozenset(differing))
+
+
+class Reading:
+    """Something read before planning: a resource, or what several share (one call that
+    answers for both listeners, for every record of a zone)."""
+
+    key: str = ""
+    reads: tuple[str, ...] = ()  # readings whose results `find` uses
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> Any:
+        """What exists, or None; raises NotOwnedError for a stranger under our name."""
+        raise NotImplementedError
+
+
+class Resource(Reading):
+    """One kind of resource the app owns."""
+
+    kind: str = ""  # how output names the kind
+    needs: tuple[str, ...] = ()  # resources whose ids its settings name: made first, deleted after
+
+    def name(self, ctx: Context) -> str:
+        raise NotImplementedError
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        """What differs between `current` and what the configuration asks. Makes no call."""
+        raise NotImplementedError
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> Any:
+        """Makes the change; returns what dependent resources need (see `ref`)."""
+        raise NotImplementedError
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> Any:
+        """What dependent resources need of it (an id, an ARN): from `current` when the change
+        keeps it, a placeholder when the plan would create it."""
+        raise NotImplementedError
+
+    def skipped(self, refs: Mapping[str, Any]) -> str | None:
+        """Why its turn is skipped in this run (None: it is not)."""
+        return None
+
+
+@dataclass
+class Plan:
+    """Everything read, and the change for each resource."""
+
+    found: dict[str, Any]
+    changes: dict[str, Change] = field(default_factory=dict)
+    refs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changing(self) -> list[Change]:
+        return [c for c in self.changes.values() if c.changes_aws]
+
+
+def read(ctx: Context, readings: Sequence[Reading], given: Mapping[str, Any] | None = None) -> dict:
+    """Every reading side by side, each once its own readings are in. A stranger under one of
+    our names stops the run here, before anything changes."""
+    graph = TaskGraph(ctx)
+    known = dict(given or {})
+    keys = {reading.key for reading in readings}
+    for reading in in_order(readings, lambda reading: reading.reads):
+        graph.add(
+            reading.key,
+            f"checking {reading.key}",
+            lambda found, reading=reading: reading.find(
+                ctx, {**dict.fromkeys(keys), **known, **found}
+            ),
+            tuple(k for k in reading.reads if k in keys and k not in known),
+        )
+    return {**known, **graph.run()}
+
+
+def plan(ctx: Context, resources: Sequence[Resource], found: Mapping[str, Any]) -> Plan:
+    """The change for each resource, in declaration order (which lists what a resource needs
+    before it). Makes no call."""
+    result = Plan(dict(found))
+    result.refs.update(found)
+    for resource in resources:
+        current = found.get(resource.key)
+        decided = resource.plan(ctx, current, result.refs)
+        result.changes[resource.key] = decided
+        result.refs[resource.key] = resource.ref(ctx, current, decided)
+    return result
+
+
+def require(
+    ctx: Context, resources: Iterable[Resource], found: Mapping[str, Any], run: str
+) -> dict:
+    """The refs of resources another section made, which must exist; says what to run when not."""
+    refs: dict[str, Any] = {}
+    missing = []
+    for resource in resources:
+        current = found.get(resource.key)
+        if current is None:
+            missing.append(resource.name(ctx))
+        else:
+            refs[resource.key] = resource.ref(ctx, current, Change(resource.kind, "", NONE))
+    if missing:
+        raise DashscaleError(f"not set up yet: {', '.join(missing)} missing", f"run {run} first")
+    return refs
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A task of a run that is not a resource: a wait, the image."""
+
+    key: str
+    run: Callable[[Mapping[str, Any]], Any]
+    after: tuple[str, ...] = ()
+
+
+@dataclass
+class Applied:
+    """What a run did: the change of each resource as applied, in the order they finished."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)
+
+
+def apply(
+    ctx: Context,
+    resources: Sequence[Resource],
+    planned: Plan,
+    extras: Sequence[Extra] = (),
+    given: Mapping[str, Any] | None = None,
+) -> Applied:
+    """Applies the plan with the task graph: each resource as soon as what it needs is done,
+    the extras (waits) alongside."""
+    done = Applied()
+    graph = TaskGraph(ctx)
+    known = dict(given or {})
+    keys = {r.key for r in resources} | {e.key for e in extras}
+    for item in in_order([*resources, *extras], _after):
+        deps = tuple(dep for dep in _after(item) if dep in keys)
+        if isinstance(item, Resource):
+            graph.add(item.key, item.key, _resource_task(ctx, item, planned, known, done), deps)
+        else:
+            graph.add(item.key, item.key, lambda r, item=item: item.run({**known, **r}), deps)
+    done.results.update(graph.run())
+    return done
+
+
+def _after(item: Resource | Extra) -> tuple[str, ...]:
+    return item.needs if isinstance(item, Resource) else item.after
+
+
+def in_order(items: Sequence[Any], deps: Callable[[Any], tuple[str, ...]]) -> list[Any]:
+    """`items` with each after those of its dependencies that are among them."""
+    keys = {item.key for item in items}
+    placed: set[str] = set()
+    ordered: list[Any] = []
+    pending = list(items)
+    while pending:
+        ready = [i for i in pending if all(d in placed or d not in keys for d in deps(i))]
+        if not ready:
+            raise ValueError(f"circular needs among {[item.key for item in pending]}")
+        for item in ready:
+            pending.remove(item)
+            placed.add(item.key)
+            ordered.append(item)
+    return ordered
+
+
+def _resource_task(
+    ctx: Context, resource: Resource, planned: Plan, known: Mapping[str, Any], done: Applied
+) -> Callable[[Mapping[str, Any]], Any]:
+    def run(results: Mapping[str, Any]) -> Any:
+        refs = {**planned.refs, **known, **results}
+        why = resource.skipped(refs)
+        if why is not None:
+            ctx.ui.resource(resource.kind, resource.name(ctx), "pending", why)
+            return None
+        current = planned.found.get(resource.key)
+        decided = resource.plan(ctx, current, refs)  # again, with the real ids
+        if decided.changes_aws:
+            ref = resource.apply(ctx, current, refs, decided)
+        else:
+            ref = resource.ref(ctx, current, decided)
+        report(ctx, decided)
+        done.changes.append(decided)
+        return ref
+
+    return run
+
+
+def ensure(
+    ctx: Context, resource: Resource, refs: Mapping[str, Any], found: Mapping[str, Any] = {}
+) -> Any:
+    """One resource on its own: found, planned and applied; returns its ref."""
+    current = resource.find(ctx, {**refs, **found})
+    decided = resource.plan(ctx, current, refs)
+    ref = resource.apply(ctx, current, refs, decided) if decided.changes_aws else None
+    report(ctx, decided)
+    return ref if decided.changes_aws else resource.ref(ctx, current, decided)
+
+
+def report(ctx: Context, applied: Change) -> None:
+    if applied.action == ABSENT:
+        return
+    ctx.ui.resource(applied.kind, applied.name, DONE[applied.action], applied.note)
+
+
+def section(
+    ctx: Context,
+    readings: Sequence[Reading],
+    resources: Sequence[Resource],
+    required: Sequence[Resource] = (),
+    run_first: str = "",
+    extras: Callable[[Plan], Sequence[Extra]] = lambda _: (),
+    given: Mapping[str, Any] | None = None,
+) -> Applied | None:
+    """One guide section's command: reads its resources (and those of earlier sections it
+    needs, which must exist), plans, and applies; a dry run prints the plan instead (None)."""
+    found = read(ctx, [*readings, *required, *resources], given)
+    refs = require(ctx, required, found, run_first)
+    planned = plan(ctx, resources, {**found, **refs})
+    if ctx.dry_run:
+        show_plan(ctx, planned.changes.values())
+        return None
+    return apply(ctx, resources, planned, extras(planned), {**(given or {}), **refs})
+
+
+# --- showing a plan -------------------------------------------------------------------------------
+
+COUNTED = (
+    ("to create", (CREATE,)),
+    ("to update", (UPDATE,)),
+    ("to delete", (DELETE,)),
+    ("to build and push", (BUILD,)),
+    ("unchanged", (NONE, KEEP)),
+)
+
+
+def show_plan(ctx: Context, changes: Iterable[Change]) -> None:
+    """The dry run's output: a line per resource, then the plan as a table."""
+    rows = []
+    for item in changes:
+        if item.action == ABSENT:
+            continue
+        state = PLANNED[item.action]
+        ctx.ui.resource(item.kind, item.name, state, item.note, planned=True)
+        rows.append((item.kind, item.name, state, item.note if item.changes_aws else ""))
+    counts = {
+        label: sum(1 for row in rows if row[2] in {PLANNED[a] for a in actions})
+        for label, actions in COUNTED
+    }
+    summary = ", ".join(f"{count} {label}" for label, count in counts.items() if count)
+    ctx.ui.table(
+        f"{ctx.names.app}: plan ({summary or 'nothing to do'})",
+        ("resource", "name", "planned", "what differs"),
+        rows,
+    )
+    ctx.ui.info("dry run: nothing was changed; run the same command without --dry-run to apply")
+
+
+def show_summary(
+    ctx: Context, changes: Sequence[Change], first: Sequence[tuple[str, str, str]]
+) -> None:
+    """A run's result: every resource and what the run did to it."""
+    changed = sum(1 for c in changes if c.changes_aws)
+    ctx.ui.table(
+        f"{ctx.names.app}: {changed} resource(s) created or updated",
+        ("resource", "name", "state"),
+        [*first, *((c.kind, c.name, DONE[c.action]) for c in changes if c.action != ABSENT)],
+    )

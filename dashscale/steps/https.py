@@ -1,0 +1,319 @@
+"""HTTPS on the load balancer, once the certificate is issued: the listener on port 443 with a
+TLS 1.3 policy, the alias records of DOMAIN and www.DOMAIN, and the permanent redirect on port 80.
+
+The aliases come before the redirect: if they fail, http:// on the load balancer still serves.
+With --no-wait and a certificate still pending, all three wait for a later `tls` or `up`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dashscale import model
+from dashscale.aws import translated, wait_until
+from dashscale.context import Context
+from dashscale.errors import AwsError, WaitTimeout
+from dashscale.model import NEW, Change, Resource, compare, create
+from dashscale.steps import tls
+from dashscale.steps.alb import (
+    HTTPS_PORT,
+    BalancerAndGroup,
+    HttpListener,
+    Listeners,
+    LoadBalancer,
+    LoadBalancerResource,
+    TargetGroup,
+    create_listener,
+    forward_action,
+    forwards_to,
+)
+from dashscale.steps.tls import (
+    Certificate,
+    CertificateResource,
+    HostedZone,
+    ValidationRecords,
+    ZoneRecords,
+    domains,
+    fqdn,
+    record_named,
+    same_record,
+    upsert_records,
+    why_pending,
+)
+
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+REDIRECT_ACTION = {
+    "Type": "redirect",
+    "RedirectConfig": {
+        "Protocol": "HTTPS",
+        "Port": "443",
+        "Host": "#{host}",
+        "Path": "/#{path}",
+        "Query": "#{query}",
+        "StatusCode": "HTTP_301",
+    },
+}
+ISSUED = "certificate issued"  # the run's task that waits for ACM; None: left for later
+
+
+# --- the certificate's issue --------------------------------------------------------------------
+
+
+def issued_now(ctx: Context, certificate: Certificate) -> Certificate | None:
+    """The certificate when ACM has issued it, None while it is pending; one look, no wait."""
+    if certificate.status == "ISSUED":
+        return certificate
+    domain, _ = domains(ctx)
+    with translated("reading the certificate's status"):
+        details = ctx.client("acm").describe_certificate(CertificateArn=certificate.arn)
+    status = details["Certificate"]["Status"]
+    if status == "ISSUED":
+        return Certificate(certificate.arn, status)
+    if status != "PENDING_VALIDATION":
+        raise AwsError(
+            f"the certificate for {domain} is {status}, not ISSUED",
+            "run `dashscale tls` again to request a new one",
+        )
+    return None
+
+
+def wait_issued(ctx: Context, certificate: Certificate, timeout: float, why: str) -> Certificate:
+    domain, _ = domains(ctx)
+    if certificate.status == "ISSUED":
+        return certificate
+    with ctx.ui.waiting(f"certificate for {domain}: waiting for ACM's DNS validation") as display:
+        try:
+            issued = wait_until(
+                lambda: issued_now(ctx, certificate),
+                what=f"the certificate for {domain} to be issued",
+                timeout=timeout,
+                clock=ctx.clock,
+                interval=2,
+                max_interval=15,
+                on_poll=lambda s: display.update(
+                    f"certificate for {domain}: PENDING_VALIDATION, {int(s)} s"
+                ),
+            )
+        except WaitTimeout as error:
+            raise WaitTimeout(
+                f"{error.message}: it is still PENDING_VALIDATION because {why}",
+                "run `dashscale tls` (or `up`) again later: it picks up the same certificate",
+            ) from None
+    ctx.ui.resource("certificate", domain, "issued")
+    return issued
+
+
+def certificate_issued(
+    ctx: Context, certificate: Certificate, timeout: float, wait: bool, why: str
+) -> Certificate | None:
+    """The run's wait for ACM: until issued with `wait`; otherwise one look, and None (HTTPS
+    left for later) while it is pending."""
+    if wait:
+        return wait_issued(ctx, certificate, timeout, why)
+    issued = issued_now(ctx, certificate)
+    if issued is None:
+        domain, _ = domains(ctx)
+        ctx.ui.resource("certificate", domain, "pending", "not waiting for ACM (--no-wait)")
+    return issued
+
+
+def pending_note(ctx: Context, why: str) -> str:
+    """What finishes HTTPS after `up --no-wait` left the certificate pending."""
+    domain, _ = domains(ctx)
+    return (
+        f"HTTPS on {domain} follows once ACM issues the certificate (pending because {why}). "
+        "Then run `dashscale tls` (or `dashscale up`): it adds the HTTPS listener, the redirect "
+        "and the alias records. Until then the app answers on the load balancer's http:// address."
+    )
+
+
+class _AfterIssue(Resource):
+    """A piece of HTTPS: its turn comes once the certificate is issued."""
+
+    def skipped(self, refs: Mapping[str, Any]) -> str | None:
+        if ISSUED in refs and refs[ISSUED] is None:
+            return "waits for the certificate"
+        return None
+
+
+# --- the resources ------------------------------------------------------------------------------
+
+
+class HttpsListener(_AfterIssue):
+    """Port 443 with the certificate and a TLS 1.3 policy, forwarding to the target group."""
+
+    key = "https listener"
+    kind = "listener"
+    reads = (Listeners.key,)
+    needs = (
+        ISSUED,
+        CertificateResource.key,
+        ValidationRecords.key,
+        LoadBalancerResource.key,
+        TargetGroup.key,
+    )
+
+    def name(self, ctx: Context) -> str:
+        return f"HTTPS :{HTTPS_PORT}"
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return found[Listeners.key].get(HTTPS_PORT)
+
+    def _certificate(self, refs: Mapping[str, Any]) -> str:
+        issued = refs.get(ISSUED)
+        return (issued or refs[CertificateResource.key]).arn
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        if current is None:
+            return create(self.kind, self.name(ctx), TLS_POLICY)
+        certificate = self._certificate(refs)
+        certificates = [c["CertificateArn"] for c in current.get("Certificates", [])]
+        differing: dict[str, tuple[Any, Any]] = {}
+        if current.get("Protocol") != "HTTPS":
+            differing["protocol"] = (current.get("Protocol"), "HTTPS")
+        if current.get("SslPolicy") != TLS_POLICY:
+            differing["TLS policy"] = (current.get("SslPolicy"), TLS_POLICY)
+        if certificates != [certificate]:
+            differing["certificate"] = (certificates, [certificate])
+        actions = current.get("DefaultActions", [])
+        if not (len(actions) == 1 and forwards_to(actions[0], refs[TargetGroup.key])):
+            shown = [a.get("TargetGroupArn") or a.get("Type") for a in actions]
+            differing["default action"] = (shown, f"forward to {ctx.names.target_group}")
+        return compare(self.kind, self.name(ctx), differing, TLS_POLICY)
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
+        settings = {
+            "Protocol": "HTTPS",
+            "SslPolicy": TLS_POLICY,
+            "Certificates": [{"CertificateArn": self._certificate(refs)}],
+            "DefaultActions": [forward_action(refs[TargetGroup.key])],
+        }
+        with translated("setting up the HTTPS listener"):
+            if current is None:
+                balancer: LoadBalancer = refs[LoadBalancerResource.key]
+                return create_listener(ctx, balancer.arn, HTTPS_PORT, **settings)
+            ctx.client("elbv2").modify_listener(
+                ListenerArn=current["ListenerArn"], Port=HTTPS_PORT, **settings
+            )
+        return str(current["ListenerArn"])
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> str:
+        return str(current["ListenerArn"]) if current else NEW
+
+
+class AliasRecord(_AfterIssue):
+    """An A alias of DOMAIN (or www.DOMAIN) to the load balancer."""
+
+    kind = "alias record"
+    reads = (ZoneRecords.key,)
+    needs = (HttpsListener.key, HostedZone.key, LoadBalancerResource.key)
+
+    def __init__(self, www: bool) -> None:
+        self.www = www
+        self.key = "www alias record" if www else "alias record"
+
+    def name(self, ctx: Context) -> str:
+        return domains(ctx)[1 if self.www else 0]
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return record_named(found[ZoneRecords.key][1], self.name(ctx), "A")
+
+    def wanted(self, ctx: Context, balancer: LoadBalancer) -> dict[str, Any]:
+        # An alias points at the load balancer's own hosted zone, not at the user's zone.
+        return {
+            "Name": fqdn(self.name(ctx)),
+            "Type": "A",
+            "AliasTarget": {
+                "HostedZoneId": balancer.canonical_hosted_zone_id,
+                "DNSName": balancer.dns_name,
+                "EvaluateTargetHealth": True,
+            },
+        }
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        balancer: LoadBalancer = refs[LoadBalancerResource.key]
+        detail = f"alias to {ctx.names.alb}"
+        if current is None:
+            return create(self.kind, self.name(ctx), detail)
+        if same_record(current, self.wanted(ctx, balancer)):
+            return compare(self.kind, self.name(ctx), {}, detail)
+        target = (current.get("AliasTarget") or {}).get("DNSName") or "not an alias"
+        return compare(self.kind, self.name(ctx), {"target": (target, balancer.dns_name)}, detail)
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> None:
+        wanted = self.wanted(ctx, refs[LoadBalancerResource.key])
+        upsert_records(ctx, refs[HostedZone.key], [], [wanted])
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> None:
+        return None
+
+
+def is_redirect(actions: list[dict[str, Any]]) -> bool:
+    if len(actions) != 1 or actions[0].get("Type") != "redirect":
+        return False
+    config = actions[0].get("RedirectConfig", {})
+    return all(config.get(k) == v for k, v in REDIRECT_ACTION["RedirectConfig"].items())
+
+
+class HttpRedirect(_AfterIssue):
+    """Port 80 answering 301 to https://: the port-80 listener's action once HTTPS serves."""
+
+    key = "http redirect"
+    kind = "listener"
+    reads = (Listeners.key,)
+    needs = (HttpListener.key, HttpsListener.key, "alias record", "www alias record")
+
+    def name(self, ctx: Context) -> str:
+        return "HTTP :80"
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return found[Listeners.key].get(80)
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        detail = "301 to HTTPS"
+        if current is None:
+            return create(self.kind, self.name(ctx), detail)
+        if is_redirect(current.get("DefaultActions", [])):
+            return compare(self.kind, self.name(ctx), {}, detail)
+        return compare(self.kind, self.name(ctx), {"action": ("forward", detail)}, detail)
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> None:
+        # the port-80 listener exists by now (HttpListener made it): its action changes
+        listener = refs[HttpListener.key] if current is None else current["ListenerArn"]
+        with translated("redirecting HTTP to HTTPS"):
+            ctx.client("elbv2").modify_listener(
+                ListenerArn=listener, DefaultActions=[REDIRECT_ACTION]
+            )
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> None:
+        return None
+
+
+RESOURCES: tuple[Resource, ...] = (
+    HttpsListener(),
+    AliasRecord(www=False),
+    AliasRecord(www=True),
+    HttpRedirect(),
+)
+
+
+def tls_section(ctx: Context, update_registrar: bool = False, timeout: float = 3600.0) -> str:
+    """The `tls` command: zone, certificate, validation records, then (once issued) the HTTPS
+    listener, the aliases and the redirect. Needs what `alb` made. Returns https://DOMAIN."""
+    resources = [*tls.RESOURCES, *RESOURCES]
+    required = [LoadBalancerResource(), TargetGroup(), HttpListener()]
+    readings = [BalancerAndGroup(), Listeners(), ZoneRecords()]
+    found = model.read(ctx, [*readings, *required, *resources])
+    refs = model.require(ctx, required, found, "`dashscale alb` (or `dashscale up`)")
+    planned = model.plan(ctx, resources, {**found, **refs})
+    _, zone, delegated = tls.settle_zone(ctx, planned, update_registrar)
+    why = why_pending(zone, delegated, domains(ctx)[0])
+    issue = model.Extra(
+        ISSUED,
+        lambda r: certificate_issued(ctx, r[CertificateResource.key], timeout, True, why),
+        (CertificateResource.key, ValidationRecords.key),
+    )
+    rest = [r for r in resources if r.key != HostedZone.key]
+    model.apply(ctx, rest, planned, [issue], {**refs, HostedZone.key: zone})
+    return f"https://{domains(ctx)[0]}"

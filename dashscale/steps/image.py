@@ -1,0 +1,193 @@
+"""The image `up` deploys and its ECR repository, as resources of the model.
+
+The image is the current content's (build.current_image: a tag from the content of src/ and the
+build settings); it is "found" when the registry already holds that tag, and otherwise built,
+smoke-checked and pushed when its turn comes. `--image URI` deploys that image as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dashscale.aws import translated
+from dashscale.context import Context
+from dashscale.errors import DockerError
+from dashscale.model import BUILD, KEEP, NEW, Change, Resource, compare, create
+from dashscale.names import TAG_KEY
+from dashscale.steps import build as build_step
+from dashscale.steps import push as push_step
+from dashscale.steps.cluster import DeployImage
+
+
+class Repository(Resource):
+    """APP-repository: scan on push, immutable tags, a bounded lifecycle policy. One of the
+    same name that is not this app's is used as it is."""
+
+    key = kind = "ECR repository"
+
+    def name(self, ctx: Context) -> str:
+        return ctx.names.repository
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        ecr = ctx.client("ecr")
+        with translated(f"reading the ECR repository {self.name(ctx)}"):
+            repo = push_step.describe_repository(ecr, self.name(ctx))
+            if repo is None:
+                return None
+            tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
+            owned = ctx.names.owns(tags)
+            differences = (
+                push_step.repository_differences(ecr, repo, ctx.config.ecr_keep_images)
+                if owned
+                else []
+            )
+        return {**repo, "owned": owned, "differences": differences}
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        keep = ctx.config.ecr_keep_images
+        if current is None:
+            return create(
+                self.kind, self.name(ctx), f"scan on push, immutable tags, keeps {keep} images"
+            )
+        if not current["owned"]:
+            return Change(
+                self.kind, self.name(ctx), KEEP, detail=f"not tagged {TAG_KEY}: used as is"
+            )
+        differing = {d: ("", "") for d in current["differences"]}
+        shown = {d: d for d in current["differences"]}
+        return compare(self.kind, self.name(ctx), differing, "", shown)
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
+        return str(push_step.ensure_repository(ctx, quiet=True).get("repositoryUri", ""))
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> str:
+        return str(current["repositoryUri"]) if current else NEW
+
+
+class Image(Resource):
+    """What the task definition runs. Its ref is a DeployImage."""
+
+    key = kind = "image"
+    reads = (Repository.key,)
+    needs = (Repository.key,)
+
+    def __init__(
+        self, uri: str | None = None, sandbox: bool = False, retries: int = 5, check: bool = True
+    ) -> None:
+        self.uri = uri
+        self.sandbox = sandbox
+        self.retries = retries
+        self.check = check
+
+    def name(self, ctx: Context) -> str:
+        return self.uri or ctx.names.local_image
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> Any:
+        if self.uri:
+            return DeployImage(self.uri, ctx.config.architecture)
+        if found.get(Repository.key) is None or self.sandbox:
+            return None
+        try:
+            pushed = push_step.find_pushed(ctx)
+        except DockerError as error:  # only the engine can ask a DASHSCALE_REGISTRY
+            ctx.ui.warn(
+                f"cannot tell whether {ctx.config.dashscale_registry} holds the image: {error}"
+            )
+            return None
+        return DeployImage(pushed.uri, pushed.architecture) if pushed else None
+
+    def target(self, ctx: Context, refs: Mapping[str, Any]) -> str:
+        _, tag = build_step.current_image(ctx)
+        repository = str(refs.get(Repository.key) or NEW)
+        registry = ctx.config.dashscale_registry or (
+            repository.split("/", 1)[0]
+            if not repository.endswith(NEW)
+            else f"{ctx.aws.account_id}.dkr.ecr.{ctx.config.aws_region}.amazonaws.com"
+        )
+        return f"{registry}/{ctx.names.repository}:{tag}"
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        if self.uri:
+            return compare(self.kind, self.uri, {}, f"--image, {ctx.config.architecture}")
+        if current is not None:
+            return compare(self.kind, current.uri, {}, "already pushed")
+        _, tag = build_step.current_image(ctx)
+        local = f"{ctx.names.local_image}:{tag}"
+        return Change(self.kind, self.target(ctx, refs), BUILD, (f"would build and push {local}",))
+
+    def apply(
+        self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change
+    ) -> DeployImage:
+        if self.sandbox:
+            return sandbox_image(ctx, retries=self.retries, check=self.check)
+        return image_for_up(ctx, None, retries=self.retries, check=self.check)
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> DeployImage:
+        if current is not None:
+            return current
+        return DeployImage(change.name, ctx.config.architecture)
+
+
+def image_for_up(
+    ctx: Context, uri: str | None, retries: int = 5, check: bool = True
+) -> DeployImage:
+    """`--image URI` as given (Docker is never touched); otherwise the pushed image for the
+    current content, built, smoke-checked and pushed first when it is not in the registry."""
+    if uri:
+        ctx.ui.resource("image", uri, "found", f"--image, {ctx.config.architecture}")
+        return DeployImage(uri, ctx.config.architecture)
+    pushed = push_step.find_pushed(ctx)
+    if pushed is None:
+        _, tag = build_step.current_image(ctx)
+        local = build_step.find_local_image(ctx, tag)
+        if local is None:
+            local = build_step.build(ctx, verbose=ctx.ui.verbose)
+            if check:
+                build_step.smoke_check(ctx, local)
+        else:
+            ctx.ui.resource("image", local.ref, "found")
+        pushed = push_step.push(ctx, retries=retries)
+    else:
+        ctx.ui.resource("image", pushed.uri, "found", "already pushed")
+    return DeployImage(pushed.uri, pushed.architecture)
+
+
+def sandbox_image(ctx: Context, retries: int = 5, check: bool = True) -> DeployImage:
+    """`up --sandbox`: the current content's image from the local engine, built when missing
+    and smoke-checked (also when it was already built: seeing it serve is the point), then
+    pushed to DASHSCALE_REGISTRY when set. Without a registry the push is skipped (the
+    emulator's ECR stores no images) and the local reference is deployed. Without a Docker
+    engine the whole image step is skipped, said so, and the rest runs: everything else of the
+    sandbox needs no engine."""
+    _, tag = build_step.current_image(ctx)
+    try:
+        ctx.docker  # noqa: B018 (connects: the sandbox goes on without an engine)
+    except DockerError as error:
+        push_step.ensure_repository(ctx)
+        ref = f"{ctx.names.local_image}:{tag}"
+        ctx.ui.warn(
+            f"{error.message}: the image step (build, smoke check, push) is skipped and the "
+            f"task definition names {ref}, which was not built. Start Docker and re-run "
+            "`dashscale up --sandbox` to include it."
+        )
+        ctx.ui.resource("image", ref, "skipped", "no Docker engine")
+        return DeployImage(ref, ctx.config.architecture)
+    local = build_step.find_local_image(ctx, tag)
+    if local is None:
+        local = build_step.build(ctx, verbose=ctx.ui.verbose)
+    else:
+        ctx.ui.resource("image", local.ref, "found")
+    if check:
+        build_step.smoke_check(ctx, local)
+    if ctx.config.dashscale_registry:
+        pushed = push_step.push(ctx, retries=retries)
+        return DeployImage(pushed.uri, pushed.architecture)
+    push_step.ensure_repository(ctx)
+    ctx.ui.resource(
+        "image",
+        local.ref,
+        "skipped",
+        "push skipped: DASHSCALE_REGISTRY is not set, so the task definition names the local image",
+    )
+    return DeployImage(local.ref, local.architecture)

@@ -1,0 +1,309 @@
+"""The ECS service APP-service: DESIRED_COUNT tasks of the task definition behind the target group.
+
+Created only once a listener forwards to the target group (real AWS refuses a service attached to
+a group no listener uses); afterwards only what differs is updated, so a new image is one update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from dashscale.aws import require_owned, translated
+from dashscale.context import Context
+from dashscale.errors import AwsError
+from dashscale.model import NEW, Change, Extra, Resource, compare, create, section
+from dashscale.steps import deployment
+from dashscale.steps.alb import (
+    BalancerAndGroup,
+    HttpListener,
+    Listeners,
+    LoadBalancerResource,
+    TargetGroup,
+)
+from dashscale.steps.cluster import READINGS as CLUSTER_READINGS
+from dashscale.steps.cluster import RESOURCES as CLUSTER_RESOURCES
+from dashscale.steps.cluster import Cluster, TaskDefinition, retry_role_not_ready
+from dashscale.steps.network import Network, TaskSecurityGroup
+
+
+def describe_service(ctx: Context) -> dict[str, Any] | None:
+    """APP-service as DescribeServices gives it (tags included) while it is ACTIVE or still
+    DRAINING after a delete; None when it or the cluster is missing. No ownership check."""
+    ecs = ctx.client("ecs")
+    with translated(f"looking up ECS service {ctx.names.service}"):
+        try:
+            services = ecs.describe_services(
+                cluster=ctx.names.cluster, services=[ctx.names.service], include=["TAGS"]
+            )["services"]
+        except ecs.exceptions.ClusterNotFoundException:
+            return None
+    service = next((s for s in services if s.get("status") in ("ACTIVE", "DRAINING")), None)
+    return dict(service) if service is not None else None
+
+
+def find_service(ctx: Context) -> dict[str, Any] | None:
+    """The ACTIVE service APP-service, checked to be this app's; None when missing."""
+    name = ctx.names.service
+    service = describe_service(ctx)
+    if service is None:
+        return None
+    if service["status"] == "DRAINING":
+        raise AwsError(
+            f"ECS service {name} is still being deleted",
+            "wait a few minutes until it is gone, then re-run",
+        )
+    require_owned(ctx.names, "ECS service", name, service.get("tags"))
+    return service
+
+
+# --- desired settings ----------------------------------------------------------------------------
+
+
+def deployment_configuration() -> dict[str, Any]:
+    """Deploys never drop capacity; a deployment whose tasks keep failing is rolled back."""
+    return {
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+        "maximumPercent": 200,
+        "minimumHealthyPercent": 100,
+    }
+
+
+def service_settings(ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of the service that `up` manages (create and update take them alike)."""
+    network: Network = refs["network"]
+    return {
+        "taskDefinition": refs[TaskDefinition.key],
+        "desiredCount": ctx.config.desired_count,
+        "networkConfiguration": {
+            "awsvpcConfiguration": {
+                "subnets": list(network.subnet_ids),
+                "securityGroups": [refs[TaskSecurityGroup.key]],
+                "assignPublicIp": "ENABLED",
+            }
+        },
+        "loadBalancers": [
+            {
+                "targetGroupArn": refs[TargetGroup.key],
+                "containerName": ctx.names.container,
+                "containerPort": ctx.config.app_port,
+            }
+        ],
+        "healthCheckGracePeriodSeconds": ctx.config.health_check_grace,
+        "deploymentConfiguration": deployment_configuration(),
+    }
+
+
+def create_service_request(ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "cluster": ctx.names.cluster,
+        "serviceName": ctx.names.service,
+        "launchType": "FARGATE",
+        "schedulingStrategy": "REPLICA",
+        "deploymentController": {"type": "ECS"},
+        "propagateTags": "SERVICE",
+        "enableECSManagedTags": True,
+        "tags": ctx.names.ecs_tags(),
+        # stable within this run: a retried create after a lost answer is not a second service
+        "clientToken": ctx.run_id[:36],
+        **service_settings(ctx, refs),
+    }
+
+
+def _network_view(configuration: dict[str, Any] | None) -> tuple[Any, ...]:
+    vpc = (configuration or {}).get("awsvpcConfiguration") or {}
+    return (
+        sorted(vpc.get("subnets", [])),
+        sorted(vpc.get("securityGroups", [])),
+        vpc.get("assignPublicIp", "DISABLED"),
+    )
+
+
+def _load_balancers_view(items: list[dict[str, Any]] | None) -> list[tuple[Any, ...]]:
+    return sorted(
+        (i.get("targetGroupArn"), i.get("containerName"), int(i.get("containerPort", 0)))
+        for i in items or []
+    )
+
+
+def _deployment_view(configuration: dict[str, Any]) -> tuple[Any, ...]:
+    breaker = configuration.get("deploymentCircuitBreaker") or {}
+    return (
+        bool(breaker.get("enable")),
+        bool(breaker.get("rollback")),
+        configuration.get("maximumPercent"),
+        configuration.get("minimumHealthyPercent"),
+    )
+
+
+def service_changes(
+    desired: dict[str, Any], current: dict[str, Any], autoscaled: bool = False
+) -> dict[str, Any]:
+    """The UpdateService fields whose desired value differs from the service's.
+
+    A field the description leaves out entirely (AWS always sends both; an emulator may not)
+    cannot be compared and counts as unchanged. With `autoscaled`, the desired count belongs to
+    the scaler (DESIRED_COUNT is only the count a new service starts with) and is left alone.
+    """
+    changes: dict[str, Any] = {}
+    for key in ("taskDefinition",) if autoscaled else ("taskDefinition", "desiredCount"):
+        if current.get(key) != desired[key]:
+            changes[key] = desired[key]
+    if _network_view(current.get("networkConfiguration")) != _network_view(
+        desired["networkConfiguration"]
+    ):
+        changes["networkConfiguration"] = desired["networkConfiguration"]
+    if _load_balancers_view(current.get("loadBalancers")) != _load_balancers_view(
+        desired["loadBalancers"]
+    ):
+        changes["loadBalancers"] = desired["loadBalancers"]
+    grace = "healthCheckGracePeriodSeconds"
+    if grace in current and current[grace] != desired[grace]:
+        changes[grace] = desired[grace]
+    config = "deploymentConfiguration"
+    if config in current and _deployment_view(current[config]) != _deployment_view(desired[config]):
+        changes[config] = desired[config]
+    return changes
+
+
+def primary_deployment(service: dict[str, Any]) -> dict[str, Any] | None:
+    return next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
+
+
+def unfinished_deployment(service: dict[str, Any] | None) -> str | None:
+    """The id of a rollout still going (an interrupted run) or failed: a re-run follows it
+    again, so it never reports success over tasks that do not come up."""
+    deployment = primary_deployment(service or {})
+    if deployment and deployment.get("rolloutState") not in (None, "COMPLETED"):
+        return str(deployment["id"])
+    return None
+
+
+def _change_label(key: str) -> str:
+    return {
+        "taskDefinition": "task definition",
+        "desiredCount": "desired count",
+        "networkConfiguration": "network",
+        "loadBalancers": "target group",
+        "healthCheckGracePeriodSeconds": "grace period",
+        "deploymentConfiguration": "deployment settings",
+    }.get(key, key)
+
+
+def _shown(key: str, value: Any) -> Any:
+    """A service field as the plan shows it."""
+    if key == "taskDefinition":
+        return str(value).rsplit("/", 1)[-1]
+    if key == "networkConfiguration":
+        return _network_view(value)
+    if key == "loadBalancers":
+        return [f"{c} port {p}" for _, c, p in _load_balancers_view(value)]
+    if key == "deploymentConfiguration":
+        return _deployment_view(value)
+    return value
+
+
+class Service(Resource):
+    """APP-service. Its ref is (ARN, id of the deployment to follow, or None)."""
+
+    key = kind = "ECS service"
+    needs = (
+        TaskDefinition.key,
+        HttpListener.key,  # a listener forwards to the target group before the service joins it
+        Cluster.key,
+        TaskSecurityGroup.key,
+        TargetGroup.key,
+    )
+
+    def name(self, ctx: Context) -> str:
+        return ctx.names.service
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return find_service(ctx)
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        revision = str(refs[TaskDefinition.key]).rsplit("/", 1)[-1]
+        if current is None:
+            return create(self.kind, self.name(ctx), f"{ctx.config.desired_count} x {revision}")
+        desired = service_settings(ctx, refs)
+        changes = service_changes(desired, current, ctx.config.autoscaling)
+        differing = {
+            _change_label(key): (_shown(key, current.get(key)), _shown(key, value))
+            for key, value in changes.items()
+        }
+        decided = compare(
+            self.kind, self.name(ctx), differing, f"{current.get('desiredCount')} x {revision}"
+        )
+        return dataclasses.replace(decided, fields=frozenset(changes))
+
+    def apply(
+        self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change
+    ) -> tuple[str, str | None]:
+        ecs = ctx.client("ecs")
+        with translated(f"setting up ECS service {self.name(ctx)}"):
+            if current is None:
+                request = create_service_request(ctx, refs)
+                service = retry_role_not_ready(
+                    ctx, lambda: ecs.create_service(**request)["service"], "creating the service"
+                )
+            else:
+                desired = service_settings(ctx, refs)
+                changes = {key: desired[key] for key in change.fields}
+                service = retry_role_not_ready(
+                    ctx,
+                    lambda: ecs.update_service(
+                        cluster=ctx.names.cluster, service=self.name(ctx), **changes
+                    )["service"],
+                    "updating the service",
+                )
+        deployment = primary_deployment(service)
+        return str(service["serviceArn"]), (str(deployment["id"]) if deployment else None)
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> tuple[str, str | None]:
+        if current is None:
+            return NEW, None
+        return str(current["serviceArn"]), unfinished_deployment(current)
+
+
+def follow_deployment(ctx: Context, refs: Mapping[str, Any], wait: bool) -> None:
+    """Follows the deployment the service's turn started (or an unfinished one) with `wait`."""
+    _, deployment_id = refs[Service.key]
+    if deployment_id is not None and wait:
+        deployment.wait_for_deployment(ctx, deployment_id, refs[TargetGroup.key])
+    elif deployment_id is not None:
+        ctx.ui.info(f"not waiting for deployment {deployment_id} (--no-wait)")
+
+
+def alb_section(ctx: Context, wait: bool = True) -> str | None:
+    """The `alb` command: load balancer, target group, port-80 listener, service, then the
+    deployment and the load balancer followed until done, and the target health. Needs what
+    `cluster` made. Returns the address (None for a dry run)."""
+    ctx.ui.step(f"Load balancer {ctx.names.alb} and service {ctx.names.service}")
+    resources = (LoadBalancerResource(), TargetGroup(), HttpListener(), Service())
+    required = [r for r in CLUSTER_RESOURCES]
+
+    def waits(_: object) -> list[Extra]:
+        extras = [Extra("deployment", lambda r: follow_deployment(ctx, r, wait), (Service.key,))]
+        if wait:
+            extras.append(
+                Extra(
+                    "load balancer provisioning",
+                    lambda r: deployment.wait_until_active(ctx, r[LoadBalancerResource.key]),
+                    (LoadBalancerResource.key,),
+                )
+            )
+        return extras
+
+    applied = section(
+        ctx,
+        [*CLUSTER_READINGS, BalancerAndGroup(), Listeners()],
+        resources,
+        required,
+        "`dashscale cluster` (or `dashscale up`)",
+        waits,
+    )
+    if applied is None:
+        return None
+    deployment.show_target_health(ctx, applied.results[TargetGroup.key])
+    return str(applied.results[LoadBalancerResource.key].address)
