@@ -401,7 +401,7 @@ def test_up_without_image_builds_checks_and_pushes_first(
     local = build.Image("demo", "t1", "sha256:" + "1" * 64, "ARM64")
     pushed = push.PushedImage(IMAGE, "sha256:" + "2" * 64, "ARM64")
 
-    def find_pushed(ctx, retries: int = 5):
+    def find_pushed(ctx, retries: int = 5, **_: object):
         steps.append("find_pushed")
         return None
 
@@ -422,13 +422,14 @@ def test_up_without_image_builds_checks_and_pushes_first(
 
     result = run("up", "--retries", "2")
     assert result.exit_code == 0, result.output
-    assert steps == ["find_pushed", "build", "smoke_check", "push retries=2"]
+    # no repository yet, so nothing can be pushed: the registry is not asked
+    assert steps == ["build", "smoke_check", "push retries=2"]
     taskdef = boto("ecs").describe_task_definition(taskDefinition="demo-taskdef")["taskDefinition"]
     assert taskdef["containerDefinitions"][0]["image"] == IMAGE
     assert taskdef["runtimePlatform"]["cpuArchitecture"] == "ARM64"
 
     steps.clear()
-    monkeypatch.setattr(push, "find_pushed", lambda ctx, retries=5: pushed)
+    monkeypatch.setattr(push, "find_pushed", lambda ctx, retries=5, **_: pushed)
     with recording(aws) as calls:
         assert run("up", "--no-check").exit_code == 0
     assert steps == [] and calls.changing == []

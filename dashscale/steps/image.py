@@ -89,7 +89,7 @@ class Image(Resource):
         if found.get(Repository.key) is None or self.sandbox:
             return None
         try:
-            pushed = push_step.find_pushed(ctx)
+            pushed = push_step.find_pushed(ctx, repository=found[Repository.key])
         except DockerError as error:  # only the engine can ask a DASHSCALE_REGISTRY
             ctx.ui.warn(
                 f"cannot tell whether {ctx.config.dashscale_registry} holds the image: {error}"
@@ -121,7 +121,7 @@ class Image(Resource):
     ) -> DeployImage:
         if self.sandbox:
             return sandbox_image(ctx, retries=self.retries, check=self.check)
-        return image_for_up(ctx, None, retries=self.retries, check=self.check)
+        return image_for_up(ctx, retries=self.retries, check=self.check)
 
     def ref(self, ctx: Context, current: Any, change: Change) -> DeployImage:
         if current is not None:
@@ -129,27 +129,26 @@ class Image(Resource):
         return DeployImage(change.name, ctx.config.architecture)
 
 
-def image_for_up(
-    ctx: Context, uri: str | None, retries: int = 5, check: bool = True
-) -> DeployImage:
-    """`--image URI` as given (Docker is never touched); otherwise the pushed image for the
-    current content, built, smoke-checked and pushed first when it is not in the registry."""
-    if uri:
-        ctx.ui.resource("image", uri, "found", f"--image, {ctx.config.architecture}")
-        return DeployImage(uri, ctx.config.architecture)
-    pushed = push_step.find_pushed(ctx)
-    if pushed is None:
-        _, tag = build_step.current_image(ctx)
-        local = build_step.find_local_image(ctx, tag)
-        if local is None:
-            local = build_step.build(ctx, verbose=ctx.ui.verbose)
-            if check:
-                build_step.smoke_check(ctx, local)
-        else:
-            ctx.ui.resource("image", local.ref, "found")
-        pushed = push_step.push(ctx, retries=retries)
+def local_image(ctx: Context, check: bool = True) -> Any:
+    """The current content's image in the local engine, built and smoke-checked when it is
+    missing. Local only: `up` starts it while it reads AWS, once it knows the registry lacks
+    the image."""
+    _, tag = build_step.current_image(ctx)
+    local = build_step.find_local_image(ctx, tag)
+    if local is None:
+        local = build_step.build(ctx, verbose=ctx.ui.verbose)
+        if check:
+            build_step.smoke_check(ctx, local)
     else:
-        ctx.ui.resource("image", pushed.uri, "found", "already pushed")
+        ctx.ui.resource("image", local.ref, "found")
+    return local
+
+
+def image_for_up(ctx: Context, retries: int = 5, check: bool = True) -> DeployImage:
+    """Pushes the current content's image (built and smoke-checked first when the local engine
+    lacks it)."""
+    local_image(ctx, check)
+    pushed = push_step.push(ctx, retries=retries)
     return DeployImage(pushed.uri, pushed.architecture)
 
 

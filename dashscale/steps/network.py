@@ -57,18 +57,21 @@ def find_network(ctx: Context) -> Network:
                     "list subnets of that VPC only (`aws ec2 describe-subnets`)",
                 )
         else:
-            vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
-            if not vpcs:
-                raise ConfigError(
-                    f"this account has no default VPC in {ctx.config.aws_region}", NETWORK_HINT
-                )
-            vpc_id = vpcs[0]["VpcId"]
+            # Default subnets exist only in the default VPC: one call finds both.
             subnets = ec2.describe_subnets(
-                Filters=[
-                    {"Name": "vpc-id", "Values": [vpc_id]},
-                    {"Name": "default-for-az", "Values": ["true"]},
-                ]
+                Filters=[{"Name": "default-for-az", "Values": ["true"]}]
             )["Subnets"]
+            if not subnets:
+                vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+                if not vpcs["Vpcs"]:
+                    raise ConfigError(
+                        f"this account has no default VPC in {ctx.config.aws_region}",
+                        NETWORK_HINT,
+                    )
+                vpc_id = vpcs["Vpcs"][0]["VpcId"]
+            else:
+                vpc_id = sorted(subnets, key=lambda s: s["SubnetId"])[0]["VpcId"]
+                subnets = [s for s in subnets if s["VpcId"] == vpc_id]
     by_zone: dict[str, str] = {}
     for subnet in sorted(subnets, key=lambda s: (s["AvailabilityZone"], s["SubnetId"])):
         by_zone.setdefault(subnet["AvailabilityZone"], subnet["SubnetId"])

@@ -512,11 +512,15 @@ def _uri(target: str, tag: str) -> str:
 # --- the step ---------------------------------------------------------------------------------
 
 
-def find_pushed(ctx: Context, retries: int = 5) -> PushedImage | None:
-    """The current content's image if the registry already holds its tag; no build, no push."""
+def find_pushed(
+    ctx: Context, retries: int = 5, repository: dict[str, Any] | None = None
+) -> PushedImage | None:
+    """The current content's image if the registry already holds its tag; no build, no push.
+    `repository`: its description when the caller has read it already."""
     ecr = ctx.client("ecr")
-    with translated(f"looking up the ECR repository {ctx.names.repository}"):
-        repository = describe_repository(ecr, ctx.names.repository)
+    if repository is None:
+        with translated(f"looking up the ECR repository {ctx.names.repository}"):
+            repository = describe_repository(ecr, ctx.names.repository)
     if repository is None:
         return None
     _, tag = build.current_image(ctx)
