@@ -126,6 +126,24 @@ def already_exists(error: botocore.exceptions.ClientError, *codes: str) -> bool:
     return error_code(error) in codes
 
 
+def create_or_find(
+    create: Callable[[], Any], duplicate: str, find: Callable[[], T | None], what: str
+) -> T:
+    """Creates, then returns what `find` finds. A create retried after its first answer was lost
+    gets `duplicate` ("already exists"): that counts as made."""
+    try:
+        create()
+    except botocore.exceptions.ClientError as error:
+        if not already_exists(error, duplicate):
+            raise
+    found = find()
+    if found is None:
+        raise AwsError(
+            f"{what} was created but cannot be found", "re-run the same command in a minute"
+        )
+    return found
+
+
 def require_owned(names: Names, kind: str, name: str, tags: object) -> None:
     """Stops when a resource under one of our names is not tagged as this app's: never take
     over someone else's resource silently."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from dashscale.aws import Aws, Clock
+from dashscale.aws import Aws, Clock, wait_until
 from dashscale.config import Config
 from dashscale.errors import DockerError
 from dashscale.names import Names
 from dashscale.ui import UI
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -45,6 +48,30 @@ class Context:
 
     def client(self, service: str, region: str | None = None) -> Any:
         return self.aws.client(service, region)
+
+    def wait(
+        self,
+        title: str,
+        what: str,
+        check: Callable[[], T | None],
+        interval: float,
+        progress: Callable[[], str] | None = None,
+        **options: Any,
+    ) -> T:
+        """`check` polled until it answers (at most --timeout seconds unless `timeout` is given),
+        with a live line: `title`, or what `progress` says, and the seconds so far."""
+        options.setdefault("timeout", self.timeout)
+        with self.ui.waiting(title) as display:
+            return wait_until(
+                check,
+                what=what,
+                clock=self.clock,
+                interval=interval,
+                on_poll=lambda elapsed: display.update(
+                    f"{progress() if progress else title} ({int(elapsed)} s)"
+                ),
+                **options,
+            )
 
     @property
     def docker(self) -> Any:

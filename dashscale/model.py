@@ -129,9 +129,10 @@ class Resource(Reading):
 
     kind: str = ""  # how output names the kind
     needs: tuple[str, ...] = ()  # resources whose ids its settings name: made first, deleted after
+    named: str = ""  # the attribute of ctx.names that is its name, for most kinds
 
     def name(self, ctx: Context) -> str:
-        raise NotImplementedError
+        return str(getattr(ctx.names, self.named))
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         """What differs between `current` and what the configuration asks. Makes no call."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from dashscale.aws import already_exists, error_code, require_owned, translated
+from dashscale.aws import already_exists, create_or_find, error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError
 from dashscale.model import CREATE, KEEP, NEW, Change, Reading, Resource, compare, create, is_new
@@ -156,8 +156,17 @@ def forward_action(target_group_arn: str) -> dict[str, Any]:
     return {"Type": "forward", "TargetGroupArn": target_group_arn}
 
 
-def _attributes(answer: dict[str, Any]) -> dict[str, str]:
-    return {a["Key"]: a["Value"] for a in answer["Attributes"]}
+def _with_attributes(ctx: Context, kind: str, found: dict[str, Any] | None) -> Any:
+    """The load balancer's or target group's description with its attributes as a dict."""
+    if found is None:
+        return None
+    elb = ctx.client("elbv2")
+    with translated(f"reading the attributes of the {kind}"):
+        if "LoadBalancerArn" in found and "TargetGroupArn" not in found:
+            answer = elb.describe_load_balancer_attributes(LoadBalancerArn=found["LoadBalancerArn"])
+        else:
+            answer = elb.describe_target_group_attributes(TargetGroupArn=found["TargetGroupArn"])
+    return {**found, "Attributes": {a["Key"]: a["Value"] for a in answer["Attributes"]}}
 
 
 # --- the resources -------------------------------------------------------------------------------
@@ -170,19 +179,10 @@ class LoadBalancerResource(Resource):
     key = kind = "load balancer"
     reads = (BalancerAndGroup.key,)
     needs = (AlbSecurityGroup.key,)
-
-    def name(self, ctx: Context) -> str:
-        return ctx.names.alb
+    named = "alb"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        balancer = found[BalancerAndGroup.key][0]
-        if balancer is None:
-            return None
-        with translated(f"reading the attributes of load balancer {self.name(ctx)}"):
-            answer = ctx.client("elbv2").describe_load_balancer_attributes(
-                LoadBalancerArn=balancer["LoadBalancerArn"]
-            )
-        return {**balancer, "Attributes": _attributes(answer)}
+        return _with_attributes(ctx, self.kind, found[BalancerAndGroup.key][0])
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         name = self.name(ctx)
@@ -217,8 +217,8 @@ class LoadBalancerResource(Resource):
         group = refs[AlbSecurityGroup.key]
         with translated(f"setting up load balancer {name}"):
             if current is None:
-                try:
-                    elb.create_load_balancer(
+                current = create_or_find(
+                    lambda: elb.create_load_balancer(
                         Name=name,
                         Subnets=list(network.subnet_ids),
                         SecurityGroups=[group],
@@ -226,13 +226,11 @@ class LoadBalancerResource(Resource):
                         Type="application",
                         IpAddressType="ipv4",
                         Tags=ctx.names.tags(),
-                    )
-                except botocore.exceptions.ClientError as error:
-                    if not already_exists(error, "DuplicateLoadBalancerName"):
-                        raise
-                current = find_load_balancer(ctx)
-                if current is None:
-                    raise AwsError(f"load balancer {name} was created but cannot be found")
+                    ),
+                    "DuplicateLoadBalancerName",
+                    lambda: find_load_balancer(ctx),
+                    f"load balancer {name}",
+                )
             arn = current["LoadBalancerArn"]
             if "security groups" in change.fields:
                 elb.set_security_groups(LoadBalancerArn=arn, SecurityGroups=[group])
@@ -256,19 +254,10 @@ class TargetGroup(Resource):
 
     key = kind = "target group"
     reads = (BalancerAndGroup.key,)
-
-    def name(self, ctx: Context) -> str:
-        return ctx.names.target_group
+    named = "target_group"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        group = found[BalancerAndGroup.key][1]
-        if group is None:
-            return None
-        with translated(f"reading the attributes of target group {self.name(ctx)}"):
-            answer = ctx.client("elbv2").describe_target_group_attributes(
-                TargetGroupArn=group["TargetGroupArn"]
-            )
-        return {**group, "Attributes": _attributes(answer)}
+        return _with_attributes(ctx, self.kind, found[BalancerAndGroup.key][1])
 
     def detail(self, ctx: Context) -> str:
         config = ctx.config
@@ -308,8 +297,8 @@ class TargetGroup(Resource):
         settings = health_check_settings(ctx)
         with translated(f"setting up target group {name}"):
             if current is None:
-                try:
-                    elb.create_target_group(
+                current = create_or_find(
+                    lambda: elb.create_target_group(
                         Name=name,
                         Protocol="HTTP",
                         ProtocolVersion="HTTP1",
@@ -318,13 +307,11 @@ class TargetGroup(Resource):
                         TargetType="ip",
                         Tags=ctx.names.tags(),
                         **settings,
-                    )
-                except botocore.exceptions.ClientError as error:
-                    if not already_exists(error, "DuplicateTargetGroupName"):
-                        raise
-                current = find_target_group(ctx)
-                if current is None:
-                    raise AwsError(f"target group {name} was created but cannot be found")
+                    ),
+                    "DuplicateTargetGroupName",
+                    lambda: find_target_group(ctx),
+                    f"target group {name}",
+                )
             arn = str(current["TargetGroupArn"])
             if change.fields - {DEREGISTRATION_DELAY}:
                 elb.modify_target_group(TargetGroupArn=arn, **settings)

@@ -160,9 +160,7 @@ class ScalableTarget(Resource):
 
     key = kind = "scalable target"
     needs = ("ECS service",)
-
-    def name(self, ctx: Context) -> str:
-        return ctx.names.service
+    named = "service"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> Autoscaling | None:
         return find_autoscaling(ctx)

@@ -319,9 +319,7 @@ class Cluster(Resource):
     """The Fargate cluster APP-cluster."""
 
     key = kind = "ECS cluster"
-
-    def name(self, ctx: Context) -> str:
-        return ctx.names.cluster
+    named = "cluster"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return find_cluster(ctx)
@@ -348,9 +346,7 @@ class ExecutionRole(Resource):
 
     key = "execution role"
     kind = "IAM role"
-
-    def name(self, ctx: Context) -> str:
-        return ctx.names.execution_role
+    named = "execution_role"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         role = find_execution_role(ctx)
@@ -418,9 +414,7 @@ class LogGroup(Resource):
     """The app's log group, kept LOG_RETENTION_DAYS days."""
 
     key = kind = "log group"
-
-    def name(self, ctx: Context) -> str:
-        return ctx.names.log_group
+    named = "log_group"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return find_log_group(ctx)
@@ -456,9 +450,7 @@ class TaskDefinition(Resource):
 
     key = kind = "task definition"
     needs = ("image", ExecutionRole.key, LogGroup.key)
-
-    def name(self, ctx: Context) -> str:
-        return ctx.names.taskdef
+    named = "taskdef"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return find_task_definition(ctx)

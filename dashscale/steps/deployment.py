@@ -12,7 +12,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from dashscale.aws import translated, wait_until
+from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, DashscaleError, WaitTimeout
 from dashscale.steps.cluster import LOG_STREAM_PREFIX
@@ -40,17 +40,12 @@ def wait_for_load_balancer(ctx: Context, arn: str) -> dict[str, Any]:
             )
         return dict(balancer) if code == "active" else None
 
-    with ctx.ui.waiting(f"waiting for load balancer {name} to become active") as display:
-        return wait_until(
-            check,
-            what=f"load balancer {name} to become active",
-            timeout=ctx.timeout,
-            clock=ctx.clock,
-            interval=LB_POLL_SECONDS,
-            on_poll=lambda elapsed: display.update(
-                f"waiting for load balancer {name} to become active ({int(elapsed)} s)"
-            ),
-        )
+    return ctx.wait(
+        f"waiting for load balancer {name} to become active",
+        f"load balancer {name} to become active",
+        check,
+        LB_POLL_SECONDS,
+    )
 
 
 # --- following a deployment ----------------------------------------------------------------------
@@ -95,23 +90,19 @@ def wait_for_deployment(ctx: Context, deployment_id: str, target_group_arn: str)
             return service
         return None
 
-    with ctx.ui.waiting(f"deploying {name}") as display:
-        try:
-            service = wait_until(
-                check,
-                what=f"deployment {deployment_id} of {name} to complete",
-                timeout=ctx.timeout,
-                clock=ctx.clock,
-                interval=DEPLOYMENT_POLL_SECONDS,
-                on_poll=lambda elapsed: display.update(
-                    f"{outcome.get('progress', f'deploying {name}')} ({int(elapsed)} s)"
-                ),
-                hint="ECS keeps trying (and rolls back when tasks keep failing): fix the cause "
-                "above, or check again later with `dashscale alb`",
-            )
-        except WaitTimeout:
-            explain_failure(ctx, deployment_id, target_group_arn)
-            raise
+    try:
+        service = ctx.wait(
+            f"deploying {name}",
+            f"deployment {deployment_id} of {name} to complete",
+            check,
+            DEPLOYMENT_POLL_SECONDS,
+            progress=lambda: outcome.get("progress", f"deploying {name}"),
+            hint="ECS keeps trying (and rolls back when tasks keep failing): fix the cause "
+            "above, or check again later with `dashscale alb`",
+        )
+    except WaitTimeout:
+        explain_failure(ctx, deployment_id, target_group_arn)
+        raise
     if "failure" in outcome:
         explain_failure(ctx, deployment_id, target_group_arn, service)
         raise AwsError(

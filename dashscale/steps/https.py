@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dashscale import model
-from dashscale.aws import translated, wait_until
+from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, WaitTimeout
 from dashscale.model import NEW, Change, Resource, compare, create
@@ -82,24 +82,21 @@ def wait_issued(ctx: Context, certificate: Certificate, timeout: float, why: str
     domain, _ = domains(ctx)
     if certificate.status == "ISSUED":
         return certificate
-    with ctx.ui.waiting(f"certificate for {domain}: waiting for ACM's DNS validation") as display:
-        try:
-            issued = wait_until(
-                lambda: issued_now(ctx, certificate),
-                what=f"the certificate for {domain} to be issued",
-                timeout=timeout,
-                clock=ctx.clock,
-                interval=2,
-                max_interval=15,
-                on_poll=lambda s: display.update(
-                    f"certificate for {domain}: PENDING_VALIDATION, {int(s)} s"
-                ),
-            )
-        except WaitTimeout as error:
-            raise WaitTimeout(
-                f"{error.message}: it is still PENDING_VALIDATION because {why}",
-                "run `dashscale tls` (or `up`) again later: it picks up the same certificate",
-            ) from None
+    try:
+        issued = ctx.wait(
+            f"certificate for {domain}: waiting for ACM's DNS validation",
+            f"the certificate for {domain} to be issued",
+            lambda: issued_now(ctx, certificate),
+            2,
+            progress=lambda: f"certificate for {domain}: PENDING_VALIDATION",
+            timeout=timeout,
+            max_interval=15,
+        )
+    except WaitTimeout as error:
+        raise WaitTimeout(
+            f"{error.message}: it is still PENDING_VALIDATION because {why}",
+            "run `dashscale tls` (or `up`) again later: it picks up the same certificate",
+        ) from None
     ctx.ui.resource("certificate", domain, "issued")
     return issued
 

@@ -25,9 +25,7 @@ class Repository(Resource):
     same name that is not this app's is used as it is."""
 
     key = kind = "ECR repository"
-
-    def name(self, ctx: Context) -> str:
-        return ctx.names.repository
+    named = "repository"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         ecr = ctx.client("ecr")

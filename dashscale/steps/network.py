@@ -13,9 +13,9 @@ from typing import Any
 
 import botocore.exceptions
 
-from dashscale.aws import already_exists, require_owned, translated
+from dashscale.aws import already_exists, create_or_find, require_owned, translated
 from dashscale.context import Context
-from dashscale.errors import AwsError, ConfigError
+from dashscale.errors import ConfigError
 from dashscale.model import NEW, Change, Reading, Resource, compare, create, is_new
 
 NETWORK_HINT = (
@@ -227,23 +227,18 @@ class SecurityGroup(Resource):
         network: Network = refs["network"]
         if current is None:
             with translated(f"creating security group {name}"):
-                try:
-                    ec2.create_security_group(
+                current = create_or_find(
+                    lambda: ec2.create_security_group(
                         GroupName=name,
                         Description=self.description(ctx),
                         VpcId=network.vpc_id,
                         TagSpecifications=[
                             {"ResourceType": "security-group", "Tags": ctx.names.tags()}
                         ],
-                    )
-                except botocore.exceptions.ClientError as error:
-                    if not already_exists(error, "InvalidGroup.Duplicate"):
-                        raise
-            current = find_security_group(ctx, name, network.vpc_id)
-            if current is None:
-                raise AwsError(
-                    f"security group {name} was created but cannot be found",
-                    "re-run the same command in a minute",
+                    ),
+                    "InvalidGroup.Duplicate",
+                    lambda: find_security_group(ctx, name, network.vpc_id),
+                    f"security group {name}",
                 )
         group_id = str(current["GroupId"])
         desired = self.rules(ctx, refs)
@@ -271,9 +266,7 @@ class SecurityGroup(Resource):
 
 class AlbSecurityGroup(SecurityGroup):
     key = "load balancer security group"
-
-    def name(self, ctx: Context) -> str:
-        return ctx.names.alb_sg
+    named = "alb_sg"
 
     def description(self, ctx: Context) -> str:
         return f"{ctx.names.app} load balancer: HTTP and HTTPS from anywhere"
@@ -285,9 +278,7 @@ class AlbSecurityGroup(SecurityGroup):
 class TaskSecurityGroup(SecurityGroup):
     key = "task security group"
     needs = (AlbSecurityGroup.key,)
-
-    def name(self, ctx: Context) -> str:
-        return ctx.names.task_sg
+    named = "task_sg"
 
     def description(self, ctx: Context) -> str:
         return f"{ctx.names.app} tasks: APP_PORT from the load balancer only"

@@ -15,7 +15,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from dashscale.aws import translated, wait_until
+from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError, DashscaleError, WaitTimeout
 from dashscale.steps.autoscaling import find_autoscaling
@@ -102,23 +102,19 @@ def wait_for_count(ctx: Context, count: int) -> dict[str, Any]:
             return service
         return None
 
-    with ctx.ui.waiting(f"scaling {name} to {count}") as display:
-        try:
-            service = wait_until(
-                check,
-                what=f"{count} running tasks of {name}",
-                timeout=ctx.timeout,
-                clock=ctx.clock,
-                interval=SCALE_POLL_SECONDS,
-                on_poll=lambda elapsed: display.update(
-                    f"{progress.get('text', f'scaling {name}')} ({int(elapsed)} s)"
-                ),
-                hint="ECS keeps starting tasks: see why above, check again with `dashscale status`",
-            )
-        except WaitTimeout:
-            ctx.ui.info(progress.get("text", f"scaling {name}: no answer yet"))
-            _explain(ctx)
-            raise
+    try:
+        service = ctx.wait(
+            f"scaling {name} to {count}",
+            f"{count} running tasks of {name}",
+            check,
+            SCALE_POLL_SECONDS,
+            progress=lambda: progress.get("text", f"scaling {name}"),
+            hint="ECS keeps starting tasks: see why above, check again with `dashscale status`",
+        )
+    except WaitTimeout:
+        ctx.ui.info(progress.get("text", f"scaling {name}: no answer yet"))
+        _explain(ctx)
+        raise
     if "failure" in ended:
         _explain(ctx)
         raise AwsError(

@@ -215,9 +215,7 @@ class Service(Resource):
         TaskSecurityGroup.key,
         TargetGroup.key,
     )
-
-    def name(self, ctx: Context) -> str:
-        return ctx.names.service
+    named = "service"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return find_service(ctx)

@@ -350,19 +350,6 @@ def _tagged_zone_names(ctx: Context) -> set[str]:
     return {zones[zone_id].lower().rstrip(".") for zone_id in owned}
 
 
-def _zone_records(ctx: Context, zone_id: str) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
-    with translated("listing the zone's records"):
-        pages = (
-            ctx.client("route53")
-            .get_paginator("list_resource_record_sets")
-            .paginate(HostedZoneId=zone_id)
-        )
-        for page in pages:
-            records += page["ResourceRecordSets"]
-    return records
-
-
 def _points_at_our_load_balancer(
     ctx: Context, alias: dict[str, Any], balancer: dict[str, Any] | None
 ) -> bool:
@@ -398,7 +385,7 @@ def _survey_dns(
         zone = tls.find_zone(ctx, domain)
         if zone is None:
             continue
-        records = _zone_records(ctx, zone.id)
+        records = tls.zone_records(ctx, zone.id)
         aliases = {tls.fqdn(domain), tls.fqdn(f"www.{domain}")}
         deleting: list[dict[str, Any]] = []
         for record in records:

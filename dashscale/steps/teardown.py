@@ -22,7 +22,7 @@ from typing import Any
 import botocore.exceptions
 import click
 
-from dashscale.aws import error_code, translated, wait_until
+from dashscale.aws import error_code, translated
 from dashscale.context import Context
 from dashscale.errors import EXIT_USAGE, AwsError, DashscaleError
 from dashscale.model import Resource
@@ -73,17 +73,7 @@ def _wait(
 ) -> float:
     """Waits until `check` is true, at most --timeout seconds; returns the seconds waited."""
     start = ctx.clock.now()
-    with ctx.ui.waiting(what) as display:
-        wait_until(
-            check,
-            what=what,
-            timeout=ctx.timeout,
-            clock=ctx.clock,
-            interval=interval,
-            max_interval=MAX_RETRY_INTERVAL,
-            on_poll=lambda elapsed: display.update(f"{what} ({int(elapsed)} s)"),
-            hint=hint,
-        )
+    ctx.wait(what, what, check, interval, max_interval=MAX_RETRY_INTERVAL, hint=hint)
     return ctx.clock.now() - start
 
 
