@@ -232,10 +232,14 @@ class Extra:
 
 @dataclass
 class Applied:
-    """What a run did: the change of each resource as applied, in the order they finished."""
+    """What a run did: the change of each resource as applied."""
 
     results: dict[str, Any] = field(default_factory=dict)
-    changes: list[Change] = field(default_factory=list)
+    changes: dict[str, Change] = field(default_factory=dict)  # by resource key
+
+    def in_order(self, resources: Sequence[Resource]) -> list[Change]:
+        """The changes as applied, in the order of `resources` (not the order they finished)."""
+        return [self.changes[r.key] for r in resources if r.key in self.changes]
 
 
 def apply(
@@ -298,7 +302,7 @@ def _resource_task(
         else:
             ref = resource.ref(ctx, current, decided)
         report(ctx, decided)
-        done.changes.append(decided)
+        done.changes[resource.key] = decided
         return ref
 
     return run

@@ -132,3 +132,19 @@ def test_the_dry_run_and_the_real_run_agree(
         again = run("up", "--image", image, *DOMAIN, "--dry-run")
     assert again.exit_code == 0
     assert all(state in ("unchanged", "kept") for state, _ in plan_of(again.stderr).values())
+
+
+@pytest.mark.parametrize(("domain", "budget"), [(DOMAIN, 25), ((), 17)], ids=["domain", "plain"])
+def test_a_no_op_up_reads_each_resource_once(
+    aws: str, project: Path, run, no_docker: None, domain: tuple[str, ...], budget: int
+) -> None:
+    """Every resource is read once, side by side, before the plan: no step reads it again."""
+    assert run("up", "--image", IMAGE, *domain).exit_code == 0
+    with recording(aws) as calls:
+        again = run("up", "--image", IMAGE, *domain)
+    assert again.exit_code == 0, again.output
+    assert calls.changing == []
+    assert len(calls.operations) <= budget, sorted(calls.operations)
+    repeated = {op for op in calls.operations if calls.operations.count(op) > 1}
+    # ListTagsForResource is two services' call (Route 53's zone, the log group's)
+    assert repeated <= {"ListTagsForResource"}, sorted(calls.operations)

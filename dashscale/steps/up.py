@@ -113,7 +113,7 @@ def up(
     _, deployment_id = results[Service.key]
     if wait or deployment_id is None:
         deployment.show_target_health(ctx, results[alb_step.TargetGroup.key])
-    changes = [*settled, *applied.changes]
+    changes = [*settled, *(c for c in applied.in_order(rest) if c.kind != Image.kind)]
     model.show_summary(ctx, changes, [("image", results["image"].uri, "deployed")])
     if ctx.config.domain and not https_ready:  # --no-wait left it for later
         ctx.ui.info(https.pending_note(ctx, _why_pending(ctx, given, delegated)))
