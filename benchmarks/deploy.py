@@ -357,8 +357,7 @@ def run() -> Table:
         "ratio = wall / sum of waits: below 1, waits overlap.",
         f"No-op up: {len(noop)} AWS calls, {len(changes)} changing"
         + (f" ({', '.join(changes)})" if changes else "")
-        + "; the reads are every finder once before anything changes (ownership) and once more "
-        "in its step.",
+        + " (the image given as with --image): each resource read once, before the plan.",
     )
     return Table(
         "Deploy timeline under a modelled AWS (real seconds)",

@@ -22,8 +22,8 @@ class Context:
     ui: UI
     clock: Clock = field(default_factory=Clock)
     timeout: float = 900.0
-    # A dry run only reads: every changing call is skipped (dashscale/plan.py) and, as a safety
-    # net, refused by the AWS clients themselves.
+    # A dry run only reads: it prints the plan instead of applying it (dashscale/model.py) and,
+    # as a safety net, its AWS clients refuse every changing call.
     dry_run: bool = False
     # Stable within one run, new for each: idempotency tokens make retries of one request safe
     # without making a later run reuse a token whose resource is gone.

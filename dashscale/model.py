@@ -160,10 +160,6 @@ class Plan:
     changes: dict[str, Change] = field(default_factory=dict)
     refs: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def changing(self) -> list[Change]:
-        return [c for c in self.changes.values() if c.changes_aws]
-
 
 def read(
     ctx: Context,
@@ -295,28 +291,31 @@ def _resource_task(
         if why is not None:
             ctx.ui.resource(resource.kind, resource.name(ctx), "pending", why)
             return None
-        current = planned.found.get(resource.key)
-        decided = resource.plan(ctx, current, refs)  # again, with the real ids
-        if decided.changes_aws:
-            ref = resource.apply(ctx, current, refs, decided)
-        else:
-            ref = resource.ref(ctx, current, decided)
-        report(ctx, decided)
+        # planned again, with the real ids of what was just made where the plan had placeholders
+        decided, ref = turn(ctx, resource, planned.found.get(resource.key), refs)
         done.changes[resource.key] = decided
         return ref
 
     return run
 
 
-def ensure(
-    ctx: Context, resource: Resource, refs: Mapping[str, Any], found: Mapping[str, Any] = {}
-) -> Any:
-    """One resource on its own: found, planned and applied; returns its ref."""
-    current = resource.find(ctx, {**refs, **found})
+def turn(
+    ctx: Context, resource: Resource, current: Any, refs: Mapping[str, Any]
+) -> tuple[Change, Any]:
+    """A resource's turn: its change decided, made when it changes AWS, reported; returns the
+    change and the resource's ref."""
     decided = resource.plan(ctx, current, refs)
-    ref = resource.apply(ctx, current, refs, decided) if decided.changes_aws else None
+    if decided.changes_aws:
+        ref = resource.apply(ctx, current, refs, decided)
+    else:
+        ref = resource.ref(ctx, current, decided)
     report(ctx, decided)
-    return ref if decided.changes_aws else resource.ref(ctx, current, decided)
+    return decided, ref
+
+
+def ensure(ctx: Context, resource: Resource, refs: Mapping[str, Any]) -> Any:
+    """One resource on its own: found, then its turn; returns its ref."""
+    return turn(ctx, resource, resource.find(ctx, refs), refs)[1]
 
 
 def report(ctx: Context, applied: Change) -> None:

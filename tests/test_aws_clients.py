@@ -83,7 +83,7 @@ def named_and_raised() -> tuple[type, BaseException]:
 
 
 def test_a_not_found_raised_in_one_thread_is_caught_by_the_class_another_names(aws: str) -> None:
-    """What the preflight does: the load balancer's and the target group's finders at once."""
+    """What the read phase of `up` does: several finders at once on a shared client."""
     for _ in range(TRIALS):
         named, raised = named_and_raised()
         assert isinstance(raised, named)

@@ -27,7 +27,7 @@ from dashscale.model import (
     compare,
     create,
     is_new,
-    report,
+    turn,
 )
 from dashscale.ui import is_interactive
 
@@ -477,14 +477,6 @@ def settle_zone(
     """Before the rest runs side by side: the zone (created or tagged when the plan says so),
     the registrar's name servers (may ask) and the delegation check."""
     ctx.ui.step(f"TLS for {domains(ctx)[0]}")
-    zone_resource = RESOURCES[0]
-    decided = planned.changes[HostedZone.key]
-    current = planned.found.get(HostedZone.key)
-    zone = (
-        zone_resource.apply(ctx, current, planned.refs, decided)
-        if decided.changes_aws
-        else zone_resource.ref(ctx, current, decided)
-    )
-    report(ctx, decided)
+    decided, zone = turn(ctx, RESOURCES[0], planned.found.get(HostedZone.key), planned.refs)
     offer_registrar_update(ctx, zone, update_registrar)
     return decided, zone, check_delegation(ctx, zone)
