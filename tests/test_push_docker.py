@@ -18,7 +18,8 @@ from dashscale.aws import Clock
 from dashscale.config import load_config
 from dashscale.context import Context
 from dashscale.errors import PushError
-from dashscale.steps.push import find_pushed, lifecycle_policy, push
+from dashscale.steps.push import find_pushed, push
+from dashscale.steps.repository import lifecycle_policy
 from dashscale.ui import UI
 from tests.support.operating import said
 from tests.support.recording import recording

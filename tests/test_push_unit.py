@@ -20,12 +20,11 @@ from dashscale.steps.push import (
     _Session,
     backoff,
     classify,
-    ensure_repository,
     explain,
     fetch_login,
     find_pushed,
-    lifecycle_policy,
 )
+from dashscale.steps.repository import ensure_repository, lifecycle_policy
 from dashscale.ui import UI
 from tests.support.recording import recording
 

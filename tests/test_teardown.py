@@ -10,7 +10,7 @@ import pytest
 
 from dashscale.config import load_config
 from dashscale.context import Context
-from dashscale.steps import push as push_step
+from dashscale.steps.repository import ensure_repository
 from dashscale.ui import UI
 from tests.support.operating import said
 from tests.support.recording import recording
@@ -60,7 +60,7 @@ def user_zone(boto) -> str:
 def repository_with_an_image(app: str, boto, *overrides: str) -> None:
     """The repository as `dashscale push` makes it (tagged), holding one image; no Docker."""
     config = load_config(overrides={"APP_NAME": app} if app != "demo" else {})
-    push_step.ensure_repository(Context(config=config, ui=UI()))
+    ensure_repository(Context(config=config, ui=UI()))
     manifest = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",

@@ -10,57 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import DockerError
-from dashscale.model import BUILD, KEEP, NEW, Change, Resource, compare, create
-from dashscale.names import TAG_KEY
+from dashscale.model import BUILD, NEW, Change, Resource, compare
 from dashscale.steps import build as build_step
 from dashscale.steps import push as push_step
 from dashscale.steps.cluster import DeployImage
-
-
-class Repository(Resource):
-    """APP-repository: scan on push, immutable tags, a bounded lifecycle policy. One of the
-    same name that is not this app's is used as it is."""
-
-    key = kind = "ECR repository"
-    named = "repository"
-
-    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        ecr = ctx.client("ecr")
-        with translated(f"reading the ECR repository {self.name(ctx)}"):
-            repo = push_step.describe_repository(ecr, self.name(ctx))
-            if repo is None:
-                return None
-            tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
-            owned = ctx.names.owns(tags)
-            differences = (
-                push_step.repository_differences(ecr, repo, ctx.config.ecr_keep_images)
-                if owned
-                else []
-            )
-        return {**repo, "owned": owned, "differences": differences}
-
-    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
-        keep = ctx.config.ecr_keep_images
-        if current is None:
-            return create(
-                self.kind, self.name(ctx), f"scan on push, immutable tags, keeps {keep} images"
-            )
-        if not current["owned"]:
-            return Change(
-                self.kind, self.name(ctx), KEEP, detail=f"not tagged {TAG_KEY}: used as is"
-            )
-        differing = {d: ("", "") for d in current["differences"]}
-        shown = {d: d for d in current["differences"]}
-        return compare(self.kind, self.name(ctx), differing, "", shown)
-
-    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
-        return str(push_step.ensure_repository(ctx, quiet=True).get("repositoryUri", ""))
-
-    def ref(self, ctx: Context, current: Any, change: Change) -> str:
-        return str(current["repositoryUri"]) if current else NEW
+from dashscale.steps.repository import Repository, ensure_repository
 
 
 class Image(Resource):
@@ -161,7 +117,7 @@ def sandbox_image(ctx: Context, retries: int = 5, check: bool = True) -> DeployI
     try:
         ctx.docker  # noqa: B018 (connects: the sandbox goes on without an engine)
     except DockerError as error:
-        push_step.ensure_repository(ctx)
+        ensure_repository(ctx)
         ref = f"{ctx.names.local_image}:{tag}"
         ctx.ui.warn(
             f"{error.message}: the image step (build, smoke check, push) is skipped and the "
@@ -180,7 +136,7 @@ def sandbox_image(ctx: Context, retries: int = 5, check: bool = True) -> DeployI
     if ctx.config.dashscale_registry:
         pushed = push_step.push(ctx, retries=retries)
         return DeployImage(pushed.uri, pushed.architecture)
-    push_step.ensure_repository(ctx)
+    ensure_repository(ctx)
     ctx.ui.resource(
         "image",
         local.ref,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import enum
-import json
 import random
 import re
 import time
@@ -23,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from dashscale.aws import Cancelled, require_owned, translated
+from dashscale.aws import Cancelled, translated
 from dashscale.context import Context
 from dashscale.errors import DockerError, PushError
-from dashscale.names import TAG_KEY
 from dashscale.steps import build
+from dashscale.steps.repository import describe_repository, ensure_repository
 
 T = TypeVar("T")
 
@@ -212,129 +211,6 @@ class _Redactor:
 
 
 # --- the repository ---------------------------------------------------------------------------
-
-
-def lifecycle_policy(keep: int) -> dict[str, Any]:
-    return {
-        "rules": [
-            {
-                "rulePriority": 1,
-                "description": f"dashscale: keep the {keep} most recent images",
-                "selection": {
-                    "tagStatus": "any",
-                    "countType": "imageCountMoreThan",
-                    "countNumber": keep,
-                },
-                "action": {"type": "expire"},
-            }
-        ]
-    }
-
-
-def _current_policy(ecr: Any, name: str) -> dict[str, Any] | None:
-    try:
-        text = ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
-    except ecr.exceptions.LifecyclePolicyNotFoundException:
-        return None
-    try:
-        return dict(json.loads(text))
-    except ValueError:
-        return None
-
-
-def repository_differences(ecr: Any, repo: dict[str, Any], keep: int) -> list[str]:
-    name = repo["repositoryName"]
-    found = []
-    if not repo.get("imageScanningConfiguration", {}).get("scanOnPush"):
-        found.append("scan on push is off")
-    if repo.get("imageTagMutability", "MUTABLE") != "IMMUTABLE":
-        found.append("tags are mutable")
-    if _current_policy(ecr, name) != lifecycle_policy(keep):
-        found.append(f"the lifecycle policy does not keep {keep} images")
-    return found
-
-
-def describe_repository(ecr: Any, name: str) -> dict[str, Any] | None:
-    try:
-        return dict(ecr.describe_repositories(repositoryNames=[name])["repositories"][0])
-    except ecr.exceptions.RepositoryNotFoundException:
-        return None
-
-
-def find_repository(ctx: Context) -> dict[str, Any] | None:
-    """APP-repository when it exists and is this app's (NotOwnedError when it is not)."""
-    ecr = ctx.client("ecr")
-    name = ctx.names.repository
-    with translated(f"looking up the ECR repository {name}"):
-        repo = describe_repository(ecr, name)
-        if repo is None:
-            return None
-        tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
-    require_owned(ctx.names, "ECR repository", name, tags)
-    return repo
-
-
-def ensure_repository(ctx: Context, quiet: bool = False) -> dict[str, Any]:
-    """APP-repository with scan on push, immutable tags and a bounded lifecycle policy.
-
-    A repository of ours (tagged dashscale:app=APP) is brought to these settings; one of the
-    same name that is not ours is used as it is, with a warning on what differs.
-    """
-    ecr = ctx.client("ecr")
-    name = ctx.names.repository
-    keep = ctx.config.ecr_keep_images
-    policy = json.dumps(lifecycle_policy(keep))
-    with translated(f"looking up the ECR repository {name}"):
-        repo = describe_repository(ecr, name)
-    if repo is None:
-        with translated(f"creating the ECR repository {name}"):
-            try:
-                repo = ecr.create_repository(
-                    repositoryName=name,
-                    tags=ctx.names.tags(),
-                    imageTagMutability="IMMUTABLE",
-                    imageScanningConfiguration={"scanOnPush": True},
-                )["repository"]
-            except ecr.exceptions.RepositoryAlreadyExistsException:  # a retried, lost answer
-                repo = describe_repository(ecr, name)
-            ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=policy)
-        if not quiet:
-            ctx.ui.resource(
-                "ECR repository",
-                name,
-                "created",
-                f"scan on push, immutable tags, keeps {keep} images",
-            )
-        return dict(repo or {})
-
-    with translated(f"reading the settings of the ECR repository {name}"):
-        tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
-        differences = repository_differences(ecr, repo, keep)
-    if not ctx.names.owns(tags):
-        if not quiet:
-            ctx.ui.resource(
-                "ECR repository", name, "found", "not created by dashscale: used as it is"
-            )
-        if differences:
-            ctx.ui.warn(
-                f"{name} is not tagged {TAG_KEY}={ctx.names.app}, so dashscale leaves it as it "
-                f"is although {'; '.join(differences)}. Tag it {TAG_KEY}={ctx.names.app} to let "
-                "dashscale manage it."
-            )
-        return repo
-    if not differences:
-        if not quiet:
-            ctx.ui.resource("ECR repository", name, "found")
-        return repo
-    with translated(f"updating the ECR repository {name}"):
-        ecr.put_image_scanning_configuration(
-            repositoryName=name, imageScanningConfiguration={"scanOnPush": True}
-        )
-        ecr.put_image_tag_mutability(repositoryName=name, imageTagMutability="IMMUTABLE")
-        ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=policy)
-    if not quiet:
-        ctx.ui.resource("ECR repository", name, "updated", "; ".join(differences) + " (fixed)")
-    return repo
 
 
 # --- talking to the registry through the engine -----------------------------------------------

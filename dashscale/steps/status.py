@@ -20,7 +20,8 @@ from typing import Any
 
 from dashscale.context import Context
 from dashscale.errors import DashscaleError, NotOwnedError
-from dashscale.steps import alb, autoscaling, cluster, network, push, tls
+from dashscale.steps import alb, autoscaling, cluster, network, tls
+from dashscale.steps import repository as ecr_repository
 from dashscale.steps import service as ecs_service
 from dashscale.steps.alb import HTTP_PORT
 from dashscale.steps.deployment import target_health
@@ -108,7 +109,7 @@ def collect(ctx: Context) -> Status:
         status,
         "ECR repository",
         names.repository,
-        lambda: push.find_repository(ctx),
+        lambda: ecr_repository.find_repository(ctx),
         lambda repo: str(repo.get("repositoryUri", "")),
     )
     try:

@@ -17,7 +17,8 @@ from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import NotOwnedError
 from dashscale.names import TAG_KEY
-from dashscale.steps import alb, autoscaling, cluster, push, tls
+from dashscale.steps import alb, autoscaling, cluster, tls
+from dashscale.steps import repository as ecr_repository
 from dashscale.steps import service as ecs_service
 
 DELETE, KEEP, FOREIGN = "delete", "keep", "foreign"
@@ -103,7 +104,7 @@ def survey(ctx: Context, everything: bool) -> Plan:
         plan,
         REPOSITORY,
         names.repository,
-        lambda: push.find_repository(ctx),
+        lambda: ecr_repository.find_repository(ctx),
         keep=None if everything else "holds your images; --all deletes it",
     )
     if repository is not None:
