@@ -1,5 +1,6 @@
 """HTTPS on the load balancer, once the certificate is issued: the listener on port 443 with a
-TLS 1.3 policy, the alias records of DOMAIN and www.DOMAIN, and the permanent redirect on port 80.
+TLS 1.3 policy (signing users in first with AUTH: auth.py), the alias records of DOMAIN and
+www.DOMAIN (for an apex, or with WWW=true), and the permanent redirect on port 80.
 
 The aliases come before the redirect: if they fail, http:// on the load balancer still serves.
 With --no-wait and a certificate still pending, all three wait for a later `tls` or `up`.
@@ -14,7 +15,7 @@ from dashscale import model
 from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, WaitTimeout
-from dashscale.model import NEW, Change, Resource, compare, create
+from dashscale.model import DELETE, NEW, Change, Resource, compare, create
 from dashscale.steps import tls
 from dashscale.steps.alb import (
     HTTPS_PORT,
@@ -40,6 +41,7 @@ from dashscale.steps.tls import (
     same_record,
     upsert_records,
     why_pending,
+    with_www,
 )
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -64,7 +66,7 @@ def issued_now(ctx: Context, certificate: Certificate) -> Certificate | None:
     """The certificate when ACM has issued it, None while it is pending; one look, no wait."""
     if certificate.status == "ISSUED":
         return certificate
-    domain, _ = domains(ctx)
+    domain = domains(ctx)[0]
     with translated("reading the certificate's status"):
         details = ctx.client("acm").describe_certificate(CertificateArn=certificate.arn)
     status = details["Certificate"]["Status"]
@@ -79,7 +81,7 @@ def issued_now(ctx: Context, certificate: Certificate) -> Certificate | None:
 
 
 def wait_issued(ctx: Context, certificate: Certificate, timeout: float, why: str) -> Certificate:
-    domain, _ = domains(ctx)
+    domain = domains(ctx)[0]
     if certificate.status == "ISSUED":
         return certificate
     try:
@@ -110,14 +112,14 @@ def certificate_issued(
         return wait_issued(ctx, certificate, timeout, why)
     issued = issued_now(ctx, certificate)
     if issued is None:
-        domain, _ = domains(ctx)
+        domain = domains(ctx)[0]
         ctx.ui.resource("certificate", domain, "pending", "not waiting for ACM (--no-wait)")
     return issued
 
 
 def pending_note(ctx: Context, why: str) -> str:
     """What finishes HTTPS after `up --no-wait` left the certificate pending."""
-    domain, _ = domains(ctx)
+    domain = domains(ctx)[0]
     return (
         f"HTTPS on {domain} follows once ACM issues the certificate (pending because {why}). "
         "Then run `dashscale tls` (or `dashscale up`): it adds the HTTPS listener, the redirect "
@@ -211,7 +213,11 @@ class AliasRecord(_AfterIssue):
         self.key = "www alias record" if www else "alias record"
 
     def name(self, ctx: Context) -> str:
-        return domains(ctx)[1 if self.www else 0]
+        domain = domains(ctx)[0]
+        return f"www.{domain}" if self.www else domain
+
+    def served(self, ctx: Context) -> bool:
+        return not self.www or with_www(ctx)
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return record_named(found[ZoneRecords.key][1], self.name(ctx), "A")
@@ -231,6 +237,10 @@ class AliasRecord(_AfterIssue):
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         balancer: LoadBalancer = refs[LoadBalancerResource.key]
         detail = f"alias to {ctx.names.alb}"
+        if not self.served(ctx):  # WWW=false: the app's www alias goes, anyone else's stays
+            if current is not None and same_record(current, self.wanted(ctx, balancer)):
+                return Change(self.kind, self.name(ctx), DELETE, detail="WWW=false")
+            return model.absent(self.kind, self.name(ctx))
         if current is None:
             return create(self.kind, self.name(ctx), detail)
         if same_record(current, self.wanted(ctx, balancer)):
@@ -239,8 +249,16 @@ class AliasRecord(_AfterIssue):
         return compare(self.kind, self.name(ctx), {"target": (target, balancer.dns_name)}, detail)
 
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> None:
+        zone: tls.Zone = refs[HostedZone.key]
+        if change.action == DELETE:
+            with translated(f"deleting the alias record {self.name(ctx)}"):
+                ctx.client("route53").change_resource_record_sets(
+                    HostedZoneId=zone.id,
+                    ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": current}]},
+                )
+            return
         wanted = self.wanted(ctx, refs[LoadBalancerResource.key])
-        upsert_records(ctx, refs[HostedZone.key], [], [wanted])
+        upsert_records(ctx, zone, [], [wanted])
 
     def ref(self, ctx: Context, current: Any, change: Change) -> None:
         return None

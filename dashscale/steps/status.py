@@ -226,7 +226,7 @@ def collect(ctx: Context) -> Status:
             status,
             "hosted zone",
             domain,
-            lambda: tls.find_zone(ctx),
+            lambda: tls.find_enclosing_zone(ctx),
             lambda z: z.id if z.owned else f"{z.id} (yours, not created by dashscale)",
         )
         certificate = _probe(

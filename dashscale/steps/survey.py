@@ -381,12 +381,15 @@ def _survey_dns(
     domains |= {c["DomainName"].lower().removeprefix("*.") for c in certificates}
     domains |= _tagged_zone_names(ctx)
     validation = set().union(*(_validation_records(c) for c in certificates))
+    zones: dict[str, tuple[tls.Zone, set[str]]] = {}  # a zone may hold several app domains
     for domain in sorted(domains):
-        zone = tls.find_zone(ctx, domain)
-        if zone is None:
-            continue
+        zone = tls.find_enclosing_zone(ctx, domain)
+        if zone is not None:
+            zones.setdefault(zone.id, (zone, set()))[1].add(domain)
+    for zone, names in zones.values():
+        domain = zone.name
         records = tls.zone_records(ctx, zone.id)
-        aliases = {tls.fqdn(domain), tls.fqdn(f"www.{domain}")}
+        aliases = {tls.fqdn(n) for name in names for n in (name, f"www.{name}")}
         deleting: list[dict[str, Any]] = []
         for record in records:
             name = tls.fqdn(record["Name"])
