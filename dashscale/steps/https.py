@@ -16,7 +16,7 @@ from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, WaitTimeout
 from dashscale.model import DELETE, NEW, Change, Resource, compare, create
-from dashscale.steps import tls
+from dashscale.steps import auth, tls
 from dashscale.steps.alb import (
     HTTPS_PORT,
     BalancerAndGroup,
@@ -26,8 +26,6 @@ from dashscale.steps.alb import (
     LoadBalancerResource,
     TargetGroup,
     create_listener,
-    forward_action,
-    forwards_to,
 )
 from dashscale.steps.tls import (
     Certificate,
@@ -140,7 +138,8 @@ class _AfterIssue(Resource):
 
 
 class HttpsListener(_AfterIssue):
-    """Port 443 with the certificate and a TLS 1.3 policy, forwarding to the target group."""
+    """Port 443 with the certificate and a TLS 1.3 policy, forwarding to the target group;
+    with AUTH, signing the user in first (auth.py)."""
 
     key = "https listener"
     kind = "listener"
@@ -151,10 +150,16 @@ class HttpsListener(_AfterIssue):
         ValidationRecords.key,
         LoadBalancerResource.key,
         TargetGroup.key,
+        auth.UserPoolClient.key,
+        auth.UserPoolDomain.key,
     )
 
     def name(self, ctx: Context) -> str:
         return f"HTTPS :{HTTPS_PORT}"
+
+    def detail(self, ctx: Context) -> str:
+        sign_in = "" if ctx.config.auth == auth.NONE else f", sign-in {ctx.config.auth}"
+        return TLS_POLICY + sign_in
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return found[Listeners.key].get(HTTPS_PORT)
@@ -164,8 +169,11 @@ class HttpsListener(_AfterIssue):
         return (issued or refs[CertificateResource.key]).arn
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        wanted = auth.listener_actions(ctx, refs)
         if current is None:
-            return create(self.kind, self.name(ctx), TLS_POLICY)
+            return create(self.kind, self.name(ctx), self.detail(ctx))
+        actions = current.get("DefaultActions", [])
+        auth.with_secret(ctx, wanted, actions)  # stops here when the OIDC secret is missing
         certificate = self._certificate(refs)
         certificates = [c["CertificateArn"] for c in current.get("Certificates", [])]
         differing: dict[str, tuple[Any, Any]] = {}
@@ -175,18 +183,18 @@ class HttpsListener(_AfterIssue):
             differing["TLS policy"] = (current.get("SslPolicy"), TLS_POLICY)
         if certificates != [certificate]:
             differing["certificate"] = (certificates, [certificate])
-        actions = current.get("DefaultActions", [])
-        if not (len(actions) == 1 and forwards_to(actions[0], refs[TargetGroup.key])):
-            shown = [a.get("TargetGroupArn") or a.get("Type") for a in actions]
-            differing["default action"] = (shown, f"forward to {ctx.names.target_group}")
-        return compare(self.kind, self.name(ctx), differing, TLS_POLICY)
+        if auth.shapes(actions) != auth.shapes(wanted):
+            differing["default actions"] = (auth.describe(actions), auth.describe(wanted))
+        return compare(self.kind, self.name(ctx), differing, self.detail(ctx))
 
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
         settings = {
             "Protocol": "HTTPS",
             "SslPolicy": TLS_POLICY,
             "Certificates": [{"CertificateArn": self._certificate(refs)}],
-            "DefaultActions": [forward_action(refs[TargetGroup.key])],
+            "DefaultActions": auth.with_secret(
+                ctx, auth.listener_actions(ctx, refs), (current or {}).get("DefaultActions", [])
+            ),
         }
         with translated("setting up the HTTPS listener"):
             if current is None:
@@ -316,9 +324,9 @@ RESOURCES: tuple[Resource, ...] = (
 def tls_section(ctx: Context, update_registrar: bool = False, timeout: float = 3600.0) -> str:
     """The `tls` command: zone, certificate, validation records, then (once issued) the HTTPS
     listener, the aliases and the redirect. Needs what `alb` made. Returns https://DOMAIN."""
-    resources = [*tls.RESOURCES, *RESOURCES]
+    resources = [*tls.RESOURCES, *auth.resources(ctx), *RESOURCES]
     required = [LoadBalancerResource(), TargetGroup(), HttpListener()]
-    readings = [BalancerAndGroup(), Listeners(), ZoneRecords()]
+    readings = [BalancerAndGroup(), Listeners(), ZoneRecords(), *auth.readings(ctx)]
     found = model.read(ctx, [*readings, *required, *resources])
     refs = model.require(ctx, required, found, "`dashscale alb` (or `dashscale up`)")
     planned = model.plan(ctx, resources, {**found, **refs})
