@@ -143,9 +143,7 @@ class UserPool(Resource):
         if current is None:
             return create(self.kind, name, "sign-up by administrators only, email as user name")
         if current.get("UsernameAttributes") != ["email"]:
-            raise AwsError(
-                f"user pool {name} does not use the email as user name", CANNOT_CHANGE
-            )
+            raise AwsError(f"user pool {name} does not use the email as user name", CANNOT_CHANGE)
         differing = {}
         if not (current.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly"):
             differing["sign-up"] = ("anyone", "administrators only")
@@ -212,7 +210,9 @@ class UserPoolClient(Resource):
         if current is None:
             return create(self.kind, name, detail)
         if not current.get("HasSecret"):
-            raise AwsError(f"app client {name} has no secret; the load balancer needs one", CANNOT_CHANGE)
+            raise AwsError(
+                f"app client {name} has no secret; the load balancer needs one", CANNOT_CHANGE
+            )
         differing = {
             field: (current.get(field), wanted)
             for field, wanted in client_settings(ctx).items()
@@ -312,7 +312,10 @@ def listener_actions(ctx: Context, refs: Mapping[str, Any]) -> list[dict[str, An
 
 
 CONFIG_KEYS = {
-    "authenticate-cognito": ("AuthenticateCognitoConfig", ("UserPoolArn", "UserPoolClientId", "UserPoolDomain")),
+    "authenticate-cognito": (
+        "AuthenticateCognitoConfig",
+        ("UserPoolArn", "UserPoolClientId", "UserPoolDomain"),
+    ),
     "authenticate-oidc": ("AuthenticateOidcConfig", ("Issuer", *ENDPOINTS, "ClientId")),
 }
 
