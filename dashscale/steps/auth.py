@@ -30,7 +30,7 @@ import botocore.exceptions
 from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError, DashscaleError
-from dashscale.model import NEW, Change, Reading, Resource, compare, create, is_new
+from dashscale.model import NEW, Change, Reading, Resource, compare, create
 from dashscale.steps.alb import CANNOT_CHANGE, TargetGroup, forward_action
 from dashscale.steps.tls import domains
 
@@ -97,7 +97,7 @@ def discover(issuer: str) -> dict[str, str]:
     trusted certificates (SSL_CERT_FILE names another bundle, such as a company CA's)."""
     url = issuer.rstrip("/") + DISCOVERY_PATH
     try:
-        with urllib.request.urlopen(  # noqa: S310 (an https:// URL: config checks it)
+        with urllib.request.urlopen(
             url, timeout=DISCOVERY_TIMEOUT, context=ssl.create_default_context()
         ) as answer:
             document = json.load(answer)

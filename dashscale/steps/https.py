@@ -170,10 +170,10 @@ class HttpsListener(_AfterIssue):
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         wanted = auth.listener_actions(ctx, refs)
+        actions = (current or {}).get("DefaultActions", [])
+        auth.with_secret(ctx, wanted, actions)  # stops here, before any change, without it
         if current is None:
             return create(self.kind, self.name(ctx), self.detail(ctx))
-        actions = current.get("DefaultActions", [])
-        auth.with_secret(ctx, wanted, actions)  # stops here when the OIDC secret is missing
         certificate = self._certificate(refs)
         certificates = [c["CertificateArn"] for c in current.get("Certificates", [])]
         differing: dict[str, tuple[Any, Any]] = {}

@@ -372,10 +372,7 @@ class HostedZone(Resource):
                 ResourceType="hostedzone", ResourceId=zone_id, AddTags=ctx.names.tags()
             )
         if is_subdomain(domain):
-            where = (
-                f"Add them as NS records for {domain} in the DNS of {domain.split('.', 1)[1]} "
-                "(not at a registrar)"
-            )
+            where = f"Add them as NS records for {domain} in the DNS of {domain.split('.', 1)[1]}"
         else:
             where = f"Set these four at the registrar of {domain}"
         ctx.ui.info(
