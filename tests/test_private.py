@@ -312,3 +312,42 @@ def test_the_dry_run_plans_the_sign_in(aws: str, project: Path, run, no_docker: 
     assert plan[("user pool client", "demo-alb")][0] == "would create"
     assert plan[("sign-in domain", "demo-users")][0] == "would create"
     assert "sticky 60 s" in said(dry.stderr)
+
+
+@pytest.mark.parametrize(
+    ("domain", "www", "names", "enclosing"),
+    [
+        ("example.com", None, ("example.com", "www.example.com"), ["example.com"]),
+        ("sales.example.com", None, ("sales.example.com",), ["sales.example.com", "example.com"]),
+        ("app.example.co.uk", None, ("app.example.co.uk",), ["app.example.co.uk", "example.co.uk"]),
+        ("example.co.uk", None, ("example.co.uk", "www.example.co.uk"), ["example.co.uk"]),
+        ("example.com", "false", ("example.com",), ["example.com"]),
+        ("sales.example.com", "true", ("sales.example.com", "www.sales.example.com"), None),
+    ],
+)
+def test_www_is_for_an_apex_unless_set(
+    tmp_path: Path, domain: str, www: str | None, names: tuple[str, ...], enclosing
+) -> None:
+    from dashscale.config import load_config
+    from dashscale.context import Context
+    from dashscale.steps import tls
+    from dashscale.ui import UI
+
+    environ = {"APP_NAME": "demo", "AWS_REGION": "us-east-1", "DOMAIN": domain}
+    if www is not None:
+        environ["WWW"] = www
+    ctx = Context(load_config(environ=environ, project_dir=tmp_path), UI())
+    assert tls.domains(ctx) == names
+    if enclosing is not None:
+        assert tls.enclosing_names(domain) == enclosing
+
+
+def test_status_json_shows_the_sign_in(aws: str, project: Path, run, no_docker: None) -> None:
+    import json
+
+    assert run("up", "--image", IMAGE, *COGNITO).exit_code == 0
+    assert run("users", "add", "ana@example.com", *COGNITO).exit_code == 0
+    document = json.loads(run("status", "--json", *COGNITO).stdout)
+    assert document["sign_in"]["mode"] == "cognito"
+    assert document["sign_in"]["pool"] == "demo-users"
+    assert document["sign_in"]["users"] == 1

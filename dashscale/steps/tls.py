@@ -17,7 +17,13 @@ import click
 
 from dashscale.aws import already_exists, error_code, translated, wait_until
 from dashscale.context import Context
-from dashscale.dns import DnsUnavailable, name_servers, system_resolver
+from dashscale.dns import (
+    DnsUnavailable,
+    is_subdomain,
+    name_servers,
+    registered_name,
+    system_resolver,
+)
 from dashscale.model import (
     NEW,
     Change,
@@ -49,40 +55,6 @@ class Zone:
 class Certificate:
     arn: str
     status: str
-
-
-# Public suffixes of two labels under which names are registered (example.co.uk is an apex).
-SECOND_LEVEL = frozenset(
-    f"{second}.{top}"
-    for top, seconds in (
-        ("uk", ("co", "org", "ac", "gov", "ltd", "plc", "me", "net")),
-        ("au", ("com", "net", "org", "edu", "gov", "id")),
-        ("nz", ("co", "org", "net", "ac", "govt")),
-        ("jp", ("co", "or", "ne", "ac", "go")),
-        ("za", ("co", "org", "net")),
-        ("br", ("com", "net", "org")),
-        ("in", ("co", "net", "org", "firm")),
-        ("kr", ("co", "or")),
-        ("il", ("co", "org")),
-        ("mx", ("com", "org")),
-        ("sg", ("com", "org")),
-        ("tr", ("com", "org")),
-        ("cn", ("com", "net", "org")),
-    )
-    for second in seconds
-)
-
-
-def registered_name(domain: str) -> str:
-    """The name registered with a registrar that `domain` lies in (sales.example.com and
-    example.com: example.com; app.example.co.uk: example.co.uk)."""
-    labels = domain.lower().rstrip(".").split(".")
-    size = 3 if ".".join(labels[-2:]) in SECOND_LEVEL else 2
-    return ".".join(labels[-size:])
-
-
-def is_subdomain(domain: str) -> bool:
-    return domain.lower().rstrip(".") != registered_name(domain)
 
 
 def with_www(ctx: Context) -> bool:

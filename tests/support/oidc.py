@@ -57,7 +57,7 @@ def discovery_server(folder: Path) -> Iterator[tuple[str, Path]]:
     document: dict[str, str] = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        def do_GET(self) -> None:
             if self.path != "/.well-known/openid-configuration":
                 self.send_error(404)
                 return
