@@ -351,3 +351,22 @@ def test_status_json_shows_the_sign_in(aws: str, project: Path, run, no_docker: 
     assert document["sign_in"]["mode"] == "cognito"
     assert document["sign_in"]["pool"] == "demo-users"
     assert document["sign_in"]["users"] == 1
+
+
+def test_sign_in_opens_outbound_https_when_the_group_lacks_it(
+    aws: str, boto, project: Path, run, no_docker: None
+) -> None:
+    assert run("up", "--image", IMAGE, "--set", "DOMAIN=example.com").exit_code == 0
+    ec2 = boto("ec2")
+    (group,) = ec2.describe_security_groups(GroupNames=["demo-alb-sg"])["SecurityGroups"]
+    ec2.revoke_security_group_egress(
+        GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"]
+    )
+    result = run("up", "--image", IMAGE, *COGNITO)
+    assert result.exit_code == 0, result.output
+    (group,) = ec2.describe_security_groups(GroupNames=["demo-alb-sg"])["SecurityGroups"]
+    (rule,) = group["IpPermissionsEgress"]
+    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 443, 443)
+    with recording(aws) as calls:
+        assert run("up", "--image", IMAGE, *COGNITO).exit_code == 0
+    assert calls.changing == []
