@@ -399,9 +399,51 @@ def scale(options: Options, ui: UI, count: int, wait: bool, timeout: int) -> Non
     ui.result(f"{service.get('runningCount', 0)}/{count} running")
 
 
+@cli.group()
+def users() -> None:
+    """The users who may sign in (AUTH=cognito): add, list, remove."""
+
+
+@users.command("add")
+@click.argument("email")
+@shared_options
+def users_add(options: Options, ui: UI, email: str) -> None:
+    """Invite EMAIL: Cognito mails a temporary password; the first sign-in sets a new one."""
+    from dashscale.steps import auth
+
+    ctx = make_context(options, ui)
+    ui.result(f"{email}: {auth.add_user(ctx, email)}")
+
+
+@users.command("list")
+@shared_options
+def users_list(options: Options, ui: UI) -> None:
+    """List the users: email, status (FORCE_CHANGE_PASSWORD until the first sign-in), enabled."""
+    from dashscale.steps import auth
+
+    ctx = make_context(options, ui)
+    found = auth.list_users(ctx)
+    ui.info(f"{ctx.names.user_pool}: {len(found)} user(s)")
+    for user in found:
+        ui.result(f"{user['email']}\t{user['status']}\tenabled: {user['enabled']}")
+
+
+@users.command("remove")
+@click.argument("email")
+@shared_options
+def users_remove(options: Options, ui: UI, email: str) -> None:
+    """Remove EMAIL: they can no longer sign in."""
+    from dashscale.steps import auth
+
+    ctx = make_context(options, ui)
+    auth.remove_user(ctx, email)
+    ui.result(f"{email}: removed")
+
+
 TEARDOWN_ALL_HELP = (
     "Also delete what holds data, when dashscale created it: the image repository with its "
-    "images, the log group, and a hosted zone with no records but dashscale's."
+    "images, the log group, the user pool with its users (and its sign-in domain), and a "
+    "hosted zone with no records but dashscale's."
 )
 TEARDOWN_TIMEOUT_HELP = (
     "Seconds to wait for each resource AWS is slow to release (service tasks, load balancer, "

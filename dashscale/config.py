@@ -96,8 +96,15 @@ def _domain(raw: str) -> str:
     if len(name) > 253 or not re.fullmatch(rf"({label}\.)+[a-z][a-z0-9-]{{0,61}}[a-z0-9]", name):
         raise Invalid("a domain name such as example.com")
     if name.startswith("www."):
-        raise Invalid("the apex domain without www. (www.DOMAIN is added for you)")
+        raise Invalid("the domain without www. (www.DOMAIN is added for an apex)")
     return name
+
+
+def _https_url(raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?", url):
+        raise Invalid("an https:// URL, such as https://login.example.com")
+    return url
 
 
 def _health_path(raw: str) -> str:
@@ -158,7 +165,38 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("TASK_CPU", "1024", _integer(1), "Fargate CPU units per task (1024 = 1 vCPU)."),
     Variable("TASK_MEMORY", "3072", _integer(1), "Fargate memory per task, MiB."),
     Variable("DESIRED_COUNT", "3", _integer(1), "Number of tasks the service runs."),
-    Variable("DOMAIN", None, _domain, "Apex domain (example.com); enables HTTPS on it and www."),
+    Variable(
+        "DOMAIN",
+        None,
+        _domain,
+        "Domain (example.com or sales.example.com); enables HTTPS on it, in the closest "
+        "enclosing Route 53 zone.",
+    ),
+    Variable(
+        "WWW",
+        None,
+        _boolean,
+        "Also serve www.DOMAIN (default: true when DOMAIN is the apex of its zone).",
+    ),
+    Variable(
+        "AUTH",
+        "none",
+        _pattern(r"none|cognito|oidc", "none, cognito or oidc"),
+        "Sign-in before the app (needs DOMAIN): cognito (users you manage) or oidc.",
+    ),
+    Variable("OIDC_ISSUER", None, _https_url, "With AUTH=oidc: the identity provider's issuer."),
+    Variable(
+        "OIDC_CLIENT_ID",
+        None,
+        _pattern(r"\S+", "a client id"),
+        "With AUTH=oidc: the client id (its secret: environment OIDC_CLIENT_SECRET only).",
+    ),
+    Variable(
+        "STICKY_SESSIONS",
+        None,
+        _integer(1, 604800),
+        "Seconds the load balancer's cookie keeps a user on one task; unset: off.",
+    ),
     Variable("BASE_IMAGE", "python:3.12-slim", _pattern(r"\S+", "an image name"), "Base image."),
     Variable(
         "IMAGE_TAG",
@@ -255,6 +293,11 @@ class Config:
     task_memory: int = 3072
     desired_count: int = 3
     domain: str | None = None
+    www: bool | None = None
+    auth: str = "none"
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    sticky_sessions: int | None = None
     base_image: str = "python:3.12-slim"
     image_tag: str | None = None
     platform: str = DEFAULT_PLATFORM
@@ -412,12 +455,41 @@ def _check_combinations(values: dict[str, Any], invalid: set[str]) -> list[Confi
                 f"{', '.join(map(str, _RETENTION_DAYS))}"
             )
         )
+    if checkable("auth", "domain", "oidc_issuer", "oidc_client_id"):
+        errors.extend(_check_auth(values))
     names = ("min_count", "max_count", "desired_count", "cpu_target", "requests_per_target")
     if checkable(*names):
         try:
             _check_autoscaling(values)
         except ConfigError as error:
             errors.append(error)
+    return errors
+
+
+def _check_auth(values: dict[str, Any]) -> list[ConfigError]:
+    """Sign-in needs DOMAIN (the load balancer authenticates on HTTPS only); OIDC needs its
+    issuer and client id, and they mean nothing without it."""
+    auth = values.get("auth", "none")
+    errors = []
+    if auth != "none" and "domain" not in values:
+        errors.append(
+            ConfigError(
+                f"AUTH={auth} needs DOMAIN: the load balancer signs users in on HTTPS only",
+                "set DOMAIN (such as sales.example.com), or AUTH=none",
+            )
+        )
+    oidc = [name.upper() for name in ("oidc_issuer", "oidc_client_id") if name in values]
+    if auth == "oidc" and len(oidc) < 2:
+        errors.append(
+            ConfigError(
+                "AUTH=oidc needs OIDC_ISSUER and OIDC_CLIENT_ID",
+                "set both (the client secret goes in the environment as OIDC_CLIENT_SECRET)",
+            )
+        )
+    elif auth != "oidc" and oidc:
+        errors.append(
+            ConfigError(f"{oidc[0]} is set but AUTH is {auth}", "set AUTH=oidc, or remove it")
+        )
     return errors
 
 

@@ -104,3 +104,37 @@ def name_servers(domain: str, resolver: str, timeout: float = 3.0) -> set[str]:
         except OSError as error:
             raise DnsUnavailable(f"no answer from DNS server {resolver}: {error}") from None
     return parse_ns_answer(message, query_id)
+
+
+# Public suffixes of two labels under which names are registered (example.co.uk is an apex).
+SECOND_LEVEL = frozenset(
+    f"{second}.{top}"
+    for top, seconds in (
+        ("uk", ("co", "org", "ac", "gov", "ltd", "plc", "me", "net")),
+        ("au", ("com", "net", "org", "edu", "gov", "id")),
+        ("nz", ("co", "org", "net", "ac", "govt")),
+        ("jp", ("co", "or", "ne", "ac", "go")),
+        ("za", ("co", "org", "net")),
+        ("br", ("com", "net", "org")),
+        ("in", ("co", "net", "org", "firm")),
+        ("kr", ("co", "or")),
+        ("il", ("co", "org")),
+        ("mx", ("com", "org")),
+        ("sg", ("com", "org")),
+        ("tr", ("com", "org")),
+        ("cn", ("com", "net", "org")),
+    )
+    for second in seconds
+)
+
+
+def registered_name(domain: str) -> str:
+    """The name registered with a registrar that `domain` lies in (sales.example.com and
+    example.com: example.com; app.example.co.uk: example.co.uk)."""
+    labels = domain.lower().rstrip(".").split(".")
+    size = 3 if ".".join(labels[-2:]) in SECOND_LEVEL else 2
+    return ".".join(labels[-size:])
+
+
+def is_subdomain(domain: str) -> bool:
+    return domain.lower().rstrip(".") != registered_name(domain)

@@ -6,6 +6,7 @@ With APP_NAME at most 20 characters, the longest (load balancer, target group: 3
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 TAG_KEY = "dashscale:app"
@@ -62,6 +63,24 @@ class Names:
     @property
     def log_group(self) -> str:
         return f"/ecs/{self.app}"
+
+    @property
+    def user_pool(self) -> str:
+        return f"{self.app}-users"
+
+    @property
+    def user_pool_client(self) -> str:
+        return f"{self.app}-alb"
+
+    def sign_in_domain(self, user_pool_id: str) -> str:
+        """The prefix of the pool's hosted sign-in domain (PREFIX.auth.REGION.amazoncognito.com):
+        global across accounts, so the app's name plus a short hash of the pool's id. Cognito
+        refuses prefixes containing aws, amazon or cognito: those become x."""
+        digest = hashlib.sha256(user_pool_id.encode()).hexdigest()[:10]
+        app = self.app
+        for word in ("amazon", "cognito", "aws"):
+            app = app.replace(word, "x")
+        return f"{app}-{digest}"
 
     @property
     def local_image(self) -> str:

@@ -24,6 +24,9 @@ HTTP_PORT = 80
 HTTPS_PORT = 443
 DROP_INVALID_HEADERS = "routing.http.drop_invalid_header_fields.enabled"
 DEREGISTRATION_DELAY = "deregistration_delay.timeout_seconds"
+STICKY = "stickiness.enabled"
+STICKY_TYPE = "stickiness.type"
+STICKY_SECONDS = "stickiness.lb_cookie.duration_seconds"
 UNHEALTHY_THRESHOLD = 2
 HEALTH_MATCHER = "200"
 CANNOT_CHANGE = "AWS cannot change that: run `dashscale teardown` (or delete it), then re-run"
@@ -156,6 +159,18 @@ def forward_action(target_group_arn: str) -> dict[str, Any]:
     return {"Type": "forward", "TargetGroupArn": target_group_arn}
 
 
+def group_attributes(ctx: Context) -> dict[str, str]:
+    """The target group's attributes dashscale sets: the drain time and, with STICKY_SESSIONS,
+    the load balancer's cookie (unset: stickiness off, its other keys left as they are)."""
+    wanted = {DEREGISTRATION_DELAY: str(ctx.config.deregistration_delay)}
+    seconds = ctx.config.sticky_sessions
+    if seconds is None:
+        wanted[STICKY] = "false"
+    else:
+        wanted.update({STICKY: "true", STICKY_TYPE: "lb_cookie", STICKY_SECONDS: str(seconds)})
+    return wanted
+
+
 def _with_attributes(ctx: Context, kind: str, found: dict[str, Any] | None) -> Any:
     """The load balancer's or target group's description with its attributes as a dict."""
     if found is None:
@@ -261,9 +276,10 @@ class TargetGroup(Resource):
 
     def detail(self, ctx: Context) -> str:
         config = ctx.config
+        sticky = f", sticky {config.sticky_sessions} s" if config.sticky_sessions else ""
         return (
             f"ip, HTTP {config.app_port}, check {config.health_check_path} every "
-            f"{config.health_check_interval} s, drain {config.deregistration_delay} s"
+            f"{config.health_check_interval} s, drain {config.deregistration_delay} s{sticky}"
         )
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
@@ -283,12 +299,9 @@ class TargetGroup(Resource):
             for key, value in health_check_settings(ctx).items()
             if current.get(key) != value
         }
-        delay = str(ctx.config.deregistration_delay)
-        if current["Attributes"].get(DEREGISTRATION_DELAY) != delay:
-            differing[DEREGISTRATION_DELAY] = (
-                current["Attributes"].get(DEREGISTRATION_DELAY),
-                delay,
-            )
+        for key, value in group_attributes(ctx).items():
+            if str(current["Attributes"].get(key, "")).lower() != value:
+                differing[key] = (current["Attributes"].get(key), value)
         return compare(self.kind, name, differing, self.detail(ctx))
 
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
@@ -313,12 +326,13 @@ class TargetGroup(Resource):
                     f"target group {name}",
                 )
             arn = str(current["TargetGroupArn"])
-            if change.fields - {DEREGISTRATION_DELAY}:
+            attributes = group_attributes(ctx)
+            if change.fields - set(attributes):
                 elb.modify_target_group(TargetGroupArn=arn, **settings)
-            if change.action == CREATE or DEREGISTRATION_DELAY in change.fields:
-                delay = str(ctx.config.deregistration_delay)
+            if change.action == CREATE or change.fields & set(attributes):
                 elb.modify_target_group_attributes(
-                    TargetGroupArn=arn, Attributes=[{"Key": DEREGISTRATION_DELAY, "Value": delay}]
+                    TargetGroupArn=arn,
+                    Attributes=[{"Key": k, "Value": v} for k, v in attributes.items()],
                 )
         return arn
 

@@ -1,5 +1,6 @@
 """HTTPS on the load balancer, once the certificate is issued: the listener on port 443 with a
-TLS 1.3 policy, the alias records of DOMAIN and www.DOMAIN, and the permanent redirect on port 80.
+TLS 1.3 policy (signing users in first with AUTH: auth.py), the alias records of DOMAIN and
+www.DOMAIN (for an apex, or with WWW=true), and the permanent redirect on port 80.
 
 The aliases come before the redirect: if they fail, http:// on the load balancer still serves.
 With --no-wait and a certificate still pending, all three wait for a later `tls` or `up`.
@@ -14,8 +15,8 @@ from dashscale import model
 from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, WaitTimeout
-from dashscale.model import NEW, Change, Resource, compare, create
-from dashscale.steps import tls
+from dashscale.model import DELETE, NEW, Change, Resource, compare, create
+from dashscale.steps import auth, tls
 from dashscale.steps.alb import (
     HTTPS_PORT,
     BalancerAndGroup,
@@ -25,8 +26,6 @@ from dashscale.steps.alb import (
     LoadBalancerResource,
     TargetGroup,
     create_listener,
-    forward_action,
-    forwards_to,
 )
 from dashscale.steps.tls import (
     Certificate,
@@ -40,6 +39,7 @@ from dashscale.steps.tls import (
     same_record,
     upsert_records,
     why_pending,
+    with_www,
 )
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -64,7 +64,7 @@ def issued_now(ctx: Context, certificate: Certificate) -> Certificate | None:
     """The certificate when ACM has issued it, None while it is pending; one look, no wait."""
     if certificate.status == "ISSUED":
         return certificate
-    domain, _ = domains(ctx)
+    domain = domains(ctx)[0]
     with translated("reading the certificate's status"):
         details = ctx.client("acm").describe_certificate(CertificateArn=certificate.arn)
     status = details["Certificate"]["Status"]
@@ -79,7 +79,7 @@ def issued_now(ctx: Context, certificate: Certificate) -> Certificate | None:
 
 
 def wait_issued(ctx: Context, certificate: Certificate, timeout: float, why: str) -> Certificate:
-    domain, _ = domains(ctx)
+    domain = domains(ctx)[0]
     if certificate.status == "ISSUED":
         return certificate
     try:
@@ -110,14 +110,14 @@ def certificate_issued(
         return wait_issued(ctx, certificate, timeout, why)
     issued = issued_now(ctx, certificate)
     if issued is None:
-        domain, _ = domains(ctx)
+        domain = domains(ctx)[0]
         ctx.ui.resource("certificate", domain, "pending", "not waiting for ACM (--no-wait)")
     return issued
 
 
 def pending_note(ctx: Context, why: str) -> str:
     """What finishes HTTPS after `up --no-wait` left the certificate pending."""
-    domain, _ = domains(ctx)
+    domain = domains(ctx)[0]
     return (
         f"HTTPS on {domain} follows once ACM issues the certificate (pending because {why}). "
         "Then run `dashscale tls` (or `dashscale up`): it adds the HTTPS listener, the redirect "
@@ -138,7 +138,8 @@ class _AfterIssue(Resource):
 
 
 class HttpsListener(_AfterIssue):
-    """Port 443 with the certificate and a TLS 1.3 policy, forwarding to the target group."""
+    """Port 443 with the certificate and a TLS 1.3 policy, forwarding to the target group;
+    with AUTH, signing the user in first (auth.py)."""
 
     key = "https listener"
     kind = "listener"
@@ -149,10 +150,16 @@ class HttpsListener(_AfterIssue):
         ValidationRecords.key,
         LoadBalancerResource.key,
         TargetGroup.key,
+        auth.UserPoolClient.key,
+        auth.UserPoolDomain.key,
     )
 
     def name(self, ctx: Context) -> str:
         return f"HTTPS :{HTTPS_PORT}"
+
+    def detail(self, ctx: Context) -> str:
+        sign_in = "" if ctx.config.auth == auth.NONE else f", sign-in {ctx.config.auth}"
+        return TLS_POLICY + sign_in
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return found[Listeners.key].get(HTTPS_PORT)
@@ -162,8 +169,11 @@ class HttpsListener(_AfterIssue):
         return (issued or refs[CertificateResource.key]).arn
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        wanted = auth.listener_actions(ctx, refs)
+        actions = (current or {}).get("DefaultActions", [])
+        auth.with_secret(ctx, wanted, actions)  # stops here, before any change, without it
         if current is None:
-            return create(self.kind, self.name(ctx), TLS_POLICY)
+            return create(self.kind, self.name(ctx), self.detail(ctx))
         certificate = self._certificate(refs)
         certificates = [c["CertificateArn"] for c in current.get("Certificates", [])]
         differing: dict[str, tuple[Any, Any]] = {}
@@ -173,18 +183,18 @@ class HttpsListener(_AfterIssue):
             differing["TLS policy"] = (current.get("SslPolicy"), TLS_POLICY)
         if certificates != [certificate]:
             differing["certificate"] = (certificates, [certificate])
-        actions = current.get("DefaultActions", [])
-        if not (len(actions) == 1 and forwards_to(actions[0], refs[TargetGroup.key])):
-            shown = [a.get("TargetGroupArn") or a.get("Type") for a in actions]
-            differing["default action"] = (shown, f"forward to {ctx.names.target_group}")
-        return compare(self.kind, self.name(ctx), differing, TLS_POLICY)
+        if auth.shapes(actions) != auth.shapes(wanted):
+            differing["default actions"] = (auth.describe(actions), auth.describe(wanted))
+        return compare(self.kind, self.name(ctx), differing, self.detail(ctx))
 
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
         settings = {
             "Protocol": "HTTPS",
             "SslPolicy": TLS_POLICY,
             "Certificates": [{"CertificateArn": self._certificate(refs)}],
-            "DefaultActions": [forward_action(refs[TargetGroup.key])],
+            "DefaultActions": auth.with_secret(
+                ctx, auth.listener_actions(ctx, refs), (current or {}).get("DefaultActions", [])
+            ),
         }
         with translated("setting up the HTTPS listener"):
             if current is None:
@@ -211,7 +221,11 @@ class AliasRecord(_AfterIssue):
         self.key = "www alias record" if www else "alias record"
 
     def name(self, ctx: Context) -> str:
-        return domains(ctx)[1 if self.www else 0]
+        domain = domains(ctx)[0]
+        return f"www.{domain}" if self.www else domain
+
+    def served(self, ctx: Context) -> bool:
+        return not self.www or with_www(ctx)
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return record_named(found[ZoneRecords.key][1], self.name(ctx), "A")
@@ -231,6 +245,10 @@ class AliasRecord(_AfterIssue):
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         balancer: LoadBalancer = refs[LoadBalancerResource.key]
         detail = f"alias to {ctx.names.alb}"
+        if not self.served(ctx):  # WWW=false: the app's www alias goes, anyone else's stays
+            if current is not None and same_record(current, self.wanted(ctx, balancer)):
+                return Change(self.kind, self.name(ctx), DELETE, detail="WWW=false")
+            return model.absent(self.kind, self.name(ctx))
         if current is None:
             return create(self.kind, self.name(ctx), detail)
         if same_record(current, self.wanted(ctx, balancer)):
@@ -239,8 +257,16 @@ class AliasRecord(_AfterIssue):
         return compare(self.kind, self.name(ctx), {"target": (target, balancer.dns_name)}, detail)
 
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> None:
+        zone: tls.Zone = refs[HostedZone.key]
+        if change.action == DELETE:
+            with translated(f"deleting the alias record {self.name(ctx)}"):
+                ctx.client("route53").change_resource_record_sets(
+                    HostedZoneId=zone.id,
+                    ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": current}]},
+                )
+            return
         wanted = self.wanted(ctx, refs[LoadBalancerResource.key])
-        upsert_records(ctx, refs[HostedZone.key], [], [wanted])
+        upsert_records(ctx, zone, [], [wanted])
 
     def ref(self, ctx: Context, current: Any, change: Change) -> None:
         return None
@@ -298,9 +324,9 @@ RESOURCES: tuple[Resource, ...] = (
 def tls_section(ctx: Context, update_registrar: bool = False, timeout: float = 3600.0) -> str:
     """The `tls` command: zone, certificate, validation records, then (once issued) the HTTPS
     listener, the aliases and the redirect. Needs what `alb` made. Returns https://DOMAIN."""
-    resources = [*tls.RESOURCES, *RESOURCES]
+    resources = [*tls.RESOURCES, *auth.resources(ctx), *RESOURCES]
     required = [LoadBalancerResource(), TargetGroup(), HttpListener()]
-    readings = [BalancerAndGroup(), Listeners(), ZoneRecords()]
+    readings = [BalancerAndGroup(), Listeners(), ZoneRecords(), *auth.readings(ctx)]
     found = model.read(ctx, [*readings, *required, *resources])
     refs = model.require(ctx, required, found, "`dashscale alb` (or `dashscale up`)")
     planned = model.plan(ctx, resources, {**found, **refs})

@@ -13,10 +13,11 @@ from typing import Any
 
 import botocore.exceptions
 
+from dashscale import model
 from dashscale.aws import already_exists, create_or_find, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import ConfigError
-from dashscale.model import NEW, Change, Reading, Resource, compare, create, is_new
+from dashscale.model import NEW, UPDATE, Change, Reading, Resource, compare, create, is_new
 
 NETWORK_HINT = (
     "set VPC_ID and SUBNET_IDS in .env (subnets in two or more availability zones, with a route "
@@ -273,6 +274,47 @@ class AlbSecurityGroup(SecurityGroup):
 
     def rules(self, ctx: Context, refs: Mapping[str, Any]) -> set[Rule]:
         return desired_alb_rules()
+
+    def plan(self, ctx: Context, current: dict[str, Any] | None, refs: Mapping[str, Any]) -> Change:
+        """With AUTH, the load balancer calls the identity provider over HTTPS: outbound 443
+        must be open (a new group's default all-outbound rule is)."""
+        decided = super().plan(ctx, current, refs)
+        if current is None or ctx.config.auth == "none" or reaches_https(current):
+            return decided
+        return Change(
+            decided.kind,
+            decided.name,
+            UPDATE,
+            (*decided.differences, model.change(OUTBOUND, "(none)", "TCP 443 to anywhere")),
+            decided.detail,
+            decided.fields | {OUTBOUND},
+        )
+
+    def apply(
+        self, ctx: Context, current: dict[str, Any] | None, refs: Mapping[str, Any], change: Change
+    ) -> str:
+        group_id = super().apply(ctx, current, refs, change)
+        if OUTBOUND in change.fields:
+            with translated(f"opening outbound HTTPS of security group {self.name(ctx)}"):
+                ctx.client("ec2").authorize_security_group_egress(
+                    GroupId=group_id, IpPermissions=[_permission(HTTPS_OUT, "dashscale sign-in")]
+                )
+        return group_id
+
+
+OUTBOUND = "outbound rules"
+HTTPS_OUT: Rule = ("tcp", 443, 443, "0.0.0.0/0")
+
+
+def reaches_https(group: dict[str, Any]) -> bool:
+    """True when an outbound rule lets the group reach any address on TCP 443."""
+    for permission in group.get("IpPermissionsEgress", []):
+        protocol = str(permission.get("IpProtocol"))
+        low, high = int(permission.get("FromPort", 0)), int(permission.get("ToPort", 65535))
+        anywhere = any(r.get("CidrIp") == "0.0.0.0/0" for r in permission.get("IpRanges", []))
+        if anywhere and (protocol == "-1" or (protocol == "tcp" and low <= 443 <= high)):
+            return True
+    return False
 
 
 class TaskSecurityGroup(SecurityGroup):

@@ -20,7 +20,7 @@ from typing import Any
 
 from dashscale.context import Context
 from dashscale.errors import DashscaleError, NotOwnedError
-from dashscale.steps import alb, autoscaling, cluster, network, tls
+from dashscale.steps import alb, auth, autoscaling, cluster, network, tls
 from dashscale.steps import repository as ecr_repository
 from dashscale.steps import service as ecs_service
 from dashscale.steps.alb import HTTP_PORT
@@ -54,6 +54,7 @@ class Status:
     targets: list[dict[str, str]] = field(default_factory=list)
     autoscaling: dict[str, Any] | None = None
     certificate: dict[str, str] | None = None
+    sign_in: dict[str, Any] = field(default_factory=dict)  # mode, and with cognito the pool
     address: str | None = None
     serving: bool = False
     reasons: list[str] = field(default_factory=list)
@@ -227,7 +228,7 @@ def collect(ctx: Context) -> Status:
             status,
             "hosted zone",
             domain,
-            lambda: tls.find_zone(ctx),
+            lambda: tls.find_enclosing_zone(ctx),
             lambda z: z.id if z.owned else f"{z.id} (yours, not created by dashscale)",
         )
         certificate = _probe(
@@ -243,12 +244,37 @@ def collect(ctx: Context) -> Status:
                 "arn": str(certificate["CertificateArn"]),
                 "status": str(certificate["Status"]),
             }
+    _sign_in(ctx, status)
     if https is not None and ctx.config.domain:
         status.address = f"https://{ctx.config.domain}"
     elif balancer is not None:
         status.address = alb.load_balancer_of(balancer).address
     _decide(status, balancer is not None, service is not None)
     return status
+
+
+def _sign_in(ctx: Context, status: Status) -> None:
+    """The sign-in mode; with AUTH=cognito the user pool and its user count (no call else)."""
+    mode = ctx.config.auth
+    status.sign_in = {"mode": mode}
+    if mode == auth.OIDC:
+        status.sign_in.update(issuer=ctx.config.oidc_issuer, client_id=ctx.config.oidc_client_id)
+    if mode != auth.COGNITO:
+        return
+    pool = _probe(
+        status,
+        "user pool",
+        ctx.names.user_pool,
+        lambda: auth.find_user_pool(ctx),
+        lambda p: f"{p['Id']}, {p.get('EstimatedNumberOfUsers', 0)} user(s)",
+    )
+    if pool is not None:
+        status.sign_in.update(
+            pool=ctx.names.user_pool,
+            pool_id=pool["Id"],
+            users=int(pool.get("EstimatedNumberOfUsers", 0)),
+            domain=pool.get("Domain"),
+        )
 
 
 def _service_view(service: dict[str, Any]) -> dict[str, Any]:
@@ -366,6 +392,10 @@ def _tables(ctx: Context, status: Status) -> None:
             ("policy", "type", "keeps"),
             [(p["name"], p["type"], p["target"]) for p in scaling["policies"]],
         )
+    sign_in = status.sign_in
+    if sign_in:
+        pool = f": {sign_in['pool']}, {sign_in['users']} user(s)" if "pool" in sign_in else ""
+        ui.info(f"sign-in: {sign_in['mode']}{pool}")
     if status.certificate is not None:
         ui.info(f"certificate for {status.certificate['domain']}: {status.certificate['status']}")
     if status.serving:

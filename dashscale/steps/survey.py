@@ -17,7 +17,7 @@ from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import NotOwnedError
 from dashscale.names import TAG_KEY
-from dashscale.steps import alb, autoscaling, cluster, tls
+from dashscale.steps import alb, auth, autoscaling, cluster, tls
 from dashscale.steps import repository as ecr_repository
 from dashscale.steps import service as ecs_service
 
@@ -38,6 +38,9 @@ ROLE = "IAM role"
 REPOSITORY = "ECR repository"
 LOG_GROUP = "log group"
 ZONE = "hosted zone"
+USER_POOL = auth.UserPool.kind
+USER_POOL_CLIENT = auth.UserPoolClient.kind
+SIGN_IN_DOMAIN = auth.UserPoolDomain.kind
 
 # Certificates that still rely on their validation records: pending ones to be issued, issued
 # ones to be renewed.
@@ -97,6 +100,7 @@ def survey(ctx: Context, everything: bool) -> Plan:
     _found(ctx, plan, TARGET_GROUP, names.target_group, lambda: alb.find_target_group(ctx))
     ours, still_needed = _survey_certificates(ctx, plan)
     _survey_dns(ctx, plan, balancer, ours, still_needed, everything)
+    _survey_sign_in(ctx, plan, everything)
     _survey_security_groups(ctx, plan)
     _found(ctx, plan, ROLE, names.execution_role, lambda: cluster.find_execution_role(ctx))
     repository = _found(
@@ -382,12 +386,15 @@ def _survey_dns(
     domains |= {c["DomainName"].lower().removeprefix("*.") for c in certificates}
     domains |= _tagged_zone_names(ctx)
     validation = set().union(*(_validation_records(c) for c in certificates))
+    zones: dict[str, tuple[tls.Zone, set[str]]] = {}  # a zone may hold several app domains
     for domain in sorted(domains):
-        zone = tls.find_zone(ctx, domain)
-        if zone is None:
-            continue
+        zone = tls.find_enclosing_zone(ctx, domain)
+        if zone is not None:
+            zones.setdefault(zone.id, (zone, set()))[1].add(domain)
+    for zone, names in zones.values():
+        domain = zone.name
         records = tls.zone_records(ctx, zone.id)
-        aliases = {tls.fqdn(domain), tls.fqdn(f"www.{domain}")}
+        aliases = {tls.fqdn(n) for name in names for n in (name, f"www.{name}")}
         deleting: list[dict[str, Any]] = []
         for record in records:
             name = tls.fqdn(record["Name"])
@@ -435,6 +442,40 @@ def _survey_dns(
             plan.add(ZONE, domain, KEEP, f"holds {len(others)} record(s) that are not dashscale's")
         else:
             plan.add(ZONE, domain, DELETE, "created by dashscale", zone=zone.id)
+
+
+def _survey_sign_in(ctx: Context, plan: Plan, everything: bool) -> None:
+    """The user pool (kept unless --all: it holds the users) with its sign-in domain (kept with
+    it), and its app client (deleted: the listener that signed in with it goes too)."""
+    name = ctx.names.user_pool
+    pool = _found(ctx, plan, USER_POOL, name, lambda: auth.find_user_pool(ctx))
+    if pool is None:
+        return
+    item = plan.items[-1]
+    users = int(pool.get("EstimatedNumberOfUsers", 0))
+    item.data["pool"] = pool["Id"]
+    if not everything:
+        item.action, item.reason = KEEP, f"holds {users} user(s); --all deletes it"
+    else:
+        item.reason = f"with its {users} user(s)"
+    if pool.get("Domain"):
+        plan.add(
+            SIGN_IN_DOMAIN,
+            str(pool["Domain"]),
+            item.action,
+            "kept with the user pool" if item.action == KEEP else "hosted sign-in pages",
+            pool=pool["Id"],
+        )
+    client = auth.find_client(ctx, str(pool["Id"]))
+    if client is not None:
+        plan.add(
+            USER_POOL_CLIENT,
+            ctx.names.user_pool_client,
+            DELETE,
+            "the load balancer's sign-in client",
+            pool=pool["Id"],
+            client=client["ClientId"],
+        )
 
 
 def _survey_security_groups(ctx: Context, plan: Plan) -> None:

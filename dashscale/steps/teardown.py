@@ -39,8 +39,11 @@ from dashscale.steps.survey import (
     SCALING,
     SECURITY_GROUP,
     SERVICE,
+    SIGN_IN_DOMAIN,
     TARGET_GROUP,
     TASK_DEFINITION,
+    USER_POOL,
+    USER_POOL_CLIENT,
     VALIDATION_RECORD,
     ZONE,
     Item,
@@ -326,6 +329,36 @@ def delete_log_group(ctx: Context, item: Item) -> str:
     return ""
 
 
+def _cognito_gone(ctx: Context, action: Callable[[Any], Any], **request: str) -> str:
+    cognito = ctx.client("cognito-idp")
+    try:
+        action(cognito)(**request)
+    except botocore.exceptions.ClientError as error:
+        if error_code(error) != "ResourceNotFoundException":
+            raise
+        return "already gone"
+    return ""
+
+
+def delete_user_pool_client(ctx: Context, item: Item) -> str:
+    return _cognito_gone(
+        ctx,
+        lambda c: c.delete_user_pool_client,
+        UserPoolId=item.data["pool"],
+        ClientId=item.data["client"],
+    )
+
+
+def delete_sign_in_domain(ctx: Context, item: Item) -> str:
+    return _cognito_gone(
+        ctx, lambda c: c.delete_user_pool_domain, UserPoolId=item.data["pool"], Domain=item.name
+    )
+
+
+def delete_user_pool(ctx: Context, item: Item) -> str:
+    return _cognito_gone(ctx, lambda c: c.delete_user_pool, UserPoolId=item.data["pool"])
+
+
 def delete_zone(ctx: Context, item: Item) -> str:
     route53 = ctx.client("route53")
     try:
@@ -365,6 +398,9 @@ STEPS: tuple[Step, ...] = (
     Step(ALIAS_RECORD, delete_record),
     Step(VALIDATION_RECORD, delete_record),
     Step(LISTENER, delete_listener, gone_first(LISTENER)),
+    Step(USER_POOL_CLIENT, delete_user_pool_client, gone_first(USER_POOL_CLIENT)),
+    Step(SIGN_IN_DOMAIN, delete_sign_in_domain, gone_first(SIGN_IN_DOMAIN)),
+    Step(USER_POOL, delete_user_pool, gone_first(USER_POOL)),
     # DNS stops pointing at the load balancer before it goes: never a name aimed at nothing
     Step(LOAD_BALANCER, delete_load_balancer, gone_first(LOAD_BALANCER)),
     Step(TARGET_GROUP, delete_target_group, gone_first(TARGET_GROUP)),

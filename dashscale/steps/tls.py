@@ -17,7 +17,13 @@ import click
 
 from dashscale.aws import already_exists, error_code, translated, wait_until
 from dashscale.context import Context
-from dashscale.dns import DnsUnavailable, name_servers, system_resolver
+from dashscale.dns import (
+    DnsUnavailable,
+    is_subdomain,
+    name_servers,
+    registered_name,
+    system_resolver,
+)
 from dashscale.model import (
     NEW,
     Change,
@@ -42,6 +48,7 @@ class Zone:
     name_servers: tuple[str, ...]
     owned: bool  # created by dashscale for this app (tagged)
     made_by_us: bool = False  # carries our comment: created by dashscale, perhaps not yet tagged
+    name: str = ""  # without the final dot: DOMAIN, or the enclosing domain it lies in
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,31 @@ class Certificate:
     status: str
 
 
-def domains(ctx: Context) -> tuple[str, str]:
+def with_www(ctx: Context) -> bool:
+    """WWW when set; otherwise www.DOMAIN for an apex (a registered name such as example.com)
+    only, never for a subdomain such as sales.example.com."""
+    domain = ctx.config.domain or ""
+    return ctx.config.www if ctx.config.www is not None else not is_subdomain(domain)
+
+
+def domains(ctx: Context) -> tuple[str, ...]:
+    """DOMAIN, then www.DOMAIN when the app serves it too (see `with_www`)."""
     domain = ctx.config.domain
     assert domain, "the TLS step runs only with DOMAIN set"
-    return domain, f"www.{domain}"
+    return (domain, f"www.{domain}") if with_www(ctx) else (domain,)
+
+
+def enclosing_names(domain: str) -> list[str]:
+    """DOMAIN, then each enclosing name up to the registered one: where its zone may be."""
+    labels = domain.lower().rstrip(".").split(".")
+    top = registered_name(domain)
+    names = []
+    for start in range(len(labels)):
+        name = ".".join(labels[start:])
+        names.append(name)
+        if name == top:
+            break
+    return names
 
 
 def fqdn(name: str) -> str:
@@ -72,7 +100,7 @@ def find_zone(ctx: Context, domain: str | None = None) -> Zone | None:
     servers are those of the zone's own NS record (see `zone_records`)."""
     domain = domain or domains(ctx)[0]
     route53 = ctx.client("route53")
-    with translated("looking up the hosted zone"):
+    with translated(f"looking up the hosted zone {domain}"):
         answer = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="10")
         for zone in answer.get("HostedZones", []):
             config = zone.get("Config") or {}
@@ -82,7 +110,18 @@ def find_zone(ctx: Context, domain: str | None = None) -> Zone | None:
             tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
             owned = ctx.names.owns(tags.get("ResourceTagSet", {}).get("Tags", []))
             made_by_us = config.get("Comment") == zone_comment(ctx)
-            return Zone(zone_id, (), owned, made_by_us=made_by_us)
+            return Zone(zone_id, (), owned, made_by_us=made_by_us, name=domain.rstrip("."))
+    return None
+
+
+def find_enclosing_zone(ctx: Context, domain: str | None = None) -> Zone | None:
+    """The closest public hosted zone `domain` (default DOMAIN) lies in: the zone named DOMAIN,
+    else its parent's (sales.example.com lies in example.com), up to the registered name.
+    One lookup for an apex or a subdomain with a zone of its own."""
+    for name in enclosing_names(domain or domains(ctx)[0]):
+        zone = find_zone(ctx, name)
+        if zone is not None:
+            return zone
     return None
 
 
@@ -107,10 +146,10 @@ def record_named(records: list[dict[str, Any]], name: str, kind: str) -> dict[st
 
 
 def find_certificate(ctx: Context) -> dict[str, Any] | None:
-    """This app's pending or issued certificate for exactly DOMAIN and www.DOMAIN, as
-    DescribeCertificate gives it (one call fewer when the summary already says it is issued)."""
-    domain, www = domains(ctx)
-    wanted = {domain, www}
+    """This app's pending or issued certificate for exactly DOMAIN (and www.DOMAIN when served),
+    as DescribeCertificate gives it (one call fewer when the summary already says it is issued)."""
+    domain = domains(ctx)[0]
+    wanted = set(domains(ctx))
     acm = ctx.client("acm")
     with translated("looking up the certificate"):
         pages = acm.get_paginator("list_certificates").paginate(
@@ -136,8 +175,9 @@ def find_certificate(ctx: Context) -> dict[str, Any] | None:
 
 
 def check_delegation(ctx: Context, zone: Zone) -> bool | None:
-    """True when public DNS gives the zone's name servers for DOMAIN; None when DNS is unusable."""
-    domain, _ = domains(ctx)
+    """True when public DNS gives the zone's name servers for the zone's name (DOMAIN, or the
+    enclosing domain DOMAIN lies in); None when DNS is unusable."""
+    domain = zone.name or domains(ctx)[0]
     if is_new(zone.id):  # a dry run's zone that would be created: nobody delegates to it yet
         return None
     resolver = ctx.config.dns_resolver or system_resolver()
@@ -158,17 +198,28 @@ def check_delegation(ctx: Context, zone: Zone) -> bool | None:
     shown = ", ".join(sorted(public)) if public else "no name servers"
     ctx.ui.warn(
         f"public DNS gives {shown} for {domain}, not the zone's "
-        f"({', '.join(sorted(expected))}): the certificate stays pending until the registrar "
-        "points the domain at the zone"
+        f"({', '.join(sorted(expected))}): the certificate stays pending until "
+        f"{delegation_step(domain)}"
     )
     return False
 
 
+def delegation_step(domain: str) -> str:
+    """What delegates `domain` to its zone: the registrar for a registered name, NS records in
+    the parent domain's DNS for a subdomain."""
+    if is_subdomain(domain):
+        parent = domain.split(".", 1)[1]
+        return f"the DNS of {parent} has NS records for {domain} naming the zone's servers"
+    return f"the registrar of {domain} points it at the zone's servers"
+
+
 def registrar_names(ctx: Context, zone: Zone) -> tuple[Any, list[str]] | None:
     """When Route 53 Domains registers DOMAIN here and points it elsewhere: its client and the
-    zone's name servers to set. None when there is nothing to offer."""
-    domain, _ = domains(ctx)
-    if is_new(zone.id):  # the zone would be created: its name servers are not known yet
+    zone's name servers to set. None when there is nothing to offer: the zone would be created,
+    or DOMAIN is a subdomain (delegated by NS records in its parent, not by a registrar), or
+    DOMAIN lies in an enclosing zone."""
+    domain = domains(ctx)[0]
+    if is_new(zone.id) or is_subdomain(domain) or (zone.name and zone.name != domain):
         return None
     registrar = ctx.client("route53domains", DOMAINS_REGION)
     try:
@@ -194,7 +245,7 @@ def show_registrar(ctx: Context, zone: Zone) -> None:
 
 def offer_registrar_update(ctx: Context, zone: Zone, update: bool) -> None:
     """When the domain is registered with Route 53 Domains here, offer to point it at the zone."""
-    domain, _ = domains(ctx)
+    domain = domains(ctx)[0]
     offer = registrar_names(ctx, zone)
     if offer is None:
         return
@@ -219,9 +270,15 @@ def offer_registrar_update(ctx: Context, zone: Zone, update: bool) -> None:
 
 def why_pending(zone: Zone, delegated: bool | None, domain: str) -> str:
     if delegated is False:
+        domain = zone.name or domain
+        how = (
+            f"add NS records for {domain} in the DNS of {domain.split('.', 1)[1]}"
+            if is_subdomain(domain)
+            else "set them at your registrar"
+        )
         return (
             f"public DNS does not yet point {domain} at the zone's name servers "
-            f"({', '.join(zone.name_servers)}); set them at your registrar"
+            f"({', '.join(zone.name_servers)}); {how}"
         )
     return "ACM has not yet seen the validation records"
 
@@ -230,8 +287,9 @@ def why_pending(zone: Zone, delegated: bool | None, domain: str) -> str:
 
 
 class HostedZone(Resource):
-    """The public hosted zone of DOMAIN: found, or created (and tagged) for this app. Its ref is
-    a Zone with the name servers of its NS record."""
+    """The closest public hosted zone DOMAIN lies in (DOMAIN's own, or an enclosing one such as
+    example.com for sales.example.com: used, never created nor deleted); created (and tagged)
+    for DOMAIN when there is none. Its ref is a Zone with the name servers of its NS record."""
 
     key = kind = "hosted zone"
     reads = ("zone records",)
@@ -239,19 +297,22 @@ class HostedZone(Resource):
     def name(self, ctx: Context) -> str:
         return domains(ctx)[0]
 
+    def name_of(self, ctx: Context, current: Zone | None) -> str:
+        return current.name if current is not None and current.name else self.name(ctx)
+
     def find(self, ctx: Context, found: Mapping[str, Any]) -> Zone | None:
         return found[ZoneRecords.key][0]
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         if current is None:
             return create(self.kind, self.name(ctx), "public")
+        name = self.name_of(ctx, current)
         if current.made_by_us and not current.owned:
             # created by an earlier run that stopped before tagging it: finish the job, so that
             # `teardown --all` recognises it
-            return compare(
-                self.kind, self.name(ctx), {"tags": ("(none)", "dashscale:app")}, current.id
-            )
-        return compare(self.kind, self.name(ctx), {}, current.id)
+            return compare(self.kind, name, {"tags": ("(none)", "dashscale:app")}, current.id)
+        detail = current.id if current.owned or name == self.name(ctx) else f"{current.id}, yours"
+        return compare(self.kind, name, {}, detail)
 
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> Zone:
         route53 = ctx.client("route53")
@@ -261,7 +322,7 @@ class HostedZone(Resource):
                 route53.change_tags_for_resource(
                     ResourceType="hostedzone", ResourceId=current.id, AddTags=ctx.names.tags()
                 )
-            return Zone(current.id, current.name_servers, True, True)
+            return Zone(current.id, current.name_servers, True, True, current.name)
         with translated("creating the hosted zone"):
             try:
                 created = route53.create_hosted_zone(
@@ -282,14 +343,18 @@ class HostedZone(Resource):
             route53.change_tags_for_resource(
                 ResourceType="hostedzone", ResourceId=zone_id, AddTags=ctx.names.tags()
             )
+        if is_subdomain(domain):
+            where = f"Add them as NS records for {domain} in the DNS of {domain.split('.', 1)[1]}"
+        else:
+            where = f"Set these four at the registrar of {domain}"
         ctx.ui.info(
-            f"  The zone's name servers: {', '.join(servers)}. Set these four at the "
-            f"registrar of {domain}; the certificate cannot be validated until you do."
+            f"  The zone's name servers: {', '.join(servers)}. {where}; the certificate "
+            "cannot be validated until you do."
         )
-        return Zone(zone_id, servers, True, True)
+        return Zone(zone_id, servers, True, True, domain)
 
     def ref(self, ctx: Context, current: Any, change: Change) -> Zone:
-        return current if current is not None else Zone(NEW, (), True)
+        return current if current is not None else Zone(NEW, (), True, name=self.name(ctx))
 
 
 def _servers(ctx: Context, records: list[dict[str, Any]], domain: str) -> tuple[str, ...]:
@@ -298,25 +363,26 @@ def _servers(ctx: Context, records: list[dict[str, Any]], domain: str) -> tuple[
 
 
 class ZoneRecords(Reading):
-    """DOMAIN's zone and every record in it, in two calls (three with the zone's tags): the
-    zone, the validation records and the alias records read from one listing."""
+    """The zone DOMAIN lies in and every record in it, in two calls for an apex (three with the
+    zone's tags; one more per enclosing name looked up for a subdomain): the zone, the
+    validation records and the alias records read from one listing."""
 
     key = "zone records"
 
     def find(
         self, ctx: Context, found: Mapping[str, Any]
     ) -> tuple[Zone | None, list[dict[str, Any]]]:
-        zone = find_zone(ctx)
+        zone = find_enclosing_zone(ctx)
         if zone is None:
             return None, []
         records = zone_records(ctx, zone.id)
-        servers = _servers(ctx, records, domains(ctx)[0])
-        return Zone(zone.id, servers, zone.owned, zone.made_by_us), records
+        servers = _servers(ctx, records, zone.name)
+        return Zone(zone.id, servers, zone.owned, zone.made_by_us, zone.name), records
 
 
 class CertificateResource(Resource):
-    """This app's certificate for DOMAIN and www.DOMAIN, DNS-validated. Its ref is a
-    Certificate."""
+    """This app's certificate for DOMAIN (and www.DOMAIN when served: `with_www`), DNS-validated.
+    Its ref is a Certificate."""
 
     key = kind = "certificate"
 
@@ -327,19 +393,21 @@ class CertificateResource(Resource):
         return find_certificate(ctx)
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
-        domain, www = domains(ctx)
+        domain = domains(ctx)[0]
         if current is None:
-            return create(self.kind, domain, f"for {domain} and {www}, DNS-validated")
+            names = " and ".join(domains(ctx))
+            return create(self.kind, domain, f"for {names}, DNS-validated")
         return compare(self.kind, domain, {}, str(current["Status"]).lower())
 
     def apply(
         self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change
     ) -> Certificate:
-        domain, www = domains(ctx)
+        domain, *www = domains(ctx)
+        alternatives = {"SubjectAlternativeNames": www} if www else {}
         with translated("requesting the certificate"):
             arn = ctx.client("acm").request_certificate(
                 DomainName=domain,
-                SubjectAlternativeNames=[www],
+                **alternatives,
                 ValidationMethod="DNS",
                 IdempotencyToken=ctx.run_id[:32],
                 Tags=ctx.names.tags(),

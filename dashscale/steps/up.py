@@ -20,7 +20,7 @@ from dashscale import model
 from dashscale.context import Context
 from dashscale.model import Change, Extra, Reading, Resource
 from dashscale.steps import alb as alb_step
-from dashscale.steps import autoscaling, deployment, https, tls
+from dashscale.steps import auth, autoscaling, deployment, https, tls
 from dashscale.steps import cluster as cluster_step
 from dashscale.steps import image as image_step
 from dashscale.steps.cluster import DeployImage
@@ -44,7 +44,7 @@ def resources(ctx: Context, image: Image) -> list[Resource]:
     items: list[Resource] = [image] if image.uri else [Repository(), image]
     items += [*cluster_step.RESOURCES, *alb_step.RESOURCES, Service(), *autoscaling.RESOURCES]
     if ctx.config.domain:
-        items += [*tls.RESOURCES, *https.RESOURCES]
+        items += [*tls.RESOURCES, *auth.resources(ctx), *https.RESOURCES]
     return items
 
 
@@ -58,6 +58,7 @@ def every_resource() -> list[Resource]:
         Service(),
         *autoscaling.RESOURCES,
         *tls.RESOURCES,
+        *auth.RESOURCES,
         *https.RESOURCES,
     ]
 
@@ -69,7 +70,7 @@ def readings(ctx: Context) -> list[Reading]:
         alb_step.Listeners(),
     ]
     if ctx.config.domain:
-        shared.append(tls.ZoneRecords())
+        shared += [tls.ZoneRecords(), *auth.readings(ctx)]
     return shared
 
 

@@ -1,0 +1,462 @@
+"""Sign-in before the app: the HTTPS listener authenticates every request before it forwards.
+
+- `AUTH=cognito`: users you manage. The user pool APP-users (sign-up by administrators only,
+  email as the user name; kept by teardown unless --all: it holds the users), its app client
+  (a secret, the authorization-code flow, the `openid` and `email` scopes, the callback
+  https://DOMAIN/oauth2/idpresponse and the www. one where it is served) and its hosted sign-in
+  domain. `dashscale users add|list|remove` manage the users.
+- `AUTH=oidc`: the company's identity provider, OIDC_ISSUER and OIDC_CLIENT_ID; its endpoints
+  come from the issuer's /.well-known/openid-configuration, the client secret from the
+  environment (OIDC_CLIENT_SECRET), never from .env, never shown.
+- `AUTH=none`: the listener forwards directly.
+
+The load balancer reaches the identity provider over HTTPS: its security group's outbound
+rules must allow port 443 (the default all-outbound rule, which dashscale keeps, does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import ssl
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+
+from dashscale.aws import error_code, require_owned, translated
+from dashscale.context import Context
+from dashscale.errors import AwsError, ConfigError, DashscaleError
+from dashscale.model import NEW, Change, Reading, Resource, compare, create
+from dashscale.steps.alb import CANNOT_CHANGE, TargetGroup, forward_action
+from dashscale.steps.tls import domains
+
+NONE, COGNITO, OIDC = "none", "cognito", "oidc"
+SECRET_VARIABLE = "OIDC_CLIENT_SECRET"  # where `dashscale secret set` would plug in
+SCOPES = ("email", "openid")
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+DISCOVERY_TIMEOUT = 15.0
+ENDPOINTS = {  # AuthenticateOidcConfig field -> discovery document field
+    "AuthorizationEndpoint": "authorization_endpoint",
+    "TokenEndpoint": "token_endpoint",
+    "UserInfoEndpoint": "userinfo_endpoint",
+}
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True)
+class Pool:
+    id: str
+    arn: str
+
+
+def callbacks(ctx: Context) -> list[str]:
+    return [f"https://{name}/oauth2/idpresponse" for name in domains(ctx)]
+
+
+# --- finders --------------------------------------------------------------------------------------
+
+
+def find_user_pool(ctx: Context) -> dict[str, Any] | None:
+    """The user pool APP-users as DescribeUserPool gives it; None when missing."""
+    cognito = ctx.client("cognito-idp")
+    name = ctx.names.user_pool
+    with translated(f"looking up the user pool {name}"):
+        for page in cognito.get_paginator("list_user_pools").paginate(MaxResults=60):
+            for pool in page.get("UserPools", []):
+                if pool.get("Name") == name:
+                    described = cognito.describe_user_pool(UserPoolId=pool["Id"])["UserPool"]
+                    require_owned(ctx.names, "user pool", name, described.get("UserPoolTags"))
+                    return dict(described)
+    return None
+
+
+def find_client(ctx: Context, pool_id: str) -> dict[str, Any] | None:
+    """The app client APP-alb of the pool, without its secret (only whether it has one)."""
+    cognito = ctx.client("cognito-idp")
+    with translated("looking up the user pool's app client"):
+        pages = cognito.get_paginator("list_user_pool_clients").paginate(
+            UserPoolId=pool_id, MaxResults=60
+        )
+        for page in pages:
+            for client in page.get("UserPoolClients", []):
+                if client.get("ClientName") == ctx.names.user_pool_client:
+                    described = cognito.describe_user_pool_client(
+                        UserPoolId=pool_id, ClientId=client["ClientId"]
+                    )["UserPoolClient"]
+                    has_secret = bool(described.pop("ClientSecret", None))
+                    return {**described, "HasSecret": has_secret}
+    return None
+
+
+def discover(issuer: str) -> dict[str, str]:
+    """The issuer's endpoints from its discovery document, fetched over HTTPS with the system's
+    trusted certificates (SSL_CERT_FILE names another bundle, such as a company CA's)."""
+    url = issuer.rstrip("/") + DISCOVERY_PATH
+    try:
+        with urllib.request.urlopen(
+            url, timeout=DISCOVERY_TIMEOUT, context=ssl.create_default_context()
+        ) as answer:
+            document = json.load(answer)
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise DashscaleError(
+            f"cannot read the identity provider's discovery document {url}: {reason}",
+            "check OIDC_ISSUER (the issuer URL without /.well-known/...)",
+        ) from None
+    missing = [field for field in ENDPOINTS.values() if not document.get(field)]
+    if not isinstance(document, dict) or missing:
+        raise DashscaleError(
+            f"the discovery document {url} lacks {', '.join(missing) or 'its endpoints'}",
+            "check OIDC_ISSUER: it must be an OpenID Connect provider",
+        )
+    return {"Issuer": issuer, **{key: str(document[field]) for key, field in ENDPOINTS.items()}}
+
+
+class OidcProvider(Reading):
+    """The identity provider's endpoints (AUTH=oidc): its discovery document, not AWS."""
+
+    key = "oidc provider"
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, str]:
+        assert ctx.config.oidc_issuer
+        return discover(ctx.config.oidc_issuer)
+
+
+# --- the resources --------------------------------------------------------------------------------
+
+
+class UserPool(Resource):
+    """APP-users: sign-up by administrators only, email as the user name. Its ref is a Pool."""
+
+    key = kind = "user pool"
+    named = "user_pool"
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return find_user_pool(ctx)
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        name = self.name(ctx)
+        if current is None:
+            return create(self.kind, name, "sign-up by administrators only, email as user name")
+        if current.get("UsernameAttributes") != ["email"]:
+            raise AwsError(f"user pool {name} does not use the email as user name", CANNOT_CHANGE)
+        differing = {}
+        if not (current.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly"):
+            differing["sign-up"] = ("anyone", "administrators only")
+        users = current.get("EstimatedNumberOfUsers", 0)
+        return compare(self.kind, name, differing, f"{current['Id']}, {users} user(s)")
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> Pool:
+        cognito = ctx.client("cognito-idp")
+        admin_only = {"AllowAdminCreateUserOnly": True}
+        with translated(f"setting up the user pool {self.name(ctx)}"):
+            if current is None:
+                current = cognito.create_user_pool(
+                    PoolName=self.name(ctx),
+                    AdminCreateUserConfig=admin_only,
+                    UsernameAttributes=["email"],
+                    AutoVerifiedAttributes=["email"],
+                    UserPoolTags=ctx.names.tag_map(),
+                )["UserPool"]
+            else:
+                cognito.update_user_pool(
+                    UserPoolId=current["Id"],
+                    AdminCreateUserConfig=admin_only,
+                    AutoVerifiedAttributes=["email"],
+                    UserPoolTags=ctx.names.tag_map(),
+                )
+        return Pool(str(current["Id"]), str(current["Arn"]))
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> Pool:
+        return Pool(str(current["Id"]), str(current["Arn"])) if current else Pool(NEW, NEW)
+
+
+def client_settings(ctx: Context) -> dict[str, Any]:
+    return {
+        "AllowedOAuthFlows": ["code"],
+        "AllowedOAuthScopes": list(SCOPES),
+        "AllowedOAuthFlowsUserPoolClient": True,
+        "CallbackURLs": callbacks(ctx),
+        "SupportedIdentityProviders": ["COGNITO"],
+    }
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    if isinstance(wanted, list):
+        return sorted(current or []) == sorted(wanted)
+    return bool(current == wanted)
+
+
+class UserPoolClient(Resource):
+    """The pool's app client the load balancer signs in with: a secret, the code flow, the
+    openid and email scopes, the callbacks of DOMAIN (and www.DOMAIN). Its ref is its id."""
+
+    key = kind = "user pool client"
+    named = "user_pool_client"
+    reads = (UserPool.key,)
+    needs = (UserPool.key,)
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        pool = found[UserPool.key]
+        return find_client(ctx, str(pool["Id"])) if pool else None
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        name = self.name(ctx)
+        detail = "code flow, openid email, with a secret"
+        if current is None:
+            return create(self.kind, name, detail)
+        if not current.get("HasSecret"):
+            raise AwsError(
+                f"app client {name} has no secret; the load balancer needs one", CANNOT_CHANGE
+            )
+        differing = {
+            field: (current.get(field), wanted)
+            for field, wanted in client_settings(ctx).items()
+            if not _same(current.get(field), wanted)
+        }
+        return compare(self.kind, name, differing, detail)
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
+        cognito = ctx.client("cognito-idp")
+        pool: Pool = refs[UserPool.key]
+        settings = {"ClientName": self.name(ctx), **client_settings(ctx)}
+        with translated(f"setting up the app client {self.name(ctx)}"):
+            if current is None:
+                client = cognito.create_user_pool_client(
+                    UserPoolId=pool.id, GenerateSecret=True, **settings
+                )["UserPoolClient"]
+                return str(client["ClientId"])
+            cognito.update_user_pool_client(
+                UserPoolId=pool.id, ClientId=current["ClientId"], **settings
+            )
+        return str(current["ClientId"])
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> str:
+        return str(current["ClientId"]) if current else NEW
+
+
+class UserPoolDomain(Resource):
+    """The pool's hosted sign-in pages, PREFIX.auth.REGION.amazoncognito.com (names.py makes
+    the prefix). Its ref is the prefix."""
+
+    key = kind = "sign-in domain"
+    named = "user_pool"
+    reads = (UserPool.key,)
+    needs = (UserPool.key,)
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> str | None:
+        pool = found[UserPool.key]
+        return str(pool["Domain"]) if pool and pool.get("Domain") else None
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        if current is None:
+            return create(self.kind, self.name(ctx), "hosted sign-in pages")
+        where = f"{current}.auth.{ctx.config.aws_region}.amazoncognito.com"
+        return compare(self.kind, self.name(ctx), {}, where)
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
+        pool: Pool = refs[UserPool.key]
+        prefix = ctx.names.sign_in_domain(pool.id)
+        with translated(f"creating the sign-in domain {prefix}"):
+            ctx.client("cognito-idp").create_user_pool_domain(Domain=prefix, UserPoolId=pool.id)
+        return prefix
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> str:
+        return str(current) if current else NEW
+
+
+RESOURCES: tuple[Resource, ...] = (UserPool(), UserPoolClient(), UserPoolDomain())
+
+
+def resources(ctx: Context) -> list[Resource]:
+    return list(RESOURCES) if ctx.config.auth == COGNITO else []
+
+
+def readings(ctx: Context) -> list[Reading]:
+    return [OidcProvider()] if ctx.config.auth == OIDC else []
+
+
+# --- the listener's actions -----------------------------------------------------------------------
+
+
+def listener_actions(ctx: Context, refs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The HTTPS listener's default actions: sign-in (order 1) then forward (order 2); forward
+    alone with AUTH=none. Without the OIDC client secret: see `with_secret`."""
+    forward = forward_action(refs[TargetGroup.key])
+    auth = ctx.config.auth
+    if auth == COGNITO:
+        pool: Pool = refs[UserPool.key]
+        first = {
+            "Type": "authenticate-cognito",
+            "AuthenticateCognitoConfig": {
+                "UserPoolArn": pool.arn,
+                "UserPoolClientId": refs[UserPoolClient.key],
+                "UserPoolDomain": refs[UserPoolDomain.key],
+            },
+        }
+    elif auth == OIDC:
+        first = {
+            "Type": "authenticate-oidc",
+            "AuthenticateOidcConfig": {
+                **refs[OidcProvider.key],
+                "ClientId": ctx.config.oidc_client_id,
+            },
+        }
+    else:
+        return [forward]
+    return [{**first, "Order": 1}, {**forward, "Order": 2}]
+
+
+CONFIG_KEYS = {
+    "authenticate-cognito": (
+        "AuthenticateCognitoConfig",
+        ("UserPoolArn", "UserPoolClientId", "UserPoolDomain"),
+    ),
+    "authenticate-oidc": ("AuthenticateOidcConfig", ("Issuer", *ENDPOINTS, "ClientId")),
+}
+
+
+def shape(action: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What matters of an action for comparing (never the client secret AWS does not return)."""
+    kind = action.get("Type")
+    if kind == "forward":
+        target = action.get("TargetGroupArn")
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups", [])
+        return (kind, target or tuple(g.get("TargetGroupArn") for g in groups))
+    if kind in CONFIG_KEYS:
+        key, fields = CONFIG_KEYS[kind]
+        config = action.get(key) or {}
+        return (kind, *(config.get(field) for field in fields))
+    return (kind,)
+
+
+def shapes(actions: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    ordered = sorted(actions, key=lambda a: int(a.get("Order") or 0))
+    return [shape(action) for action in ordered]
+
+
+def describe(actions: list[dict[str, Any]]) -> str:
+    """The actions as the plan shows them."""
+    return " then ".join(str(s[0]) for s in shapes(actions)) or "(none)"
+
+
+def with_secret(
+    ctx: Context, actions: list[dict[str, Any]], current: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The OIDC action with the client secret from the environment, or told to keep the
+    listener's own when the issuer and client id stay; stops before any change without one."""
+    result = []
+    for action in actions:
+        if action["Type"] == "authenticate-oidc":
+            config = dict(action["AuthenticateOidcConfig"])
+            secret = os.environ.get(SECRET_VARIABLE)
+            if secret:
+                config["ClientSecret"] = secret
+            elif keeps_secret(config, current):
+                config["UseExistingClientSecret"] = True
+            else:
+                raise ConfigError(
+                    f"AUTH=oidc needs the client secret: {SECRET_VARIABLE} is not set",
+                    f"export {SECRET_VARIABLE}=... in the shell that runs dashscale (never in "
+                    ".env), then re-run",
+                )
+            action = {**action, "AuthenticateOidcConfig": config}
+        result.append(action)
+    return result
+
+
+def keeps_secret(config: Mapping[str, Any], current: list[dict[str, Any]]) -> bool:
+    """True when the listener already signs in with this issuer and client id (its secret)."""
+    for action in current:
+        existing = action.get("AuthenticateOidcConfig") or {}
+        if action.get("Type") == "authenticate-oidc" and all(
+            existing.get(k) == config[k] for k in ("Issuer", "ClientId")
+        ):
+            return True
+    return False
+
+
+# --- users (AUTH=cognito) -------------------------------------------------------------------------
+
+
+def pool_id(ctx: Context) -> str:
+    """The pool's id; stops (exit 2) without AUTH=cognito, before any call."""
+    if ctx.config.auth != COGNITO:
+        raise ConfigError(
+            f"`dashscale users` manages the users of AUTH=cognito, but AUTH is {ctx.config.auth}",
+            "set AUTH=cognito (with DOMAIN) in .env and run `dashscale up`; with AUTH=oidc "
+            "your identity provider manages the users",
+        )
+    pool = find_user_pool(ctx)
+    if pool is None:
+        raise DashscaleError(
+            f"the user pool {ctx.names.user_pool} does not exist yet", "run `dashscale up` first"
+        )
+    return str(pool["Id"])
+
+
+def check_email(email: str) -> str:
+    if not EMAIL.fullmatch(email):
+        raise ConfigError(f"{email!r} is not an email address", "give one such as ana@example.com")
+    return email.lower()
+
+
+def add_user(ctx: Context, email: str) -> str:
+    """Invites EMAIL: Cognito mails a temporary password. Returns what happened."""
+    email = check_email(email)
+    pool = pool_id(ctx)
+    cognito = ctx.client("cognito-idp")
+    with translated(f"inviting {email}"):
+        try:
+            cognito.admin_create_user(
+                UserPoolId=pool,
+                Username=email,
+                UserAttributes=[
+                    {"Name": "email", "Value": email},
+                    {"Name": "email_verified", "Value": "true"},
+                ],
+                DesiredDeliveryMediums=["EMAIL"],
+            )
+        except botocore.exceptions.ClientError as error:
+            if error_code(error) == "UsernameExistsException":
+                return "already a user"
+            raise
+    return "invited: Cognito mails a temporary password"
+
+
+def list_users(ctx: Context) -> list[dict[str, str]]:
+    """Every user's email and status (no secret, no password)."""
+    pool = pool_id(ctx)
+    users = []
+    with translated("listing the users"):
+        pages = ctx.client("cognito-idp").get_paginator("list_users").paginate(UserPoolId=pool)
+        for page in pages:
+            for user in page.get("Users", []):
+                attributes = {a["Name"]: a["Value"] for a in user.get("Attributes", [])}
+                users.append(
+                    {
+                        "email": attributes.get("email", user.get("Username", "")),
+                        "status": str(user.get("UserStatus", "")),
+                        "enabled": "yes" if user.get("Enabled", True) else "no",
+                    }
+                )
+    return sorted(users, key=lambda u: u["email"])
+
+
+def remove_user(ctx: Context, email: str) -> None:
+    email = check_email(email)
+    pool = pool_id(ctx)
+    with translated(f"removing {email}"):
+        try:
+            ctx.client("cognito-idp").admin_delete_user(UserPoolId=pool, Username=email)
+        except botocore.exceptions.ClientError as error:
+            if error_code(error) == "UserNotFoundException":
+                raise DashscaleError(
+                    f"{email} is not a user of {ctx.names.user_pool}",
+                    "`dashscale users list` shows who is",
+                ) from None
+            raise
