@@ -40,7 +40,10 @@ from dashscale.steps.taskrole import TaskRole, _policy_document
 
 # Keys of the model (dashscale/model.py); cluster.py's task definition needs these.
 SETTINGS_KEY, SECRETS_POLICY_KEY = "app settings", "secrets policy"
-EXECUTION_ROLE_KEY = "execution role"  # cluster.ExecutionRole.key (cluster imports this module)
+EXECUTION_ROLE_KEY, TASK_DEFINITION_KEY = (
+    "execution role",
+    "task definition",
+)  # cluster.ExecutionRole.key (cluster imports this module)
 
 SECRETS_POLICY = "dashscale-secrets"
 SMOKE_PLACEHOLDER = "dashscale-smoke-check"  # what `build`'s smoke check gives each secret
@@ -250,6 +253,12 @@ def settings_of(refs: Mapping[str, Any]) -> AppSettings:
 # --- the execution role's secrets policy --------------------------------------------------
 
 
+def _container_secrets(found: Mapping[str, Any]) -> list[Any]:
+    """The secrets the latest task definition names (what its tasks need the policy for)."""
+    definition = found.get(TASK_DEFINITION_KEY) or {}
+    return [s for c in definition.get("containerDefinitions", []) for s in c.get("secrets") or []]
+
+
 def secrets_policy(ctx: Context, settings: AppSettings, account: str) -> dict[str, Any] | None:
     """Reading exactly the app's secrets; None when it has none."""
     if not settings.secrets:
@@ -295,7 +304,7 @@ class SecretsPolicy(Resource):
 
     key = SECRETS_POLICY_KEY
     kind = "IAM policy"
-    reads = (EXECUTION_ROLE_KEY,)
+    reads = (EXECUTION_ROLE_KEY, SETTINGS_KEY, TASK_DEFINITION_KEY)
     needs = (EXECUTION_ROLE_KEY,)
 
     def name(self, ctx: Context) -> str:
@@ -304,6 +313,8 @@ class SecretsPolicy(Resource):
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         if found.get(EXECUTION_ROLE_KEY) is None:
             return None
+        if not settings_of(found).secrets and not _container_secrets(found):
+            return None  # no secrets asked for or in use: a no-op `up` spends no call here
         iam = ctx.client("iam")
         with translated(f"reading the policy {self.name(ctx)}"):
             try:

@@ -83,7 +83,15 @@ class TaskRole(Resource):
     kind = "IAM role"
     named = "task_role"
 
+    reads = ("task definition",)
+
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        if not task_role_wanted(ctx) and not (found.get("task definition") or {}).get(
+            "taskRoleArn"
+        ):
+            # Not asked for, and the app's tasks use none: nothing to check (a role left by an
+            # interrupted run goes with `teardown`)
+            return None
         iam = ctx.client("iam")
         for arn in ctx.config.task_role_policies:  # an unknown policy stops the run here
             with translated(f"checking the policy {arn}"):
