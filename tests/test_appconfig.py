@@ -148,9 +148,19 @@ def test_variables_secrets_and_task_role_as_configured(
 
     # no value anywhere: not in the output, not in the task definition
     status = run("status")
+    shown = said(status.stderr)
+    assert "task definition variables: APP_TITLE, B_FLAG" in shown
+    assert "task definition secrets: API_TOKEN, DB_URL, STRIPE_KEY" in shown
+    as_json = run("status", "--json")
+    document = json.loads(as_json.stdout)
+    assert document["configuration"] == {
+        "variables": ["APP_TITLE", "B_FLAG"],
+        "secrets": ["API_TOKEN", "DB_URL", "STRIPE_KEY"],
+    }
+    assert "Sales dashboard" not in as_json.stdout + status.stderr
     listed = run("secret", "list")
     assert "STRIPE_KEY" in listed.stdout
-    for output in (stored, result, again, moved, status, listed):
+    for output in (stored, result, again, moved, status, as_json, listed):
         assert VALUE not in output.stdout + output.stderr
         assert OTHER_VALUE not in output.stdout + output.stderr
     assert VALUE not in json.dumps(definition, default=str)

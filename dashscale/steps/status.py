@@ -20,7 +20,7 @@ from typing import Any
 
 from dashscale.context import Context
 from dashscale.errors import DashscaleError, NotOwnedError
-from dashscale.steps import alb, autoscaling, cluster, network, push, tls
+from dashscale.steps import alb, autoscaling, cluster, network, push, taskrole, tls
 from dashscale.steps import service as ecs_service
 from dashscale.steps.alb import HTTP_PORT
 from dashscale.steps.deployment import target_health
@@ -53,6 +53,8 @@ class Status:
     targets: list[dict[str, str]] = field(default_factory=list)
     autoscaling: dict[str, Any] | None = None
     certificate: dict[str, str] | None = None
+    # the NAMES (never values) of the task definition's variables and secrets
+    configuration: dict[str, list[str]] | None = None
     address: str | None = None
     serving: bool = False
     reasons: list[str] = field(default_factory=list)
@@ -92,6 +94,15 @@ def _when(value: Any) -> str | None:
 
 def _revision(arn: Any) -> str:
     return str(arn or "").rsplit("/", 1)[-1]
+
+
+def configuration_names(definition: dict[str, Any]) -> dict[str, list[str]]:
+    """The names of a task definition's variables and secrets: never their values."""
+    containers = definition.get("containerDefinitions", [])
+    return {
+        "variables": sorted(e["name"] for c in containers for e in c.get("environment") or []),
+        "secrets": sorted(e["name"] for c in containers for e in c.get("secrets") or []),
+    }
 
 
 def _listener_detail(listener: dict[str, Any]) -> str:
@@ -137,12 +148,21 @@ def collect(ctx: Context) -> Status:
     )
     _probe(
         status,
+        "IAM role",
+        names.task_role,
+        lambda: taskrole.find_task_role(ctx),
+        lambda role: "task role (the app's own permissions)",
+    )
+    if status.resources[-1].state == MISSING and not taskrole.task_role_wanted(ctx):
+        status.resources.pop()  # not asked for and not there: nothing to report
+    _probe(
+        status,
         "log group",
         names.log_group,
         lambda: cluster.find_log_group(ctx),
         lambda group: f"kept {group.get('retentionInDays', 'forever')} days",
     )
-    _probe(
+    definition = _probe(
         status,
         "task definition",
         names.taskdef,
@@ -152,6 +172,8 @@ def collect(ctx: Context) -> Status:
             + ", ".join(str(c.get("image")) for c in d.get("containerDefinitions", []))
         ),
     )
+    if definition is not None:
+        status.configuration = configuration_names(definition)
     balancer = _probe(
         status,
         "load balancer",
@@ -326,6 +348,10 @@ def _tables(ctx: Context, status: Status) -> None:
         ("resource", "name", "state", "detail"),
         [(r.kind, r.name, r.state, r.detail) for r in status.resources],
     )
+    if status.configuration is not None:
+        for what in ("variables", "secrets"):
+            shown = ", ".join(status.configuration[what]) or "(none)"
+            ui.info(f"task definition {what}: {shown}")
     service = status.service
     if service is not None:
         ui.table(
