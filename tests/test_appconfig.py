@@ -297,3 +297,26 @@ def test_teardown_removes_the_task_role_and_keeps_secrets_unless_all(
     everything = run("teardown", "--yes", "--all")
     assert everything.exit_code == 0, everything.output
     assert ssm.get_parameters_by_path(Path="/dashscale/demo")["Parameters"] == []
+
+
+def test_a_changed_secret_goes_live_with_restart_only(
+    aws: str, boto, project: Path, run, no_docker: None
+) -> None:
+    run("secret", "set", "TOKEN", input=VALUE)
+    assert run("up", "--image", IMAGE).exit_code == 0
+
+    with recording(aws) as calls:
+        changed = run("secret", "set", "TOKEN", input=OTHER_VALUE)
+        again = run("up", "--image", IMAGE)  # a new value is not a new configuration
+    assert changed.exit_code == 0 and again.exit_code == 0, again.output
+    assert sorted(calls.changing) == ["AddTagsToResource", "PutParameter"]
+
+    with recording(aws) as calls:
+        restarted = run("secret", "set", "TOKEN", "--restart", input=VALUE)
+    assert restarted.exit_code == 0, restarted.output
+    assert sorted(calls.changing) == ["AddTagsToResource", "PutParameter", "UpdateService"]
+    assert "restarted" in said(restarted.stderr)
+    for output in (changed, again, restarted):
+        assert VALUE not in output.output and OTHER_VALUE not in output.output
+    value = boto("ssm").get_parameter(Name="/dashscale/demo/TOKEN", WithDecryption=True)
+    assert value["Parameter"]["Value"] == VALUE
