@@ -219,13 +219,16 @@ def test_a_missing_secret_or_a_bad_name_stops_before_any_change(
         assert app_env.split("=")[0] in said(result.stderr)
 
     (project / "app.env").write_text("A=1\n")
-    with (project / ".env").open("a") as env:
-        env.write("TASK_ROLE_POLICIES=NoSuchPolicyAnywhere\n")
-    with recording(aws) as calls:
-        result = run("up", "--image", IMAGE)
-    assert result.exit_code == 2, result.output
-    assert calls.changing == []
-    assert "NoSuchPolicyAnywhere" in said(result.stderr)
+    (project / "policy.json").write_text("{not json")
+    for setting, named in (
+        ("TASK_ROLE_POLICIES=NoSuchPolicyAnywhere", "NoSuchPolicyAnywhere"),
+        ("TASK_POLICY_FILE=policy.json", "policy.json"),
+    ):
+        with recording(aws) as calls:
+            result = run("up", "--image", IMAGE, "--set", setting)
+        assert result.exit_code == 2, result.output
+        assert calls.changing == []
+        assert named in said(result.stderr)
 
 
 def test_a_changed_value_is_one_revision_and_one_service_update(

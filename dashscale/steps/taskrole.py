@@ -37,21 +37,19 @@ def trust_policy(account_id: str) -> dict[str, Any]:
 
 def task_policy(ctx: Context) -> dict[str, Any] | None:
     """TASK_POLICY_FILE's policy, checked to be a JSON IAM policy; None when unset."""
-    path = ctx.config.task_policy_path
+    path, named = ctx.config.task_policy_path, f"TASK_POLICY_FILE={ctx.config.task_policy_file}"
     if path is None:
         return None
     try:
         document = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(
-            f"TASK_POLICY_FILE {path}: no such file", "create it or unset it"
-        ) from None
+        raise ConfigError(f"{named}: no such file", "create it or unset it") from None
     except (ValueError, OSError) as error:
-        raise ConfigError(f"TASK_POLICY_FILE {path} is not valid JSON: {error}") from None
+        raise ConfigError(f"{named} is not valid JSON: {error}") from None
     statements = document.get("Statement") if isinstance(document, dict) else None
     if not isinstance(statements, (list, dict)) or not statements:
         raise ConfigError(
-            f"TASK_POLICY_FILE {path} is not an IAM policy: it needs a Statement",
+            f"{named} is not an IAM policy: it needs a Statement",
             'write {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", ...}]}',
         )
     return document
