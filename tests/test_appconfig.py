@@ -323,3 +323,36 @@ def test_a_changed_secret_goes_live_with_restart_only(
         assert VALUE not in output.output and OTHER_VALUE not in output.output
     value = boto("ssm").get_parameter(Name="/dashscale/demo/TOKEN", WithDecryption=True)
     assert value["Parameter"]["Value"] == VALUE
+
+
+def test_the_installed_command_takes_a_secret_on_stdin(aws: str, boto, project: Path) -> None:
+    """As users run it: `printf %s "$VALUE" | dashscale secret set NAME`, in a subprocess."""
+    import os
+    import subprocess
+
+    from tests.support.operating import installed_command
+
+    done = subprocess.run(
+        [*installed_command(), "secret", "set", "API_TOKEN"],
+        cwd=project,
+        input=VALUE,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert VALUE not in done.stdout + done.stderr
+    stored = boto("ssm").get_parameter(Name="/dashscale/demo/API_TOKEN", WithDecryption=True)
+    assert stored["Parameter"]["Value"] == VALUE
+    refused = subprocess.run(
+        [*installed_command(), "secret", "set", "API-TOKEN"],
+        cwd=project,
+        input=VALUE,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
+    assert refused.returncode == 2
+    assert VALUE not in refused.stdout + refused.stderr
