@@ -16,7 +16,7 @@ from typing import Any
 from dashscale.aws import require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError
-from dashscale.model import DELETE, NEW, Change, Resource, absent, compare, create
+from dashscale.model import ABSENT, DELETE, NEW, UPDATE, Change, Resource, absent, compare, create
 
 TASK_ROLE_KEY = "task role"
 TASK_POLICY = "dashscale-task"
@@ -184,9 +184,7 @@ class TaskRole(Resource):
                 iam.attach_role_policy(RoleName=name, PolicyArn=arn)
             for arn in sorted(attached - wanted):
                 iam.detach_role_policy(RoleName=name, PolicyArn=arn)
-            if inline is not None and (
-                change.action != "update" or "inline policy" in change.fields
-            ):
+            if inline is not None and (change.action != UPDATE or "inline policy" in change.fields):
                 iam.put_role_policy(
                     RoleName=name, PolicyName=TASK_POLICY, PolicyDocument=json.dumps(inline)
                 )
@@ -196,7 +194,7 @@ class TaskRole(Resource):
         return str(current["Arn"])
 
     def ref(self, ctx: Context, current: Any, change: Change) -> Any:
-        if change.action in (DELETE, "absent"):
+        if change.action in (DELETE, ABSENT):
             return None
         return str(current["Arn"]) if current else NEW
 
