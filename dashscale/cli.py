@@ -440,6 +440,61 @@ def users_remove(options: Options, ui: UI, email: str) -> None:
     ui.result(f"{email}: removed")
 
 
+@cli.group()
+def secret() -> None:
+    """Store, list and remove the app's secrets (SSM SecureStrings under /dashscale/APP/).
+
+    Each stored secret NAME becomes the environment variable NAME of the app's tasks at the
+    next `dashscale up`. Values are never printed.
+    """
+
+
+def read_secret_value(name: str) -> str:
+    """From a hidden prompt on a terminal, otherwise stdin (one trailing newline dropped)."""
+    stdin = click.get_text_stream("stdin")
+    if stdin.isatty():
+        return str(click.prompt(f"Value of {name}", hide_input=True, err=True))
+    value = stdin.read()
+    return value[:-2] if value.endswith("\r\n") else value.removesuffix("\n")
+
+
+@secret.command("set")
+@click.argument("name")
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Start new tasks now (a new deployment of the service) so they read the new value.",
+)
+@shared_options
+def secret_set(options: Options, ui: UI, name: str, restart: bool) -> None:
+    """Store the secret NAME; its value comes from a hidden prompt or stdin, never an argument."""
+    from dashscale.steps import appconfig
+
+    appconfig.check_secret_name(name)
+    ctx = make_context(options, ui)
+    appconfig.set_secret(ctx, name, read_secret_value(name), restart)
+
+
+@secret.command("list")
+@shared_options
+def secret_list(options: Options, ui: UI) -> None:
+    """List the stored secrets: names and when each last changed (never values)."""
+    from dashscale.steps import appconfig
+
+    for parameter in appconfig.list_secrets(make_context(options, ui)):
+        ui.result(parameter["Name"].rsplit("/", 1)[-1])
+
+
+@secret.command("remove")
+@click.argument("name")
+@shared_options
+def secret_remove(options: Options, ui: UI, name: str) -> None:
+    """Delete the stored secret NAME (then run `dashscale up`)."""
+    from dashscale.steps import appconfig
+
+    appconfig.remove_secret(make_context(options, ui), name)
+
+
 TEARDOWN_ALL_HELP = (
     "Also delete what holds data, when dashscale created it: the image repository with its "
     "images, the log group, the user pool with its users (and its sign-in domain), and a "

@@ -128,6 +128,24 @@ def _platform(raw: str) -> str:
     return raw
 
 
+def _policies(raw: str) -> tuple[str, ...]:
+    """Managed policies by name (AWS managed, such as AmazonS3ReadOnlyAccess) or full ARN."""
+    items = tuple(p.strip() for p in raw.split(",") if p.strip())
+    arns = []
+    for item in items:
+        if item.startswith("arn:"):
+            if not re.fullmatch(r"arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/\S+", item):
+                raise Invalid(
+                    "policy names or ARNs (arn:aws:iam::ACCOUNT:policy/NAME), comma-separated"
+                )
+            arns.append(item)
+        elif re.fullmatch(r"[A-Za-z0-9+=,.@_/-]+", item):
+            arns.append(f"arn:aws:iam::aws:policy/{item.strip('/')}")
+        else:
+            raise Invalid("policy names or ARNs, comma-separated, such as AmazonS3ReadOnlyAccess")
+    return tuple(sorted(set(arns)))
+
+
 def _boolean(raw: str) -> bool:
     value = raw.lower()
     if value not in ("true", "false"):
@@ -234,6 +252,24 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DEREGISTRATION_DELAY", "30", _integer(0, 3600), "Seconds to drain a target."),
     Variable("HEALTH_CHECK_GRACE", "30", _integer(0, 7200), "Seconds ECS ignores failed checks."),
     Variable(
+        "APP_ENV_FILE",
+        "app.env",
+        _pattern(r"\S+", "a file path"),
+        "The app's environment variables and secret references (relative to the project).",
+    ),
+    Variable(
+        "TASK_ROLE_POLICIES",
+        None,
+        _policies,
+        "Managed policies (names or ARNs, comma-separated) the app's task role gets.",
+    ),
+    Variable(
+        "TASK_POLICY_FILE",
+        None,
+        _pattern(r"\S+", "a file path"),
+        "IAM policy JSON file for the task role's inline policy (relative to the project).",
+    ),
+    Variable(
         "MIN_COUNT",
         None,
         _integer(1),
@@ -312,6 +348,9 @@ class Config:
     healthy_threshold: int = 2
     deregistration_delay: int = 30
     health_check_grace: int = 30
+    app_env_file: str = "app.env"
+    task_role_policies: tuple[str, ...] = ()
+    task_policy_file: str | None = None
     min_count: int | None = None
     max_count: int | None = None
     cpu_target: int | None = None
@@ -321,6 +360,14 @@ class Config:
     @property
     def src_dir(self) -> Path:
         return self.project_dir / "src"
+
+    @property
+    def app_env_path(self) -> Path:
+        return self.project_dir / self.app_env_file
+
+    @property
+    def task_policy_path(self) -> Path | None:
+        return self.project_dir / self.task_policy_file if self.task_policy_file else None
 
     @property
     def autoscaling(self) -> bool:

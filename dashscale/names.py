@@ -61,6 +61,20 @@ class Names:
         return f"{self.app}-{region}task-execution-role"
 
     @property
+    def task_role(self) -> str:
+        """The role the app's own code gets (S3, Athena): at most 20+1+15+10 = 46 of 64."""
+        region = f"{self.region}-" if self.region else ""
+        return f"{self.app}-{region}task-role"
+
+    @property
+    def secrets_path(self) -> str:
+        """The SSM path under which `dashscale secret set` stores the app's secrets."""
+        return f"/dashscale/{self.app}/"
+
+    def secret(self, name: str) -> str:
+        return f"{self.secrets_path}{name}"
+
+    @property
     def log_group(self) -> str:
         return f"/ecs/{self.app}"
 

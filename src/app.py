@@ -1,12 +1,20 @@
-"""Example Dash app deployed by dashscale: one page, one callback."""
+"""Example Dash app deployed by dashscale: one page, one callback.
+
+Its title comes from the environment: set APP_TITLE in app.env (next to .env) and `dashscale up`
+gives it to the app's tasks. Secrets arrive the same way, as environment variables.
+"""
+
+import os
 
 from dash import Dash, Input, Output, dcc, html
 
-app = Dash(__name__, title="dashscale example")
+TITLE = os.environ.get("APP_TITLE", "Hello from dashscale")
+
+app = Dash(__name__, title=TITLE)
 
 app.layout = html.Main(
     [
-        html.H1("Hello from dashscale"),
+        html.H1(TITLE),
         html.Label("How many points?", htmlFor="points"),
         dcc.Slider(id="points", min=1, max=50, step=1, value=10),
         html.P(id="summary"),

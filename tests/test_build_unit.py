@@ -194,3 +194,27 @@ def test_a_port_whose_last_connection_is_in_time_wait_is_free() -> None:
 def test_a_port_something_listens_on_is_busy() -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
         assert not port_is_free(server.getsockname()[1])
+
+
+def test_app_env_stays_out_of_the_image_and_feeds_the_smoke_check(tmp_path: Path) -> None:
+    from dashscale.context import Context
+    from dashscale.steps.build import smoke_environment
+    from dashscale.ui import UI
+
+    project = make_project(tmp_path)
+    (project / "app.env").write_text(
+        "APP_TITLE=Distinctive-Title-77\nDB=ssm:/shared/db\nAPI=secretsmanager:api#token\n"
+    )
+    config = load_config(environ={}, project_dir=project)
+    context = make_context(config)
+    assert not any("app.env" in name for name in context.files)
+    assert b"Distinctive-Title-77" not in context.tar()
+    ctx = Context(config=config, ui=UI())
+    assert smoke_environment(ctx) == {
+        "APP_TITLE": "Distinctive-Title-77",
+        "DB": "dashscale-smoke-check",
+        "API": "dashscale-smoke-check",
+    }
+    (project / "app.env").write_text("9LIVES=x\n")
+    with pytest.raises(ConfigError, match="9LIVES"):
+        smoke_environment(ctx)

@@ -427,13 +427,27 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+def smoke_environment(ctx: Context) -> dict[str, str]:
+    """The container's variables for the smoke check: app.env's plain ones, and a placeholder
+    (never a real value) for each secret it names, so an app that reads its secrets at start-up
+    starts. Read from the project folder only: app.env never enters the image."""
+    from dashscale.steps.appconfig import SMOKE_PLACEHOLDER, read_app_env
+
+    env = read_app_env(ctx)
+    return {**env.variables, **dict.fromkeys(env.secret_names, SMOKE_PLACEHOLDER)}
+
+
 def smoke_check(ctx: Context, image: Image, timeout: float = 90.0) -> None:
     """Runs the image and requests HEALTH_CHECK_PATH until it answers 200; always removes it."""
     client = ctx.docker
     port = ctx.config.app_port
     # The run's own label finds the container even when Ctrl-C lands while it is being created.
     labels = {CHECK_LABEL: ctx.names.app, CHECK_RUN_LABEL: ctx.run_id}
-    run_options: dict[str, Any] = {"detach": True, "labels": labels}
+    run_options: dict[str, Any] = {
+        "detach": True,
+        "labels": labels,
+        "environment": smoke_environment(ctx),
+    }
     if has_bridge_network(client):
         host_port = free_port()
         run_options["ports"] = {f"{port}/tcp": ("127.0.0.1", host_port)}

@@ -31,12 +31,15 @@ from dashscale.model import (
     is_new,
     section,
 )
+from dashscale.steps import appconfig
+from dashscale.steps.appconfig import SECRETS_POLICY_KEY, SETTINGS_KEY
 from dashscale.steps.network import (
     AlbSecurityGroup,
     NetworkReading,
     SecurityGroupsReading,
     TaskSecurityGroup,
 )
+from dashscale.steps.taskrole import TASK_ROLE_KEY
 
 T = TypeVar("T")
 
@@ -165,13 +168,20 @@ def trust_policy(account_id: str) -> dict[str, Any]:
     }
 
 
-def container_definition(ctx: Context, image: str) -> dict[str, Any]:
+def container_definition(ctx: Context, image: str, settings: Any = None) -> dict[str, Any]:
+    """The app's container; `settings` (appconfig.AppSettings) gives its variables and secrets."""
     port = ctx.config.app_port
+    configured: dict[str, Any] = {}
+    if settings is not None and settings.variables:
+        configured["environment"] = settings.environment()
+    if settings is not None and settings.secrets:
+        configured["secrets"] = settings.secret_list()
     return {
         "name": ctx.names.container,
         "image": image,
         "essential": True,
         "portMappings": [{"containerPort": port, "hostPort": port, "protocol": "tcp"}],
+        **configured,
         "logConfiguration": {
             "logDriver": "awslogs",
             "options": {
@@ -183,8 +193,16 @@ def container_definition(ctx: Context, image: str) -> dict[str, Any]:
     }
 
 
-def task_definition_request(ctx: Context, image: DeployImage, role_arn: str) -> dict[str, Any]:
-    """The RegisterTaskDefinition request for the configuration and the image."""
+def task_definition_request(
+    ctx: Context,
+    image: DeployImage,
+    role_arn: str,
+    settings: Any = None,
+    task_role_arn: str | None = None,
+) -> dict[str, Any]:
+    """The RegisterTaskDefinition request for the configuration and the image; `settings`
+    (appconfig.AppSettings) gives the container's variables and secrets."""
+    task_role = {"taskRoleArn": task_role_arn} if task_role_arn else {}
     return {
         "family": ctx.names.taskdef,
         "requiresCompatibilities": ["FARGATE"],
@@ -192,11 +210,12 @@ def task_definition_request(ctx: Context, image: DeployImage, role_arn: str) -> 
         "cpu": str(ctx.config.task_cpu),
         "memory": str(ctx.config.task_memory),
         "executionRoleArn": role_arn,
+        **task_role,
         "runtimePlatform": {
             "cpuArchitecture": image.architecture,
             "operatingSystemFamily": "LINUX",
         },
-        "containerDefinitions": [container_definition(ctx, image.uri)],
+        "containerDefinitions": [container_definition(ctx, image.uri, settings)],
         "tags": ctx.names.ecs_tags(),
     }
 
@@ -213,6 +232,10 @@ def _container_view(container: dict[str, Any]) -> dict[str, Any]:
             for p in container.get("portMappings", [])
         ),
         "logs": (log.get("logDriver"), dict(log.get("options") or {})),
+        "environment": sorted(
+            (e["name"], e.get("value", "")) for e in container.get("environment") or []
+        ),
+        "secrets": sorted((s["name"], s["valueFrom"]) for s in container.get("secrets") or []),
     }
 
 
@@ -226,6 +249,7 @@ def _task_definition_view(definition: dict[str, Any]) -> dict[str, Any]:
         "network mode": definition.get("networkMode"),
         "launch type": sorted(definition.get("requiresCompatibilities", [])),
         "execution role": definition.get("executionRoleArn"),
+        "task role": definition.get("taskRoleArn"),
         "architecture": (
             platform.get("cpuArchitecture", "X86_64"),
             platform.get("operatingSystemFamily", "LINUX"),
@@ -259,18 +283,35 @@ def task_definition_differences(desired: dict[str, Any], current: dict[str, Any]
         if field == "container":
             for old, new in zip(have["container"], want["container"], strict=False):
                 for key in new:
-                    if key != "image" and old.get(key) != new[key]:
+                    if key in ("environment", "secrets") and old.get(key) != new[key]:
+                        differences.append(_names_changed(key, old.get(key), new[key]))
+                    elif key != "image" and old.get(key) != new[key]:
                         label = _CONTAINER_LABELS.get(key, f"container {key}")
                         differences.append(change(label, _plain(old.get(key)), _plain(new[key])))
             if len(have["container"]) != len(want["container"]):
                 differences.append(
                     change("containers", len(have["container"]), len(want["container"]))
                 )
-        elif field == "execution role" and is_new(str(want[field])):
+        elif field in ("execution role", "task role") and is_new(str(want[field])):
             differences.append(change(field, have[field], f"the new role {NEW}"))
         else:
             differences.append(change(field, _plain(have[field]), _plain(want[field])))
     return differences
+
+
+def _names_changed(key: str, old: Any, new: Any) -> str:
+    """Which variables or secrets are added, removed or changed: by NAME, never a value."""
+    have, want = dict(old or []), dict(new or [])
+    parts = []
+    for label, names in (
+        ("added", sorted(set(want) - set(have))),
+        ("removed", sorted(set(have) - set(want))),
+        ("changed", sorted(n for n in set(want) & set(have) if want[n] != have[n])),
+    ):
+        if names:
+            parts.append(f"{label} {', '.join(names)}")
+    what = "variables" if key == "environment" else "secrets"
+    return f"{what}: {'; '.join(parts)}"
 
 
 def _plain(value: Any) -> Any:
@@ -449,15 +490,24 @@ class TaskDefinition(Resource):
     """APP-taskdef: a new revision only when the latest ACTIVE one differs."""
 
     key = kind = "task definition"
-    needs = ("image", ExecutionRole.key, LogGroup.key)
+    needs = ("image", ExecutionRole.key, LogGroup.key, SECRETS_POLICY_KEY, TASK_ROLE_KEY)
     named = "taskdef"
+
+    def desired(self, ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any]:
+        return task_definition_request(
+            ctx,
+            refs["image"],
+            refs[ExecutionRole.key],
+            refs.get(SETTINGS_KEY),
+            refs.get(TASK_ROLE_KEY),
+        )
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return find_task_definition(ctx)
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         image: DeployImage = refs["image"]
-        desired = task_definition_request(ctx, image, refs[ExecutionRole.key])
+        desired = self.desired(ctx, refs)
         if current is None:
             return create(self.kind, f"{self.name(ctx)}:{NEW}", image.uri)
         name = _revision_name(current)
@@ -468,7 +518,7 @@ class TaskDefinition(Resource):
         return Change(self.kind, name, UPDATE, differences, image.uri, frozenset(changes))
 
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
-        desired = task_definition_request(ctx, refs["image"], refs[ExecutionRole.key])
+        desired = self.desired(ctx, refs)
         ecs = ctx.client("ecs")
         with translated(f"registering task definition {ctx.names.taskdef}"):
             registered = retry_role_not_ready(
@@ -524,9 +574,10 @@ RESOURCES: tuple[Resource, ...] = (
     Cluster(),
     ExecutionRole(),
     LogGroup(),
+    *appconfig.RESOURCES,
     TaskDefinition(),
 )
-READINGS: tuple[Reading, ...] = (NetworkReading(), SecurityGroupsReading())
+READINGS: tuple[Reading, ...] = (NetworkReading(), SecurityGroupsReading(), appconfig.Settings())
 
 
 def cluster_section(ctx: Context, image: DeployImage) -> str | None:

@@ -14,7 +14,7 @@ from dashscale.aws import require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError
 from dashscale.model import NEW, Change, Extra, Resource, compare, create, section
-from dashscale.steps import deployment
+from dashscale.steps import appconfig, deployment
 from dashscale.steps.alb import (
     BalancerAndGroup,
     HttpListener,
@@ -279,7 +279,7 @@ def alb_section(ctx: Context, wait: bool = True) -> str | None:
     `cluster` made. Returns the address (None for a dry run)."""
     ctx.ui.step(f"Load balancer {ctx.names.alb} and service {ctx.names.service}")
     resources = (LoadBalancerResource(), TargetGroup(), HttpListener(), Service())
-    required = [r for r in CLUSTER_RESOURCES]
+    required = [r for r in CLUSTER_RESOURCES if r.key not in appconfig.OPTIONAL]
 
     def waits(_: object) -> list[Extra]:
         extras = [Extra("deployment", lambda r: follow_deployment(ctx, r, wait), (Service.key,))]
@@ -295,7 +295,11 @@ def alb_section(ctx: Context, wait: bool = True) -> str | None:
 
     applied = section(
         ctx,
-        [*CLUSTER_READINGS, BalancerAndGroup(), Listeners()],
+        [
+            *(r for r in CLUSTER_READINGS if r.key != appconfig.SETTINGS_KEY),
+            BalancerAndGroup(),
+            Listeners(),
+        ],
         resources,
         required,
         "`dashscale cluster` (or `dashscale up`)",

@@ -20,7 +20,7 @@ from typing import Any
 
 from dashscale.context import Context
 from dashscale.errors import DashscaleError, NotOwnedError
-from dashscale.steps import alb, auth, autoscaling, cluster, network, tls
+from dashscale.steps import alb, auth, autoscaling, cluster, network, taskrole, tls
 from dashscale.steps import repository as ecr_repository
 from dashscale.steps import service as ecs_service
 from dashscale.steps.alb import HTTP_PORT
@@ -55,6 +55,8 @@ class Status:
     autoscaling: dict[str, Any] | None = None
     certificate: dict[str, str] | None = None
     sign_in: dict[str, Any] = field(default_factory=dict)  # mode, and with cognito the pool
+    # the NAMES (never values) of the task definition's variables and secrets
+    configuration: dict[str, list[str]] | None = None
     address: str | None = None
     serving: bool = False
     reasons: list[str] = field(default_factory=list)
@@ -94,6 +96,15 @@ def _when(value: Any) -> str | None:
 
 def _revision(arn: Any) -> str:
     return str(arn or "").rsplit("/", 1)[-1]
+
+
+def configuration_names(definition: dict[str, Any]) -> dict[str, list[str]]:
+    """The names of a task definition's variables and secrets: never their values."""
+    containers = definition.get("containerDefinitions", [])
+    return {
+        "variables": sorted(e["name"] for c in containers for e in c.get("environment") or []),
+        "secrets": sorted(e["name"] for c in containers for e in c.get("secrets") or []),
+    }
 
 
 def _listener_detail(listener: dict[str, Any]) -> str:
@@ -139,12 +150,21 @@ def collect(ctx: Context) -> Status:
     )
     _probe(
         status,
+        "IAM role",
+        names.task_role,
+        lambda: taskrole.find_task_role(ctx),
+        lambda role: "task role (the app's own permissions)",
+    )
+    if status.resources[-1].state == MISSING and not taskrole.task_role_wanted(ctx):
+        status.resources.pop()  # not asked for and not there: nothing to report
+    _probe(
+        status,
         "log group",
         names.log_group,
         lambda: cluster.find_log_group(ctx),
         lambda group: f"kept {group.get('retentionInDays', 'forever')} days",
     )
-    _probe(
+    definition = _probe(
         status,
         "task definition",
         names.taskdef,
@@ -154,6 +174,8 @@ def collect(ctx: Context) -> Status:
             + ", ".join(str(c.get("image")) for c in d.get("containerDefinitions", []))
         ),
     )
+    if definition is not None:
+        status.configuration = configuration_names(definition)
     balancer = _probe(
         status,
         "load balancer",
@@ -353,6 +375,10 @@ def _tables(ctx: Context, status: Status) -> None:
         ("resource", "name", "state", "detail"),
         [(r.kind, r.name, r.state, r.detail) for r in status.resources],
     )
+    if status.configuration is not None:
+        for what in ("variables", "secrets"):
+            shown = ", ".join(status.configuration[what]) or "(none)"
+            ui.info(f"task definition {what}: {shown}")
     service = status.service
     if service is not None:
         ui.table(

@@ -17,7 +17,7 @@ from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import NotOwnedError
 from dashscale.names import TAG_KEY
-from dashscale.steps import alb, auth, autoscaling, cluster, tls
+from dashscale.steps import alb, appconfig, auth, autoscaling, cluster, taskrole, tls
 from dashscale.steps import repository as ecr_repository
 from dashscale.steps import service as ecs_service
 
@@ -41,6 +41,7 @@ ZONE = "hosted zone"
 USER_POOL = auth.UserPool.kind
 USER_POOL_CLIENT = auth.UserPoolClient.kind
 SIGN_IN_DOMAIN = auth.UserPoolDomain.kind
+SECRET = "SSM parameter"
 
 # Certificates that still rely on their validation records: pending ones to be issued, issued
 # ones to be renewed.
@@ -103,6 +104,8 @@ def survey(ctx: Context, everything: bool) -> Plan:
     _survey_sign_in(ctx, plan, everything)
     _survey_security_groups(ctx, plan)
     _found(ctx, plan, ROLE, names.execution_role, lambda: cluster.find_execution_role(ctx))
+    _found(ctx, plan, ROLE, names.task_role, lambda: taskrole.find_task_role(ctx))
+    _survey_secrets(ctx, plan, everything)
     repository = _found(
         ctx,
         plan,
@@ -122,6 +125,18 @@ def survey(ctx: Context, everything: bool) -> Plan:
         keep=None if everything else "holds your app's logs; --all deletes it",
     )
     return plan
+
+
+def _survey_secrets(ctx: Context, plan: Plan, everything: bool) -> None:
+    """The secrets `dashscale secret set` stored under /dashscale/APP/: data, kept unless --all."""
+    keep = "holds your secrets; --all deletes them"
+    for parameter in appconfig.stored_secrets(ctx):
+        changed = parameter.get("LastModifiedDate")
+        note = f"changed {changed:%Y-%m-%d}" if changed else ""
+        if everything:
+            plan.add(SECRET, parameter["Name"], DELETE, note)
+        else:
+            plan.add(SECRET, parameter["Name"], KEEP, keep)
 
 
 def _not_ours(ctx: Context) -> str:

@@ -26,7 +26,7 @@ from dashscale.aws import error_code, translated
 from dashscale.context import Context
 from dashscale.errors import EXIT_USAGE, AwsError, DashscaleError
 from dashscale.model import Resource
-from dashscale.steps import autoscaling
+from dashscale.steps import autoscaling, taskrole
 from dashscale.steps.survey import (
     ALIAS_RECORD,
     CERTIFICATE,
@@ -37,6 +37,7 @@ from dashscale.steps.survey import (
     REPOSITORY,
     ROLE,
     SCALING,
+    SECRET,
     SECURITY_GROUP,
     SERVICE,
     SIGN_IN_DOMAIN,
@@ -280,33 +281,15 @@ def delete_security_group(ctx: Context, item: Item) -> str:
 
 
 def delete_role(ctx: Context, item: Item) -> str:
-    iam = ctx.client("iam")
-    name = ctx.names.execution_role
-    gone = iam.exceptions.NoSuchEntityException
+    """The execution role (its secrets policy with it) or the task role: policies, then role."""
+    return taskrole.delete_role_named(ctx, item.name)
+
+
+def delete_secret(ctx: Context, item: Item) -> str:
+    ssm = ctx.client("ssm")
     try:
-        attached = [
-            policy["PolicyArn"]
-            for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
-            for policy in page["AttachedPolicies"]
-        ]
-        inline = [
-            policy_name
-            for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
-            for policy_name in page["PolicyNames"]
-        ]
-    except gone:
-        return "already gone"
-    # Each call on its own: a retried detach whose first answer was lost says NoSuchEntity
-    # about the policy, not the role.
-    for arn in attached:
-        with contextlib.suppress(gone):
-            iam.detach_role_policy(RoleName=name, PolicyArn=arn)
-    for policy_name in inline:
-        with contextlib.suppress(gone):
-            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
-    try:
-        iam.delete_role(RoleName=name)
-    except gone:
+        ssm.delete_parameter(Name=item.name)
+    except ssm.exceptions.ParameterNotFound:
         return "already gone"
     return ""
 
@@ -410,6 +393,7 @@ STEPS: tuple[Step, ...] = (
     Step(SECURITY_GROUP, delete_security_group, gone_first(SECURITY_GROUP), serial=True),
     Step(ROLE, delete_role, gone_first(ROLE)),
     Step(REPOSITORY, delete_repository),
+    Step(SECRET, delete_secret),
     Step(LOG_GROUP, delete_log_group, gone_first(LOG_GROUP)),
     Step(ZONE, delete_zone, gone_first(ZONE)),
 )

@@ -1,0 +1,461 @@
+"""The app's own configuration: its environment variables, its secrets and its task role.
+
+- `app.env` (APP_ENV_FILE) lists the container's variables. A value `ssm:NAME` refers to an SSM
+  parameter, `secretsmanager:NAME` (or an ARN, optionally `#json-key`) to a Secrets Manager
+  secret: ECS reads those when a task starts; their values never pass through dashscale.
+- `dashscale secret set NAME` stores a SecureString under /dashscale/APP/NAME: every parameter
+  there becomes the secret NAME of the container.
+- The execution role (ECS itself) gets the inline policy `dashscale-secrets`: reading exactly
+  those parameters and secrets. The task role `APP-REGION-task-role` is what the app's code gets:
+  TASK_ROLE_POLICIES attached, TASK_POLICY_FILE inline. Never one widened for the other.
+
+Only names, ARNs and dates are read: no value is ever decrypted, printed or logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+
+from dashscale.aws import error_code, translated
+from dashscale.context import Context
+from dashscale.errors import ConfigError
+from dashscale.model import (
+    DELETE,
+    NEW,
+    Change,
+    Reading,
+    Resource,
+    absent,
+    compare,
+    create,
+)
+from dashscale.steps.taskrole import TaskRole, _policy_document
+
+# Keys of the model (dashscale/model.py); cluster.py's task definition needs these.
+SETTINGS_KEY, SECRETS_POLICY_KEY = "app settings", "secrets policy"
+EXECUTION_ROLE_KEY, TASK_DEFINITION_KEY = (
+    "execution role",
+    "task definition",
+)  # cluster.ExecutionRole.key (cluster imports this module)
+
+SECRETS_POLICY = "dashscale-secrets"
+SMOKE_PLACEHOLDER = "dashscale-smoke-check"  # what `build`'s smoke check gives each secret
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SSM_PREFIX, SECRETS_MANAGER_PREFIX = "ssm:", "secretsmanager:"
+
+
+def valid_name(name: str) -> bool:
+    """ECS drops a variable whose name is not an identifier, silently: refused up front."""
+    return bool(ENV_NAME.fullmatch(name))
+
+
+def invalid_name(name: str, where: str) -> ConfigError:
+    return ConfigError(
+        f"{name!r} ({where}) is not a valid environment variable name",
+        "use letters, digits and _, not starting with a digit (ECS would drop it silently)",
+    )
+
+
+# --- app.env (local) ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppEnv:
+    """app.env as written: plain variables, and references to secrets by name."""
+
+    variables: dict[str, str]
+    ssm: dict[str, str]  # variable -> SSM parameter name (or ARN)
+    secrets_manager: dict[str, tuple[str, str]]  # variable -> (secret id, json key or "")
+
+    @property
+    def secret_names(self) -> list[str]:
+        return sorted({*self.ssm, *self.secrets_manager})
+
+
+def read_app_env(ctx: Context) -> AppEnv:
+    """Parses APP_ENV_FILE (none: nothing); raises ConfigError for an invalid name or line."""
+    from dotenv import dotenv_values
+
+    path = ctx.config.app_env_path
+    variables: dict[str, str] = {}
+    ssm: dict[str, str] = {}
+    manager: dict[str, tuple[str, str]] = {}
+    if not path.is_file():
+        if ctx.config.app_env_file != "app.env":  # set explicitly: it must be there
+            raise ConfigError(f"APP_ENV_FILE {path}: no such file", "create it or unset it")
+        return AppEnv(variables, ssm, manager)
+    for name, value in dotenv_values(path).items():
+        if not valid_name(name):
+            raise invalid_name(name, path.name)
+        if value is None:
+            raise ConfigError(f"{name} in {path.name} has no value", f"write {name}=VALUE")
+        if value.startswith(SSM_PREFIX):
+            ssm[name] = value.removeprefix(SSM_PREFIX).strip()
+        elif value.startswith(SECRETS_MANAGER_PREFIX):
+            secret, _, key = value.removeprefix(SECRETS_MANAGER_PREFIX).strip().partition("#")
+            manager[name] = (secret, key)
+        else:
+            variables[name] = value
+    return AppEnv(variables, ssm, manager)
+
+
+# --- the settings as ECS will see them ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str  # the container's variable
+    value_from: str  # what ECS reads it from
+    arn: str  # what the execution role must be allowed to read
+    source: str  # "stored", "ssm" or "secretsmanager"
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    variables: tuple[tuple[str, str], ...] = ()  # sorted by name
+    secrets: tuple[Secret, ...] = ()  # sorted by name
+    stored: tuple[dict[str, Any], ...] = ()  # the parameters under /dashscale/APP/ (no values)
+
+    def environment(self) -> list[dict[str, str]]:
+        return [{"name": name, "value": value} for name, value in self.variables]
+
+    def secret_list(self) -> list[dict[str, str]]:
+        return [{"name": s.name, "valueFrom": s.value_from} for s in self.secrets]
+
+
+def parameter_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+
+
+def stored_secrets(ctx: Context) -> list[dict[str, Any]]:
+    """The parameters `secret set` stored: names, ARNs, dates; values never decrypted."""
+    ssm = ctx.client("ssm")
+    found: list[dict[str, Any]] = []
+    with translated(f"listing the secrets under {ctx.names.secrets_path}"):
+        for page in ssm.get_paginator("get_parameters_by_path").paginate(
+            Path=ctx.names.secrets_path.rstrip("/"), Recursive=False, WithDecryption=False
+        ):
+            for parameter in page.get("Parameters", []):
+                found.append(
+                    {
+                        "Name": parameter["Name"],
+                        "ARN": parameter.get("ARN"),
+                        "LastModifiedDate": parameter.get("LastModifiedDate"),
+                        "Version": parameter.get("Version"),
+                    }
+                )
+    return sorted(found, key=lambda p: p["Name"])
+
+
+def read_settings(ctx: Context) -> AppSettings:
+    """app.env and the stored secrets, each referenced secret checked to exist (reads only).
+    A bad name or a missing secret is a ConfigError: before anything changes."""
+    env = read_app_env(ctx)
+    stored = stored_secrets(ctx)
+    secrets: dict[str, Secret] = {}
+    region = ctx.config.aws_region
+    for parameter in stored:
+        name = parameter["Name"].removeprefix(ctx.names.secrets_path)
+        if not valid_name(name):
+            raise invalid_name(name, f"stored secret {parameter['Name']}")
+        if name in env.variables or name in env.ssm or name in env.secrets_manager:
+            raise ConfigError(
+                f"{name} is both in {ctx.config.app_env_file} and a stored secret",
+                f"remove it from one: `dashscale secret remove {name}` or edit the file",
+            )
+        arn = parameter["ARN"] or parameter_arn(region, ctx.aws.account_id, parameter["Name"])
+        secrets[name] = Secret(name, arn, arn, "stored")
+    if env.ssm:
+        secrets.update(_ssm_references(ctx, env.ssm))
+    for name, (secret_id, key) in env.secrets_manager.items():
+        arn = _secret_arn(ctx, name, secret_id)
+        value_from = f"{arn}:{key}::" if key else arn
+        secrets[name] = Secret(name, value_from, arn, "secretsmanager")
+    return AppSettings(
+        tuple(sorted(env.variables.items())),
+        tuple(secrets[name] for name in sorted(secrets)),
+        tuple(stored),
+    )
+
+
+def _ssm_references(ctx: Context, references: Mapping[str, str]) -> dict[str, Secret]:
+    def parameter_name(reference: str) -> str:
+        if reference.startswith("arn:"):
+            return "/" + reference.split(":parameter/", 1)[-1]
+        return reference
+
+    names = sorted({parameter_name(r) for r in references.values()})
+    ssm = ctx.client("ssm")
+    existing: set[str] = set()
+    with translated("checking the SSM parameters app.env names"):
+        for start in range(0, len(names), 50):
+            chunk = names[start : start + 50]
+            for page in ssm.get_paginator("describe_parameters").paginate(
+                ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": chunk}]
+            ):
+                existing |= {p["Name"] for p in page.get("Parameters", [])}
+    missing = [
+        f"{v}={SSM_PREFIX}{r}" for v, r in references.items() if parameter_name(r) not in existing
+    ]
+    if missing:
+        raise ConfigError(
+            f"{ctx.config.app_env_file} refers to SSM parameters that do not exist in "
+            f"{ctx.config.aws_region}: {', '.join(sorted(missing))}",
+            "create them (or `dashscale secret set NAME` for one dashscale stores), or fix "
+            "the names",
+        )
+    result = {}
+    for variable, reference in references.items():
+        if reference.startswith("arn:"):
+            arn = reference
+        else:
+            arn = parameter_arn(ctx.config.aws_region, ctx.aws.account_id, reference)
+        result[variable] = Secret(variable, arn, arn, "ssm")
+    return result
+
+
+def _secret_arn(ctx: Context, variable: str, secret_id: str) -> str:
+    manager = ctx.client("secretsmanager")
+    with translated(f"checking the Secrets Manager secret {secret_id}"):
+        try:
+            return str(manager.describe_secret(SecretId=secret_id)["ARN"])
+        except botocore.exceptions.ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+    raise ConfigError(
+        f"{ctx.config.app_env_file} refers to a Secrets Manager secret that does not exist in "
+        f"{ctx.config.aws_region}: {variable}={SECRETS_MANAGER_PREFIX}{secret_id}",
+        "create it, or fix the name",
+    )
+
+
+class Settings(Reading):
+    """app.env and the stored secrets, read once for the task definition and the policy."""
+
+    key = SETTINGS_KEY
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> AppSettings:
+        return read_settings(ctx)
+
+
+def settings_of(refs: Mapping[str, Any]) -> AppSettings:
+    settings = refs.get(Settings.key)
+    return settings if isinstance(settings, AppSettings) else AppSettings()
+
+
+# --- the execution role's secrets policy --------------------------------------------------
+
+
+def _container_secrets(found: Mapping[str, Any]) -> list[Any]:
+    """The secrets the latest task definition names (what its tasks need the policy for)."""
+    definition = found.get(TASK_DEFINITION_KEY) or {}
+    return [s for c in definition.get("containerDefinitions", []) for s in c.get("secrets") or []]
+
+
+def secrets_policy(ctx: Context, settings: AppSettings, account: str) -> dict[str, Any] | None:
+    """Reading exactly the app's secrets; None when it has none."""
+    if not settings.secrets:
+        return None
+    parameters = sorted({s.arn for s in settings.secrets if s.source == "ssm"})
+    if any(s.source == "stored" for s in settings.secrets):
+        path = ctx.names.secrets_path.lstrip("/")
+        parameters.insert(0, f"arn:aws:ssm:{ctx.config.aws_region}:{account}:parameter/{path}*")
+    managed = sorted({s.arn for s in settings.secrets if s.source == "secretsmanager"})
+    statements = []
+    if parameters:
+        statements.append(
+            {"Effect": "Allow", "Action": ["ssm:GetParameters"], "Resource": parameters}
+        )
+    if managed:
+        statements.append(
+            {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": managed}
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _resources(document: dict[str, Any] | None) -> list[str]:
+    if not document:
+        return []
+    found: list[str] = []
+    for statement in document.get("Statement", []):
+        resource = statement.get("Resource", [])
+        found += [resource] if isinstance(resource, str) else list(resource)
+    return sorted(found)
+
+
+def _short(arn: str) -> str:
+    """A parameter or secret as the plan shows it: its name."""
+    if ":parameter/" in arn:
+        return "/" + arn.split(":parameter/", 1)[1]
+    if ":secret:" in arn:
+        return arn.split(":secret:", 1)[1]
+    return arn
+
+
+class SecretsPolicy(Resource):
+    """The execution role's inline policy `dashscale-secrets`: ECS may read the app's secrets."""
+
+    key = SECRETS_POLICY_KEY
+    kind = "IAM policy"
+    reads = (EXECUTION_ROLE_KEY, SETTINGS_KEY, TASK_DEFINITION_KEY)
+    needs = (EXECUTION_ROLE_KEY,)
+
+    def name(self, ctx: Context) -> str:
+        return f"{ctx.names.execution_role}/{SECRETS_POLICY}"
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        if found.get(EXECUTION_ROLE_KEY) is None:
+            return None
+        if not settings_of(found).secrets and not _container_secrets(found):
+            return None  # no secrets asked for or in use: a no-op `up` spends no call here
+        iam = ctx.client("iam")
+        with translated(f"reading the policy {self.name(ctx)}"):
+            try:
+                answer = iam.get_role_policy(
+                    RoleName=ctx.names.execution_role, PolicyName=SECRETS_POLICY
+                )
+            except iam.exceptions.NoSuchEntityException:
+                return None
+        return {"document": _policy_document(answer["PolicyDocument"])}
+
+    def _desired(self, ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any] | None:
+        role = str(refs.get(EXECUTION_ROLE_KEY) or "")
+        account = role.split(":")[4] if role.startswith("arn:") else NEW
+        return secrets_policy(ctx, settings_of(refs), account)
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        desired = self._desired(ctx, refs)
+        names = [_short(arn) for arn in _resources(desired)]
+        detail = f"reads {len(names)} secret source(s)"
+        if current is None:
+            if desired is None:
+                return absent(self.kind, self.name(ctx))
+            return create(self.kind, self.name(ctx), detail)
+        if desired is None:
+            return Change(self.kind, self.name(ctx), DELETE, detail="the app has no secrets")
+        have = [_short(arn) for arn in _resources(current["document"])]
+        differing = {}
+        if current["document"] != desired:
+            differing["secrets readable"] = (have, names)
+        return compare(self.kind, self.name(ctx), differing, detail)
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> Any:
+        iam = ctx.client("iam")
+        role = ctx.names.execution_role
+        with translated(f"setting the policy {self.name(ctx)}"):
+            if change.action == DELETE:
+                with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+                    iam.delete_role_policy(RoleName=role, PolicyName=SECRETS_POLICY)
+                return None
+            desired = self._desired(ctx, refs)
+            iam.put_role_policy(
+                RoleName=role, PolicyName=SECRETS_POLICY, PolicyDocument=json.dumps(desired)
+            )
+        return SECRETS_POLICY
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> Any:
+        return None if change.action == DELETE or current is None else SECRETS_POLICY
+
+
+# In the order a run makes them, before the task definition (cluster.RESOURCES lists them).
+RESOURCES: tuple[Resource, ...] = (SecretsPolicy(), TaskRole())
+OPTIONAL = frozenset(r.key for r in RESOURCES)  # absent unless configured
+
+
+# --- `dashscale secret` ------------------------------------------------------------
+
+
+def check_secret_name(name: str) -> str:
+    if not valid_name(name):
+        raise invalid_name(name, "secret name")
+    return name
+
+
+def set_secret(ctx: Context, name: str, value: str, restart: bool) -> None:
+    """Stores `value` as the SecureString /dashscale/APP/NAME (never printed); with `restart`,
+    forces a new deployment so new tasks read it."""
+    check_secret_name(name)
+    if not value:
+        raise ConfigError(f"no value given for the secret {name}", "type it, or pipe it on stdin")
+    parameter = ctx.names.secret(name)
+    ssm = ctx.client("ssm")
+    with translated(f"storing the secret {name}"):
+        known = {p["Name"] for p in stored_secrets(ctx)}
+        ssm.put_parameter(
+            Name=parameter,
+            Value=value,
+            Type="SecureString",
+            Overwrite=True,
+            Description=f"dashscale: secret {name} of {ctx.names.app}",
+        )
+        # Tags and Overwrite cannot go in one request
+        ssm.add_tags_to_resource(
+            ResourceType="Parameter", ResourceId=parameter, Tags=ctx.names.tags()
+        )
+    new = parameter not in known
+    ctx.ui.resource("secret", name, "created" if new else "updated", f"SSM {parameter}")
+    if new:
+        ctx.ui.info(
+            f"{name} is new: run `dashscale up` to give it to the app (it becomes the "
+            f"environment variable {name} of new tasks)"
+        )
+    elif restart:
+        restart_service(ctx, f"so new tasks read the new value of {name}")
+    else:
+        ctx.ui.info(
+            "running tasks keep the old value until they restart: run "
+            f"`dashscale secret set {name} --restart` to start new tasks with it now"
+        )
+
+
+def restart_service(ctx: Context, why: str) -> None:
+    from dashscale.steps.service import describe_service
+
+    service = describe_service(ctx)
+    if service is None or service.get("status") != "ACTIVE":
+        ctx.ui.info(f"no service {ctx.names.service} yet: `dashscale up` starts tasks with it")
+        return
+    with translated(f"restarting the tasks of {ctx.names.service}"):
+        ctx.client("ecs").update_service(
+            cluster=ctx.names.cluster, service=ctx.names.service, forceNewDeployment=True
+        )
+    ctx.ui.resource("ECS service", ctx.names.service, "restarted", f"a new deployment, {why}")
+
+
+def list_secrets(ctx: Context) -> list[dict[str, Any]]:
+    stored = stored_secrets(ctx)
+    rows = []
+    for parameter in stored:
+        changed = parameter.get("LastModifiedDate")
+        rows.append(
+            (
+                parameter["Name"].removeprefix(ctx.names.secrets_path),
+                f"{changed:%Y-%m-%d %H:%M:%S %Z}".strip() if changed else "",
+            )
+        )
+    ctx.ui.table(f"{ctx.names.app}: {len(rows)} stored secret(s)", ("name", "last changed"), rows)
+    return stored
+
+
+def remove_secret(ctx: Context, name: str) -> None:
+    check_secret_name(name)
+    ssm = ctx.client("ssm")
+    with translated(f"removing the secret {name}"):
+        try:
+            ssm.delete_parameter(Name=ctx.names.secret(name))
+        except ssm.exceptions.ParameterNotFound:
+            raise ConfigError(
+                f"there is no stored secret {name}", "see `dashscale secret list`"
+            ) from None
+    ctx.ui.resource("secret", name, "deleted", f"SSM {ctx.names.secret(name)}")
+    ctx.ui.info(
+        f"run `dashscale up` now: the task definition still names {name}, and new tasks cannot "
+        "start while it refers to a secret that is gone"
+    )

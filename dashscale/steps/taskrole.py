@@ -1,0 +1,236 @@
+"""The app's task role APP-REGION-task-role: what the app's own code may do in AWS (S3, Athena).
+
+Trusted by ECS tasks of this account only; TASK_ROLE_POLICIES attached (exactly those),
+TASK_POLICY_FILE as the inline policy `dashscale-task`. Absent while neither is set; `up` deletes
+it when both are unset again. Never the execution role (ECS's own), never widened for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from dashscale.aws import require_owned, translated
+from dashscale.context import Context
+from dashscale.errors import AwsError, ConfigError
+from dashscale.model import ABSENT, DELETE, NEW, UPDATE, Change, Resource, absent, compare, create
+
+TASK_ROLE_KEY = "task role"
+TASK_POLICY = "dashscale-task"
+
+
+def _policy_document(document: Any) -> Any:
+    if isinstance(document, str):
+        return json.loads(urllib.parse.unquote(document))
+    return document
+
+
+def trust_policy(account_id: str) -> dict[str, Any]:
+    """The execution role's: ECS tasks of this account only."""
+    from dashscale.steps.cluster import trust_policy as ecs_tasks_only
+
+    return ecs_tasks_only(account_id)
+
+
+def task_policy(ctx: Context) -> dict[str, Any] | None:
+    """TASK_POLICY_FILE's policy, checked to be a JSON IAM policy; None when unset."""
+    path, named = ctx.config.task_policy_path, f"TASK_POLICY_FILE={ctx.config.task_policy_file}"
+    if path is None:
+        return None
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{named}: no such file", "create it or unset it") from None
+    except (ValueError, OSError) as error:
+        raise ConfigError(f"{named} is not valid JSON: {error}") from None
+    statements = document.get("Statement") if isinstance(document, dict) else None
+    if not isinstance(statements, (list, dict)) or not statements:
+        raise ConfigError(
+            f"{named} is not an IAM policy: it needs a Statement",
+            'write {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", ...}]}',
+        )
+    return document
+
+
+def task_role_wanted(ctx: Context) -> bool:
+    return bool(ctx.config.task_role_policies or ctx.config.task_policy_file)
+
+
+def find_task_role(ctx: Context) -> dict[str, Any] | None:
+    name = ctx.names.task_role
+    iam = ctx.client("iam")
+    with translated(f"looking up IAM role {name}"):
+        try:
+            role = iam.get_role(RoleName=name)["Role"]
+        except iam.exceptions.NoSuchEntityException:
+            return None
+        tags = role.get("Tags")
+        if tags is None:
+            tags = iam.list_role_tags(RoleName=name).get("Tags", [])
+    require_owned(ctx.names, "IAM role", name, tags)
+    return dict(role)
+
+
+class TaskRole(Resource):
+    """APP-REGION-task-role: what the app's own code may do in AWS (absent when not asked for)."""
+
+    key = TASK_ROLE_KEY
+    kind = "IAM role"
+    named = "task_role"
+
+    reads = ("task definition",)
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        if not task_role_wanted(ctx) and not (found.get("task definition") or {}).get(
+            "taskRoleArn"
+        ):
+            # Not asked for, and the app's tasks use none: nothing to check (a role left by an
+            # interrupted run goes with `teardown`)
+            return None
+        iam = ctx.client("iam")
+        for arn in ctx.config.task_role_policies:  # an unknown policy stops the run here
+            with translated(f"checking the policy {arn}"):
+                try:
+                    iam.get_policy(PolicyArn=arn)
+                except iam.exceptions.NoSuchEntityException:
+                    raise ConfigError(
+                        f"TASK_ROLE_POLICIES names a policy that does not exist: {arn}",
+                        "use an AWS managed policy name such as AmazonS3ReadOnlyAccess, or "
+                        "the ARN of one of yours",
+                    ) from None
+        role = find_task_role(ctx)
+        if role is None:
+            return None
+        name = self.name(ctx)
+        with translated(f"reading the policies of IAM role {name}"):
+            attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+            try:
+                inline = _policy_document(
+                    iam.get_role_policy(RoleName=name, PolicyName=TASK_POLICY)["PolicyDocument"]
+                )
+            except iam.exceptions.NoSuchEntityException:
+                inline = None
+        return {
+            **role,
+            "AttachedPolicyArns": sorted(p["PolicyArn"] for p in attached),
+            "InlinePolicy": inline,
+        }
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        name = self.name(ctx)
+        if not task_role_wanted(ctx):
+            if current is None:
+                return absent(self.kind, name)
+            return Change(
+                self.kind, name, DELETE, detail="TASK_ROLE_POLICIES and TASK_POLICY_FILE unset"
+            )
+        policies = list(ctx.config.task_role_policies)
+        inline = task_policy(ctx)
+        shown = [arn.rsplit("/", 1)[-1] for arn in policies] + ([TASK_POLICY] if inline else [])
+        detail = ", ".join(shown)
+        if current is None:
+            return create(self.kind, name, detail)
+        differing: dict[str, tuple[Any, Any]] = {}
+        account = str(current["Arn"]).split(":")[4]
+        if _policy_document(current.get("AssumeRolePolicyDocument")) != trust_policy(account):
+            differing["trust policy"] = ("other", "ECS tasks of this account only")
+        if current["AttachedPolicyArns"] != policies:
+            differing["attached policies"] = (
+                [a.rsplit("/", 1)[-1] for a in current["AttachedPolicyArns"]],
+                [a.rsplit("/", 1)[-1] for a in policies],
+            )
+        if current["InlinePolicy"] != inline:
+            have = "(none)" if current["InlinePolicy"] is None else "other"
+            differing["inline policy"] = (have, ctx.config.task_policy_file or "(none)")
+        return compare(
+            self.kind,
+            name,
+            differing,
+            detail,
+            shown={"trust policy": "trust policy (ECS tasks of this account only)"},
+        )
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> Any:
+        name = self.name(ctx)
+        iam = ctx.client("iam")
+        if change.action == DELETE:
+            with translated(f"deleting IAM role {name}"):
+                delete_role_named(ctx, name)
+            return None
+        trust = json.dumps(trust_policy(ctx.aws.account_id))
+        attached = set(current["AttachedPolicyArns"]) if current else set()
+        wanted = set(ctx.config.task_role_policies)
+        inline = task_policy(ctx)
+        with translated(f"setting up IAM role {name}"):
+            if current is None:
+                with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+                    iam.create_role(
+                        RoleName=name,
+                        AssumeRolePolicyDocument=trust,
+                        Description=f"dashscale: what {ctx.names.app}'s code may do in AWS",
+                        Tags=ctx.names.tags(),
+                    )
+                current = find_task_role(ctx)
+                if current is None:
+                    raise AwsError(
+                        f"IAM role {name} was created but cannot be found", "re-run in a minute"
+                    )
+            elif "trust policy" in change.fields:
+                iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
+            for arn in sorted(wanted - attached):
+                iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+            for arn in sorted(attached - wanted):
+                iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+            if inline is not None and (change.action != UPDATE or "inline policy" in change.fields):
+                iam.put_role_policy(
+                    RoleName=name, PolicyName=TASK_POLICY, PolicyDocument=json.dumps(inline)
+                )
+            elif inline is None and "inline policy" in change.fields:
+                with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+                    iam.delete_role_policy(RoleName=name, PolicyName=TASK_POLICY)
+        return str(current["Arn"])
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> Any:
+        if change.action in (DELETE, ABSENT):
+            return None
+        return str(current["Arn"]) if current else NEW
+
+
+def delete_role_named(ctx: Context, name: str) -> str:
+    """Detaches its policies, deletes its inline ones, then the role; "already gone" or ""."""
+    iam = ctx.client("iam")
+    gone = iam.exceptions.NoSuchEntityException
+    try:
+        attached = [
+            policy["PolicyArn"]
+            for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+            for policy in page["AttachedPolicies"]
+        ]
+        inline = [
+            policy_name
+            for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+            for policy_name in page["PolicyNames"]
+        ]
+    except gone:
+        return "already gone"
+    # Each call on its own: a retried detach whose first answer was lost says NoSuchEntity
+    # about the policy, not the role.
+    for arn in attached:
+        with contextlib.suppress(gone):
+            iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+    for policy_name in inline:
+        with contextlib.suppress(gone):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+    try:
+        iam.delete_role(RoleName=name)
+    except gone:
+        return "already gone"
+    return ""
+
+
+def task_role_ref(refs: Mapping[str, Any]) -> str | None:
+    role = refs.get(TaskRole.key)
+    return str(role) if role else None
