@@ -543,8 +543,11 @@ def settle_zone(
     ctx: Context, planned: Plan, update_registrar: bool
 ) -> tuple[Change, Zone, bool | None]:
     """Before the rest runs side by side: the zone (created or tagged when the plan says so),
-    the registrar's name servers (may ask) and the delegation check."""
+    the registrar's name servers (may ask) and the delegation check. An issued certificate
+    proves the delegation (ACM read its validation records through it): neither is asked."""
     ctx.ui.step(f"TLS for {domains(ctx)[0]}")
     decided, zone = turn(ctx, RESOURCES[0], planned.found.get(HostedZone.key), planned.refs)
+    if planned.refs[CertificateResource.key].status == "ISSUED":
+        return decided, zone, True
     offer_registrar_update(ctx, zone, update_registrar)
     return decided, zone, check_delegation(ctx, zone)
