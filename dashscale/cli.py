@@ -468,11 +468,18 @@ def read_secret_value(name: str) -> str:
 @shared_options
 def secret_set(options: Options, ui: UI, name: str, restart: bool) -> None:
     """Store the secret NAME; its value comes from a hidden prompt or stdin, never an argument."""
-    from dashscale.steps import appconfig
+    from dashscale.steps import appconfig, service
 
     appconfig.check_secret_name(name)
     ctx = make_context(options, ui)
-    appconfig.set_secret(ctx, name, read_secret_value(name), restart)
+    replaced = appconfig.set_secret(ctx, name, read_secret_value(name))
+    if replaced and restart:
+        service.restart(ctx, f"so new tasks read the new value of {name}")
+    elif replaced:
+        ui.info(
+            "running tasks keep the old value until they restart: run "
+            f"`dashscale secret set {name} --restart` to start new tasks with it now"
+        )
 
 
 @secret.command("list")

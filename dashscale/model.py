@@ -118,10 +118,12 @@ class Reading:
 
     key: str = ""
     reads: tuple[str, ...] = ()  # readings whose results `find` uses
+    finder: Callable[[Context], Any] | None = None  # the finder, when it needs no other reading
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> Any:
         """What exists, or None; raises NotOwnedError for a stranger under our name."""
-        raise NotImplementedError
+        assert self.finder is not None, f"{type(self).__name__} has neither finder nor find"
+        return self.finder(ctx)
 
 
 class Resource(Reading):

@@ -114,8 +114,7 @@ class BalancerAndGroup(Reading):
 
     key = "load balancer and target group"
 
-    def find(self, ctx: Context, found: Mapping[str, Any]) -> Any:
-        return find_balancer_and_group(ctx)
+    finder = staticmethod(find_balancer_and_group)
 
 
 def find_listener(

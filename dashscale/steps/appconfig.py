@@ -36,7 +36,8 @@ from dashscale.model import (
     compare,
     create,
 )
-from dashscale.steps.taskrole import TaskRole, _policy_document
+from dashscale.steps.iam import policy_document
+from dashscale.steps.taskrole import TaskRole
 
 # Keys of the model (dashscale/model.py); cluster.py's task definition needs these.
 SETTINGS_KEY, SECRETS_POLICY_KEY = "app settings", "secrets policy"
@@ -241,8 +242,7 @@ class Settings(Reading):
 
     key = SETTINGS_KEY
 
-    def find(self, ctx: Context, found: Mapping[str, Any]) -> AppSettings:
-        return read_settings(ctx)
+    finder = staticmethod(read_settings)
 
 
 def settings_of(refs: Mapping[str, Any]) -> AppSettings:
@@ -323,7 +323,7 @@ class SecretsPolicy(Resource):
                 )
             except iam.exceptions.NoSuchEntityException:
                 return None
-        return {"document": _policy_document(answer["PolicyDocument"])}
+        return {"document": policy_document(answer["PolicyDocument"])}
 
     def _desired(self, ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any] | None:
         role = str(refs.get(EXECUTION_ROLE_KEY) or "")
@@ -378,9 +378,9 @@ def check_secret_name(name: str) -> str:
     return name
 
 
-def set_secret(ctx: Context, name: str, value: str, restart: bool) -> None:
-    """Stores `value` as the SecureString /dashscale/APP/NAME (never printed); with `restart`,
-    forces a new deployment so new tasks read it."""
+def set_secret(ctx: Context, name: str, value: str) -> bool:
+    """Stores `value` as the SecureString /dashscale/APP/NAME (never printed); True when it
+    replaced a value (running tasks keep the old one until they restart)."""
     check_secret_name(name)
     if not value:
         raise ConfigError(f"no value given for the secret {name}", "type it, or pipe it on stdin")
@@ -406,27 +406,7 @@ def set_secret(ctx: Context, name: str, value: str, restart: bool) -> None:
             f"{name} is new: run `dashscale up` to give it to the app (it becomes the "
             f"environment variable {name} of new tasks)"
         )
-    elif restart:
-        restart_service(ctx, f"so new tasks read the new value of {name}")
-    else:
-        ctx.ui.info(
-            "running tasks keep the old value until they restart: run "
-            f"`dashscale secret set {name} --restart` to start new tasks with it now"
-        )
-
-
-def restart_service(ctx: Context, why: str) -> None:
-    from dashscale.steps.service import describe_service
-
-    service = describe_service(ctx)
-    if service is None or service.get("status") != "ACTIVE":
-        ctx.ui.info(f"no service {ctx.names.service} yet: `dashscale up` starts tasks with it")
-        return
-    with translated(f"restarting the tasks of {ctx.names.service}"):
-        ctx.client("ecs").update_service(
-            cluster=ctx.names.cluster, service=ctx.names.service, forceNewDeployment=True
-        )
-    ctx.ui.resource("ECS service", ctx.names.service, "restarted", f"a new deployment, {why}")
+    return not new
 
 
 def list_secrets(ctx: Context) -> list[dict[str, Any]]:

@@ -135,8 +135,7 @@ class UserPool(Resource):
     key = kind = "user pool"
     named = "user_pool"
 
-    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        return find_user_pool(ctx)
+    finder = staticmethod(find_user_pool)
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         name = self.name(ctx)

@@ -162,8 +162,7 @@ class ScalableTarget(Resource):
     needs = ("ECS service",)
     named = "service"
 
-    def find(self, ctx: Context, found: Mapping[str, Any]) -> Autoscaling | None:
-        return find_autoscaling(ctx)
+    finder = staticmethod(find_autoscaling)
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         name = self.name(ctx)

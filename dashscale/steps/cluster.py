@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -33,6 +32,7 @@ from dashscale.model import (
 )
 from dashscale.steps import appconfig
 from dashscale.steps.appconfig import SECRETS_POLICY_KEY, SETTINGS_KEY
+from dashscale.steps.iam import find_role, policy_document, trust_policy
 from dashscale.steps.network import (
     AlbSecurityGroup,
     NetworkReading,
@@ -95,18 +95,7 @@ def find_cluster(ctx: Context) -> dict[str, Any] | None:
 
 
 def find_execution_role(ctx: Context) -> dict[str, Any] | None:
-    name = ctx.names.execution_role
-    iam = ctx.client("iam")
-    with translated(f"looking up IAM role {name}"):
-        try:
-            role = iam.get_role(RoleName=name)["Role"]
-        except iam.exceptions.NoSuchEntityException:
-            return None
-        tags = role.get("Tags")
-        if tags is None:  # older answers leave tags out of GetRole
-            tags = iam.list_role_tags(RoleName=name).get("Tags", [])
-    require_owned(ctx.names, "IAM role", name, tags)
-    return dict(role)
+    return find_role(ctx, ctx.names.execution_role)
 
 
 def find_log_group(ctx: Context) -> dict[str, Any] | None:
@@ -151,21 +140,6 @@ def _has_active_revision(ecs: Any, family: str) -> bool:
 
 
 # --- desired state ----------------------------------------------------------------------------
-
-
-def trust_policy(account_id: str) -> dict[str, Any]:
-    """ECS tasks of this account only may assume the execution role."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            }
-        ],
-    }
 
 
 def container_definition(ctx: Context, image: str, settings: Any = None) -> dict[str, Any]:
@@ -350,20 +324,13 @@ def retry_role_not_ready(ctx: Context, call: Callable[[], T], what: str) -> T:
 # --- the resources ------------------------------------------------------------------------------
 
 
-def _policy_document(document: Any) -> Any:
-    if isinstance(document, str):
-        return json.loads(urllib.parse.unquote(document))
-    return document
-
-
 class Cluster(Resource):
     """The Fargate cluster APP-cluster."""
 
     key = kind = "ECS cluster"
     named = "cluster"
 
-    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        return find_cluster(ctx)
+    finder = staticmethod(find_cluster)
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         if current is None:
@@ -406,7 +373,7 @@ class ExecutionRole(Resource):
             return create(self.kind, self.name(ctx), detail)
         differing: dict[str, tuple[Any, Any]] = {}
         account = str(current["Arn"]).split(":")[4]  # the role's own: no call to ask
-        if _policy_document(current.get("AssumeRolePolicyDocument")) != trust_policy(account):
+        if policy_document(current.get("AssumeRolePolicyDocument")) != trust_policy(account):
             differing["trust policy"] = ("other", "ECS tasks of this account only")
         if current["AttachedPolicyArns"] != [EXECUTION_POLICY_ARN]:
             differing["attached policies"] = (current["AttachedPolicyArns"], [EXECUTION_POLICY_ARN])
@@ -457,8 +424,7 @@ class LogGroup(Resource):
     key = kind = "log group"
     named = "log_group"
 
-    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        return find_log_group(ctx)
+    finder = staticmethod(find_log_group)
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         days = ctx.config.log_retention_days
@@ -502,8 +468,7 @@ class TaskDefinition(Resource):
             refs.get(TASK_ROLE_KEY),
         )
 
-    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        return find_task_definition(ctx)
+    finder = staticmethod(find_task_definition)
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         image: DeployImage = refs["image"]

@@ -334,8 +334,7 @@ class NetworkReading(Reading):
 
     key = "network"
 
-    def find(self, ctx: Context, found: Mapping[str, Any]) -> Network:
-        return find_network(ctx)
+    finder = staticmethod(find_network)
 
 
 def _describe_rule(rule: Rule, ctx: Context) -> str:

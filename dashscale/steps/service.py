@@ -217,8 +217,7 @@ class Service(Resource):
     )
     named = "service"
 
-    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        return find_service(ctx)
+    finder = staticmethod(find_service)
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         revision = str(refs[TaskDefinition.key]).rsplit("/", 1)[-1]
@@ -309,3 +308,16 @@ def alb_section(ctx: Context, wait: bool = True) -> str | None:
         return None
     deployment.show_target_health(ctx, applied.results[TargetGroup.key])
     return str(applied.results[LoadBalancerResource.key].address)
+
+
+def restart(ctx: Context, why: str) -> None:
+    """A new deployment of the same task definition: new tasks (that read the secrets anew)."""
+    service = describe_service(ctx)
+    if service is None or service.get("status") != "ACTIVE":
+        ctx.ui.info(f"no service {ctx.names.service} yet: `dashscale up` starts tasks with it")
+        return
+    with translated(f"restarting the tasks of {ctx.names.service}"):
+        ctx.client("ecs").update_service(
+            cluster=ctx.names.cluster, service=ctx.names.service, forceNewDeployment=True
+        )
+    ctx.ui.resource("ECS service", ctx.names.service, "restarted", f"a new deployment, {why}")

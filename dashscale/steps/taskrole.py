@@ -9,30 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from dashscale.aws import require_owned, translated
+from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError
 from dashscale.model import ABSENT, DELETE, NEW, UPDATE, Change, Resource, absent, compare, create
+from dashscale.steps.iam import find_role, policy_document, trust_policy
 
 TASK_ROLE_KEY = "task role"
 TASK_POLICY = "dashscale-task"
-
-
-def _policy_document(document: Any) -> Any:
-    if isinstance(document, str):
-        return json.loads(urllib.parse.unquote(document))
-    return document
-
-
-def trust_policy(account_id: str) -> dict[str, Any]:
-    """The execution role's: ECS tasks of this account only."""
-    from dashscale.steps.cluster import trust_policy as ecs_tasks_only
-
-    return ecs_tasks_only(account_id)
 
 
 def task_policy(ctx: Context) -> dict[str, Any] | None:
@@ -60,18 +47,7 @@ def task_role_wanted(ctx: Context) -> bool:
 
 
 def find_task_role(ctx: Context) -> dict[str, Any] | None:
-    name = ctx.names.task_role
-    iam = ctx.client("iam")
-    with translated(f"looking up IAM role {name}"):
-        try:
-            role = iam.get_role(RoleName=name)["Role"]
-        except iam.exceptions.NoSuchEntityException:
-            return None
-        tags = role.get("Tags")
-        if tags is None:
-            tags = iam.list_role_tags(RoleName=name).get("Tags", [])
-    require_owned(ctx.names, "IAM role", name, tags)
-    return dict(role)
+    return find_role(ctx, ctx.names.task_role)
 
 
 class TaskRole(Resource):
@@ -108,7 +84,7 @@ class TaskRole(Resource):
         with translated(f"reading the policies of IAM role {name}"):
             attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
             try:
-                inline = _policy_document(
+                inline = policy_document(
                     iam.get_role_policy(RoleName=name, PolicyName=TASK_POLICY)["PolicyDocument"]
                 )
             except iam.exceptions.NoSuchEntityException:
@@ -135,7 +111,7 @@ class TaskRole(Resource):
             return create(self.kind, name, detail)
         differing: dict[str, tuple[Any, Any]] = {}
         account = str(current["Arn"]).split(":")[4]
-        if _policy_document(current.get("AssumeRolePolicyDocument")) != trust_policy(account):
+        if policy_document(current.get("AssumeRolePolicyDocument")) != trust_policy(account):
             differing["trust policy"] = ("other", "ECS tasks of this account only")
         if current["AttachedPolicyArns"] != policies:
             differing["attached policies"] = (

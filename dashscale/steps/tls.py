@@ -389,8 +389,7 @@ class CertificateResource(Resource):
     def name(self, ctx: Context) -> str:
         return domains(ctx)[0]
 
-    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        return find_certificate(ctx)
+    finder = staticmethod(find_certificate)
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         domain = domains(ctx)[0]
