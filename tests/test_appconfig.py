@@ -74,7 +74,7 @@ def test_variables_secrets_and_task_role_as_configured(
     configure(
         project,
         "APP_TITLE=Sales dashboard\nB_FLAG=1\nDB_URL=ssm:/shared/db-url\n"
-        "API_TOKEN=secretsmanager:demo-api#token\n",
+        "API_TOKEN=secretsmanager:demo-api:token\n",
         TASK_ROLE_POLICIES="AmazonS3ReadOnlyAccess",
         TASK_POLICY_FILE="policy.json",
     )
@@ -356,3 +356,13 @@ def test_the_installed_command_takes_a_secret_on_stdin(aws: str, boto, project: 
     )
     assert refused.returncode == 2
     assert VALUE not in refused.stdout + refused.stderr
+
+
+def test_a_json_key_follows_the_secret_name_or_its_arn() -> None:
+    from dashscale.steps.appconfig import secret_and_key
+
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-db-AbCdEf"
+    assert secret_and_key("rds-db") == ("rds-db", "")
+    assert secret_and_key("rds-db:password") == ("rds-db", "password")
+    assert secret_and_key(arn) == (arn, "")
+    assert secret_and_key(f"{arn}:password") == (arn, "password")

@@ -203,7 +203,7 @@ def test_app_env_stays_out_of_the_image_and_feeds_the_smoke_check(tmp_path: Path
 
     project = make_project(tmp_path)
     (project / "app.env").write_text(
-        "APP_TITLE=Distinctive-Title-77\nDB=ssm:/shared/db\nAPI=secretsmanager:api#token\n"
+        "APP_TITLE=Distinctive-Title-77\nDB=ssm:/shared/db\nAPI=secretsmanager:api:token\n"
     )
     config = load_config(environ={}, project_dir=project)
     context = make_context(config)

@@ -1,7 +1,7 @@
 """The app's own configuration: its environment variables, its secrets and its task role.
 
 - `app.env` (APP_ENV_FILE) lists the container's variables. A value `ssm:NAME` refers to an SSM
-  parameter, `secretsmanager:NAME` (or an ARN, optionally `#json-key`) to a Secrets Manager
+  parameter, `secretsmanager:NAME` (or an ARN, optionally `:json-key`) to a Secrets Manager
   secret: ECS reads those when a task starts; their values never pass through dashscale.
 - `dashscale secret set NAME` stores a SecureString under /dashscale/APP/NAME: every parameter
   there becomes the secret NAME of the container.
@@ -100,11 +100,20 @@ def read_app_env(ctx: Context) -> AppEnv:
         if value.startswith(SSM_PREFIX):
             ssm[name] = value.removeprefix(SSM_PREFIX).strip()
         elif value.startswith(SECRETS_MANAGER_PREFIX):
-            secret, _, key = value.removeprefix(SECRETS_MANAGER_PREFIX).strip().partition("#")
-            manager[name] = (secret, key)
+            manager[name] = secret_and_key(value.removeprefix(SECRETS_MANAGER_PREFIX).strip())
         else:
             variables[name] = value
     return AppEnv(variables, ssm, manager)
+
+
+def secret_and_key(reference: str) -> tuple[str, str]:
+    """`NAME[:json-key]` or `ARN[:json-key]` -> (secret, key or ""); an ARN has seven fields of
+    its own (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX)."""
+    if reference.startswith("arn:"):
+        fields = reference.split(":")
+        return ":".join(fields[:7]), ":".join(fields[7:])
+    secret, _, key = reference.partition(":")
+    return secret, key
 
 
 # --- the settings as ECS will see them ------------------------------------------------------------
