@@ -247,6 +247,43 @@ def test_oidc_sign_in_uses_the_discovery_document_and_never_shows_the_secret(
         assert SECRET not in (project / ".env").read_text()
 
 
+def test_the_oidc_client_secret_can_be_stored_and_is_not_the_apps(
+    aws: str, boto, project: Path, run, no_docker: None, tmp_path: Path, monkeypatch
+) -> None:
+    """`dashscale secret set OIDC_CLIENT_SECRET` instead of the environment: the load balancer
+    gets it; the app's tasks do not (it is the load balancer's, not the app's)."""
+    monkeypatch.delenv("OIDC_CLIENT_SECRET", raising=False)
+    with discovery_server(tmp_path) as (issuer, ca_file):
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.setenv(name, "127.0.0.1,localhost")
+        oidc = (
+            "--set",
+            "DOMAIN=example.com",
+            "--set",
+            "AUTH=oidc",
+            "--set",
+            f"OIDC_ISSUER={issuer}",
+            "--set",
+            "OIDC_CLIENT_ID=dash-client",
+        )
+        stored = run("secret", "set", "OIDC_CLIENT_SECRET", input=SECRET + "\n")
+        assert stored.exit_code == 0, stored.output
+        result = run("up", "--image", IMAGE, *oidc)
+        assert result.exit_code == 0, result.output
+        first, _ = ordered(listeners(boto)[443]["DefaultActions"])
+        assert first["Type"] == "authenticate-oidc"
+        assert first["AuthenticateOidcConfig"]["ClientId"] == "dash-client"
+        definition = boto("ecs").describe_task_definition(taskDefinition="demo-taskdef")
+        (container,) = definition["taskDefinition"]["containerDefinitions"]
+        assert [s["name"] for s in container.get("secrets", [])] == []
+        with recording(aws) as calls:
+            again = run("up", "--image", IMAGE, *oidc)
+        assert again.exit_code == 0 and calls.changing == []
+        for output in (stored, result, again):
+            assert SECRET not in output.output
+
+
 def test_sticky_sessions_on_and_off(aws: str, boto, project: Path, run, no_docker: None) -> None:
     elbv2 = boto("elbv2")
 

@@ -47,6 +47,8 @@ EXECUTION_ROLE_KEY, TASK_DEFINITION_KEY = (
 )  # cluster.ExecutionRole.key (cluster imports this module)
 
 SECRETS_POLICY = "dashscale-secrets"
+# Stored secrets that are dashscale's own, for the load balancer: never given to the app.
+LOAD_BALANCER_SECRETS = ("OIDC_CLIENT_SECRET",)
 SMOKE_PLACEHOLDER = "dashscale-smoke-check"  # what `build`'s smoke check gives each secret
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SSM_PREFIX, SECRETS_MANAGER_PREFIX = "ssm:", "secretsmanager:"
@@ -144,6 +146,20 @@ def parameter_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
 
 
+def stored_value(ctx: Context, name: str) -> str | None:
+    """One stored secret's value, for dashscale's own use (never printed); None when there is
+    none."""
+    ssm = ctx.client("ssm")
+    with translated(f"reading the stored secret {name}"):
+        try:
+            answer = ssm.get_parameter(Name=ctx.names.secret(name), WithDecryption=True)
+        except botocore.exceptions.ClientError as error:
+            if error_code(error) != "ParameterNotFound":
+                raise
+            return None
+    return str(answer["Parameter"]["Value"])
+
+
 def stored_secrets(ctx: Context) -> list[dict[str, Any]]:
     """The parameters `secret set` stored: names, ARNs, dates; values never decrypted."""
     ssm = ctx.client("ssm")
@@ -173,6 +189,8 @@ def read_settings(ctx: Context) -> AppSettings:
     region = ctx.config.aws_region
     for parameter in stored:
         name = parameter["Name"].removeprefix(ctx.names.secrets_path)
+        if name in LOAD_BALANCER_SECRETS:  # the load balancer's (sign-in), not the app's
+            continue
         if not valid_name(name):
             raise invalid_name(name, f"stored secret {parameter['Name']}")
         if name in env.variables or name in env.ssm or name in env.secrets_manager:

@@ -31,11 +31,12 @@ from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError, DashscaleError
 from dashscale.model import NEW, Change, Reading, Resource, compare, create
+from dashscale.steps import appconfig
 from dashscale.steps.alb import CANNOT_CHANGE, TargetGroup, forward_action
 from dashscale.steps.tls import domains
 
 NONE, COGNITO, OIDC = "none", "cognito", "oidc"
-SECRET_VARIABLE = "OIDC_CLIENT_SECRET"  # where `dashscale secret set` would plug in
+SECRET_VARIABLE = "OIDC_CLIENT_SECRET"  # the environment, or `dashscale secret set` stores it
 SCOPES = ("email", "openid")
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 DISCOVERY_TIMEOUT = 15.0
@@ -344,15 +345,25 @@ def describe(actions: list[dict[str, Any]]) -> str:
 
 
 def with_secret(
-    ctx: Context, actions: list[dict[str, Any]], current: list[dict[str, Any]]
+    ctx: Context,
+    actions: list[dict[str, Any]],
+    current: list[dict[str, Any]],
+    refs: Mapping[str, Any],
+    fetch: bool = True,
 ) -> list[dict[str, Any]]:
-    """The OIDC action with the client secret from the environment, or told to keep the
-    listener's own when the issuer and client id stay; stops before any change without one."""
+    """The OIDC action with the client secret: from the environment, else the one stored with
+    `dashscale secret set OIDC_CLIENT_SECRET` (read only with `fetch`, when the listener is
+    written), or told to keep the listener's own when the issuer and client id stay. Stops
+    before any change without one."""
     result = []
     for action in actions:
         if action["Type"] == "authenticate-oidc":
             config = dict(action["AuthenticateOidcConfig"])
+            settings = refs.get(appconfig.SETTINGS_KEY)
+            stored = {p["Name"] for p in getattr(settings, "stored", ())}
             secret = os.environ.get(SECRET_VARIABLE)
+            if not secret and ctx.names.secret(SECRET_VARIABLE) in stored:
+                secret = appconfig.stored_value(ctx, SECRET_VARIABLE) if fetch else "(stored)"
             if secret:
                 config["ClientSecret"] = secret
             elif keeps_secret(config, current):
@@ -360,8 +371,9 @@ def with_secret(
             else:
                 raise ConfigError(
                     f"AUTH=oidc needs the client secret: {SECRET_VARIABLE} is not set",
-                    f"export {SECRET_VARIABLE}=... in the shell that runs dashscale (never in "
-                    ".env), then re-run",
+                    f"store it with `dashscale secret set {SECRET_VARIABLE}`, or export "
+                    f"{SECRET_VARIABLE}=... in the shell that runs dashscale (never in .env), "
+                    "then re-run",
                 )
             action = {**action, "AuthenticateOidcConfig": config}
         result.append(action)

@@ -171,7 +171,7 @@ class HttpsListener(_AfterIssue):
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         wanted = auth.listener_actions(ctx, refs)
         actions = (current or {}).get("DefaultActions", [])
-        auth.with_secret(ctx, wanted, actions)  # stops here, before any change, without it
+        auth.with_secret(ctx, wanted, actions, refs, fetch=False)  # none: stops, unchanged
         if current is None:
             return create(self.kind, self.name(ctx), self.detail(ctx))
         certificate = self._certificate(refs)
@@ -193,7 +193,10 @@ class HttpsListener(_AfterIssue):
             "SslPolicy": TLS_POLICY,
             "Certificates": [{"CertificateArn": self._certificate(refs)}],
             "DefaultActions": auth.with_secret(
-                ctx, auth.listener_actions(ctx, refs), (current or {}).get("DefaultActions", [])
+                ctx,
+                auth.listener_actions(ctx, refs),
+                (current or {}).get("DefaultActions", []),
+                refs,
             ),
         }
         with translated("setting up the HTTPS listener"):
