@@ -207,7 +207,8 @@ VARIABLES: tuple[Variable, ...] = (
         "OIDC_CLIENT_ID",
         None,
         _pattern(r"\S+", "a client id"),
-        "With AUTH=oidc: the client id (its secret: environment OIDC_CLIENT_SECRET only).",
+        "With AUTH=oidc: the client id (its secret: `dashscale secret set OIDC_CLIENT_SECRET` or "
+        "the environment variable OIDC_CLIENT_SECRET).",
     ),
     Variable(
         "STICKY_SESSIONS",
@@ -530,7 +531,8 @@ def _check_auth(values: dict[str, Any]) -> list[ConfigError]:
         errors.append(
             ConfigError(
                 "AUTH=oidc needs OIDC_ISSUER and OIDC_CLIENT_ID",
-                "set both (the client secret goes in the environment as OIDC_CLIENT_SECRET)",
+                "set both (the client secret: `dashscale secret set OIDC_CLIENT_SECRET`, or the "
+                "environment variable OIDC_CLIENT_SECRET)",
             )
         )
     elif auth != "oidc" and oidc:
