@@ -8,13 +8,13 @@ import os
 
 from dash import Dash, Input, Output, dcc, html
 
-TITLE = os.environ.get("APP_TITLE", "Hello from dashscale")
+TITLE = os.environ.get("APP_TITLE", "dashscale example")
 
 app = Dash(__name__, title=TITLE)
 
 app.layout = html.Main(
     [
-        html.H1(TITLE),
+        html.H1("Hello from dashscale"),
         html.Label("How many points?", htmlFor="points"),
         dcc.Slider(id="points", min=1, max=50, step=1, value=10),
         html.P(id="summary"),
