@@ -149,8 +149,9 @@ class Resource(Reading):
         keeps it, a placeholder when the plan would create it."""
         raise NotImplementedError
 
-    def skipped(self, refs: Mapping[str, Any]) -> str | None:
-        """Why its turn is skipped in this run (None: it is not)."""
+    def skipped(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> str | None:
+        """Why its turn is skipped in this run (None: it is not). A resource that needs a
+        skipped one is skipped too (`apply`)."""
         return None
 
 
@@ -234,6 +235,7 @@ class Applied:
 
     results: dict[str, Any] = field(default_factory=dict)
     changes: dict[str, Change] = field(default_factory=dict)  # by resource key
+    skipped: dict[str, str] = field(default_factory=dict)  # resource key -> why it waits
 
     def in_order(self, resources: Sequence[Resource]) -> list[Change]:
         """The changes as applied, in the order of `resources` (not the order they finished)."""
@@ -289,12 +291,15 @@ def _resource_task(
 ) -> Callable[[Mapping[str, Any]], Any]:
     def run(results: Mapping[str, Any]) -> Any:
         refs = {**planned.refs, **known, **results}
-        why = resource.skipped(refs)
+        current = planned.found.get(resource.key)
+        waits_for = [dep for dep in resource.needs if dep in done.skipped]
+        why = done.skipped[waits_for[0]] if waits_for else resource.skipped(ctx, current, refs)
         if why is not None:
+            done.skipped[resource.key] = why
             ctx.ui.resource(resource.kind, resource.name(ctx), "pending", why)
             return None
         # planned again, with the real ids of what was just made where the plan had placeholders
-        decided, ref = turn(ctx, resource, planned.found.get(resource.key), refs)
+        decided, ref = turn(ctx, resource, current, refs)
         done.changes[resource.key] = decided
         return ref
 

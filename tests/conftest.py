@@ -70,7 +70,8 @@ def moto_server() -> Iterator[str]:
 def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh emulated AWS account for one test; returns the endpoint."""
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request, timeout=10).close()
+    # a reset reloads AWS's managed policies: seconds on a loaded 2-core machine
+    urllib.request.urlopen(request, timeout=120).close()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     return moto_server
 

@@ -367,10 +367,12 @@ def listeners_of(ctx: Context, load_balancer_arn: str) -> dict[int, dict[str, An
 
 
 def create_listener(ctx: Context, load_balancer_arn: str, port: int, **settings: Any) -> str:
-    """Creates the listener on `port` (a retried create that finds it made counts as made);
-    returns its ARN."""
+    """Creates the listener on `port`; returns its ARN. AWS answers DuplicateListener only
+    when a listener on that port has other settings (a retried identical create returns it):
+    that one is found, compared, and given these settings (with AUTH it may forward)."""
+    elb = ctx.client("elbv2")
     try:
-        answer = ctx.client("elbv2").create_listener(
+        answer = elb.create_listener(
             LoadBalancerArn=load_balancer_arn, Port=port, Tags=ctx.names.tags(), **settings
         )
         return str(answer["Listeners"][0]["ListenerArn"])
@@ -380,12 +382,78 @@ def create_listener(ctx: Context, load_balancer_arn: str, port: int, **settings:
     existing = listeners_of(ctx, load_balancer_arn).get(port)
     if existing is None:
         raise AwsError(f"listener {ctx.names.alb}:{port} was created but cannot be found")
+    if not same_settings(existing, settings):
+        elb.modify_listener(ListenerArn=existing["ListenerArn"], Port=port, **settings)
     return str(existing["ListenerArn"])
 
 
+SECRET_KEYS = frozenset({"ClientSecret", "UseExistingClientSecret"})  # AWS never shows them
+
+
+def _asked_in(asked: Any, described: Any) -> bool:
+    """True when every field of a request appears with the same value in AWS's description
+    (which adds defaults of its own)."""
+    if isinstance(asked, dict):
+        return isinstance(described, dict) and all(
+            key in SECRET_KEYS or _asked_in(value, described.get(key))
+            for key, value in asked.items()
+        )
+    if isinstance(asked, list):
+        return (
+            isinstance(described, list)
+            and len(asked) == len(described)
+            and all(_asked_in(a, d) for a, d in zip(asked, described, strict=True))
+        )
+    return str(asked) == str(described)
+
+
+def same_settings(listener: Mapping[str, Any], settings: Mapping[str, Any]) -> bool:
+    """True when a listener as described has the settings a create would ask for."""
+    order = lambda action: int(action.get("Order") or 0)  # noqa: E731
+    described = {
+        **listener,
+        "DefaultActions": sorted(listener.get("DefaultActions", []), key=order),
+    }
+    asked = {**settings, "DefaultActions": sorted(settings.get("DefaultActions", []), key=order)}
+    return _asked_in(asked, described)
+
+
+def signs_in(ctx: Context) -> bool:
+    """With AUTH set, nobody reaches the app without signing in (only HTTPS can sign in)."""
+    return ctx.config.auth != "none"
+
+
+# Port 80 of a private app until the HTTPS listener signs users in (then: the redirect).
+SIGN_IN_PENDING = {
+    "Type": "fixed-response",
+    "FixedResponseConfig": {
+        "StatusCode": "503",
+        "ContentType": "text/plain",
+        "MessageBody": "Signing in is being set up for this dashboard: try again in a few minutes.",
+    },
+}
+HTTPS_LISTENER = "https listener"  # the key of the HTTPS listener resource (https.py)
+
+
+def signs_in_first(listener: Mapping[str, Any] | None) -> bool:
+    """True for a listener whose first default action signs the user in."""
+    actions = sorted(
+        (listener or {}).get("DefaultActions", []), key=lambda a: int(a.get("Order") or 0)
+    )
+    return bool(actions) and str(actions[0].get("Type", "")).startswith("authenticate-")
+
+
+def is_sign_in_pending(actions: list[dict[str, Any]]) -> bool:
+    if len(actions) != 1 or actions[0].get("Type") != "fixed-response":
+        return False
+    config = actions[0].get("FixedResponseConfig") or {}
+    return config.get("StatusCode") == SIGN_IN_PENDING["FixedResponseConfig"]["StatusCode"]
+
+
 class HttpListener(Resource):
-    """Port 80 forwarding to the target group. A redirect (the TLS step's HTTP-to-HTTPS) is
-    kept as it is: the redirect is a resource of its own (tls.py)."""
+    """Port 80: forwarding to the target group, or with AUTH a fixed 503 (never the app: only
+    HTTPS can sign users in). A redirect (the TLS step's HTTP-to-HTTPS) is kept as it is: the
+    redirect is a resource of its own (https.py)."""
 
     key = "http listener"
     kind = "listener"
@@ -398,20 +466,32 @@ class HttpListener(Resource):
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return found[Listeners.key].get(HTTP_PORT)
 
+    def wanted(self, ctx: Context, refs: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+        """The default action, and how the plan shows it."""
+        if signs_in(ctx):
+            return SIGN_IN_PENDING, "503 until HTTPS signs users in"
+        return forward_action(refs[TargetGroup.key]), f"forward to {ctx.names.target_group}"
+
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
-        forward = f"forward to {ctx.names.target_group}"
+        _, wanted = self.wanted(ctx, refs)
         if current is None:
-            return create(self.kind, self.name(ctx), forward)
+            return create(self.kind, self.name(ctx), wanted)
         actions = current.get("DefaultActions", [])
         if any(action.get("Type") == "redirect" for action in actions):
             return Change(self.kind, self.name(ctx), KEEP, detail="redirect (HTTPS)")
-        if len(actions) == 1 and forwards_to(actions[0], refs[TargetGroup.key]):
-            return compare(self.kind, self.name(ctx), {}, forward)
+        if signs_in(ctx) and is_sign_in_pending(actions):
+            return compare(self.kind, self.name(ctx), {}, wanted)
+        if (
+            not signs_in(ctx)
+            and len(actions) == 1
+            and forwards_to(actions[0], refs[TargetGroup.key])
+        ):
+            return compare(self.kind, self.name(ctx), {}, wanted)
         shown = [a.get("TargetGroupArn") or a.get("Type") for a in actions]
-        return compare(self.kind, self.name(ctx), {"default action": (shown, forward)}, forward)
+        return compare(self.kind, self.name(ctx), {"default action": (shown, wanted)}, wanted)
 
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
-        action = [forward_action(refs[TargetGroup.key])]
+        action = [self.wanted(ctx, refs)[0]]
         with translated(f"setting up the port {HTTP_PORT} listener of {ctx.names.alb}"):
             if current is None:
                 balancer: LoadBalancer = refs[LoadBalancerResource.key]

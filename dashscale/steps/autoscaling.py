@@ -195,9 +195,6 @@ class ScalableTarget(Resource):
     def ref(self, ctx: Context, current: Any, change: Change) -> None:
         return None
 
-    def skipped(self, refs: Mapping[str, Any]) -> str | None:
-        return None
-
 
 class ScalingPolicy(Resource):
     """One of our target-tracking policies (APP-cpu, APP-requests): put when configured,

@@ -16,8 +16,9 @@ from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, WaitTimeout
 from dashscale.model import DELETE, NEW, Change, Resource, compare, create
-from dashscale.steps import auth, tls
+from dashscale.steps import auth, service, tls
 from dashscale.steps.alb import (
+    HTTPS_LISTENER,
     HTTPS_PORT,
     BalancerAndGroup,
     HttpListener,
@@ -26,6 +27,7 @@ from dashscale.steps.alb import (
     LoadBalancerResource,
     TargetGroup,
     create_listener,
+    signs_in,
 )
 from dashscale.steps.tls import (
     Certificate,
@@ -118,17 +120,23 @@ def certificate_issued(
 def pending_note(ctx: Context, why: str) -> str:
     """What finishes HTTPS after `up --no-wait` left the certificate pending."""
     domain = domains(ctx)[0]
+    until = (
+        "Until then the app is private and not reachable: port 80 answers 503 and the tasks "
+        "start with the HTTPS listener that signs users in."
+        if signs_in(ctx)
+        else "Until then the app answers on the load balancer's http:// address."
+    )
     return (
         f"HTTPS on {domain} follows once ACM issues the certificate (pending because {why}). "
         "Then run `dashscale tls` (or `dashscale up`): it adds the HTTPS listener, the redirect "
-        "and the alias records. Until then the app answers on the load balancer's http:// address."
+        f"and the alias records. {until}"
     )
 
 
 class _AfterIssue(Resource):
     """A piece of HTTPS: its turn comes once the certificate is issued."""
 
-    def skipped(self, refs: Mapping[str, Any]) -> str | None:
+    def skipped(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> str | None:
         if ISSUED in refs and refs[ISSUED] is None:
             return "waits for the certificate"
         return None
@@ -141,7 +149,7 @@ class HttpsListener(_AfterIssue):
     """Port 443 with the certificate and a TLS 1.3 policy, forwarding to the target group;
     with AUTH, signing the user in first (auth.py)."""
 
-    key = "https listener"
+    key = HTTPS_LISTENER
     kind = "listener"
     reads = (Listeners.key,)
     needs = (
@@ -326,11 +334,20 @@ RESOURCES: tuple[Resource, ...] = (
 
 def tls_section(ctx: Context, update_registrar: bool = False, timeout: float = 3600.0) -> str:
     """The `tls` command: zone, certificate, validation records, then (once issued) the HTTPS
-    listener, the aliases and the redirect. Needs what `alb` made. Returns https://DOMAIN."""
+    listener, the aliases and the redirect. Needs what `alb` made. A private app's service
+    (AUTH), which `alb` leaves for the signing-in listener, starts here when missing. Returns
+    https://DOMAIN."""
     resources = [*tls.RESOURCES, *auth.resources(ctx), *RESOURCES]
     required = [LoadBalancerResource(), TargetGroup(), HttpListener()]
     readings = [BalancerAndGroup(), Listeners(), ZoneRecords(), *auth.readings(ctx)]
-    found = model.read(ctx, [*readings, *required, *resources])
+    private = [service.Service(behind_sign_in=True)] if signs_in(ctx) else []
+    service_readings, service_required = service.prerequisites() if private else ([], [])
+    found = model.read(
+        ctx, [*readings, *service_readings, *required, *service_required, *resources, *private]
+    )
+    if private and found[service.Service.key] is None:  # started behind the sign-in
+        required += service_required
+        resources += private
     refs = model.require(ctx, required, found, "`dashscale alb` (or `dashscale up`)")
     planned = model.plan(ctx, resources, {**found, **refs})
     _, zone, delegated = tls.settle_zone(ctx, planned, update_registrar)
@@ -340,6 +357,7 @@ def tls_section(ctx: Context, update_registrar: bool = False, timeout: float = 3
         lambda r: certificate_issued(ctx, r[CertificateResource.key], timeout, True, why),
         (CertificateResource.key, ValidationRecords.key),
     )
+    extras = [issue, *service.deployment_waits(ctx, True)] if private else [issue]
     rest = [r for r in resources if r.key != HostedZone.key]
-    model.apply(ctx, rest, planned, [issue], {**refs, HostedZone.key: zone})
+    model.apply(ctx, rest, planned, extras, {**refs, HostedZone.key: zone})
     return f"https://{domains(ctx)[0]}"

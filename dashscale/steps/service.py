@@ -13,14 +13,28 @@ from typing import Any
 from dashscale.aws import require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError
-from dashscale.model import NEW, Change, Extra, Resource, compare, create, section
+from dashscale.model import (
+    NEW,
+    Change,
+    Extra,
+    Reading,
+    Resource,
+    compare,
+    create,
+    is_new,
+    section,
+)
 from dashscale.steps import appconfig, deployment
 from dashscale.steps.alb import (
+    HTTPS_LISTENER,
+    HTTPS_PORT,
     BalancerAndGroup,
     HttpListener,
     Listeners,
     LoadBalancerResource,
     TargetGroup,
+    signs_in,
+    signs_in_first,
 )
 from dashscale.steps.cluster import READINGS as CLUSTER_READINGS
 from dashscale.steps.cluster import RESOURCES as CLUSTER_RESOURCES
@@ -205,7 +219,12 @@ def _shown(key: str, value: Any) -> Any:
 
 
 class Service(Resource):
-    """APP-service. Its ref is (ARN, id of the deployment to follow, or None)."""
+    """APP-service. Its ref is (ARN, id of the deployment to follow, or None).
+
+    A new service joins the target group only once a listener forwards to it (AWS's rule); for
+    a private app (AUTH) that is the HTTPS listener that signs users in, since port 80 never
+    forwards: `behind_sign_in` makes the service wait for it (after it in a run, and skipped
+    while there is none)."""
 
     key = kind = "ECS service"
     needs = (
@@ -218,6 +237,21 @@ class Service(Resource):
     named = "service"
 
     finder = staticmethod(find_service)
+
+    def __init__(self, behind_sign_in: bool = False) -> None:
+        self.behind_sign_in = behind_sign_in
+        if behind_sign_in:
+            self.needs = (*type(self).needs, HTTPS_LISTENER)
+
+    def skipped(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> str | None:
+        if not self.behind_sign_in or current is not None:
+            return None
+        made = refs.get(HTTPS_LISTENER)
+        if made is not None and not is_new(made):
+            return None
+        if signs_in_first((refs.get(Listeners.key) or {}).get(HTTPS_PORT)):
+            return None
+        return "starts once the HTTPS listener signs users in (AUTH)"
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         revision = str(refs[TaskDefinition.key]).rsplit("/", 1)[-1]
@@ -265,6 +299,8 @@ class Service(Resource):
 
 def follow_deployment(ctx: Context, refs: Mapping[str, Any], wait: bool) -> None:
     """Follows the deployment the service's turn started (or an unfinished one) with `wait`."""
+    if refs.get(Service.key) is None:  # skipped: no service yet
+        return
     _, deployment_id = refs[Service.key]
     if deployment_id is not None and wait:
         deployment.wait_for_deployment(ctx, deployment_id, refs[TargetGroup.key])
@@ -272,16 +308,29 @@ def follow_deployment(ctx: Context, refs: Mapping[str, Any], wait: bool) -> None
         ctx.ui.info(f"not waiting for deployment {deployment_id} (--no-wait)")
 
 
+def prerequisites() -> tuple[list[Reading], list[Resource]]:
+    """What a section that starts the service reads besides it, and the resources of `cluster`
+    that must exist by then (the app's own settings are optional)."""
+    readings = [r for r in CLUSTER_READINGS if r.key != appconfig.SETTINGS_KEY]
+    return readings, [r for r in CLUSTER_RESOURCES if r.key not in appconfig.OPTIONAL]
+
+
+def deployment_waits(ctx: Context, wait: bool) -> list[Extra]:
+    """Following the deployment the service's turn starts (an extra of the run)."""
+    return [Extra("deployment", lambda r: follow_deployment(ctx, r, wait), (Service.key,))]
+
+
 def alb_section(ctx: Context, wait: bool = True) -> str | None:
     """The `alb` command: load balancer, target group, port-80 listener, service, then the
     deployment and the load balancer followed until done, and the target health. Needs what
-    `cluster` made. Returns the address (None for a dry run)."""
+    `cluster` made. With AUTH the service waits for the HTTPS listener (`tls`). Returns the
+    address (None for a dry run)."""
     ctx.ui.step(f"Load balancer {ctx.names.alb} and service {ctx.names.service}")
-    resources = (LoadBalancerResource(), TargetGroup(), HttpListener(), Service())
-    required = [r for r in CLUSTER_RESOURCES if r.key not in appconfig.OPTIONAL]
+    resources = (LoadBalancerResource(), TargetGroup(), HttpListener(), Service(signs_in(ctx)))
+    readings, required = prerequisites()
 
     def waits(_: object) -> list[Extra]:
-        extras = [Extra("deployment", lambda r: follow_deployment(ctx, r, wait), (Service.key,))]
+        extras = deployment_waits(ctx, wait)
         if wait:
             extras.append(
                 Extra(
@@ -294,11 +343,7 @@ def alb_section(ctx: Context, wait: bool = True) -> str | None:
 
     applied = section(
         ctx,
-        [
-            *(r for r in CLUSTER_READINGS if r.key != appconfig.SETTINGS_KEY),
-            BalancerAndGroup(),
-            Listeners(),
-        ],
+        [*readings, BalancerAndGroup(), Listeners()],
         resources,
         required,
         "`dashscale cluster` (or `dashscale up`)",

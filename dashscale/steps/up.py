@@ -42,7 +42,8 @@ class UpResult:
 def resources(ctx: Context, image: Image) -> list[Resource]:
     """Every resource `up` manages, each after what it needs."""
     items: list[Resource] = [image] if image.uri else [Repository(), image]
-    items += [*cluster_step.RESOURCES, *alb_step.RESOURCES, Service(), *autoscaling.RESOURCES]
+    service = Service(behind_sign_in=alb_step.signs_in(ctx))
+    items += [*cluster_step.RESOURCES, *alb_step.RESOURCES, service, *autoscaling.RESOURCES]
     if ctx.config.domain:
         items += [*tls.RESOURCES, *auth.resources(ctx), *https.RESOURCES]
     return items
@@ -111,9 +112,10 @@ def up(
     balancer: alb_step.LoadBalancer = results[alb_step.LoadBalancerResource.key]
     https_ready = ctx.config.domain and results.get(https.ISSUED) is not None
     url = f"https://{ctx.config.domain}" if https_ready else balancer.address
-    _, deployment_id = results[Service.key]
-    if wait or deployment_id is None:
-        deployment.show_target_health(ctx, results[alb_step.TargetGroup.key])
+    if results.get(Service.key) is not None:
+        _, deployment_id = results[Service.key]
+        if wait or deployment_id is None:
+            deployment.show_target_health(ctx, results[alb_step.TargetGroup.key])
     changes = [*settled, *(c for c in applied.in_order(rest) if c.kind != Image.kind)]
     model.show_summary(ctx, changes, [("image", results["image"].uri, "deployed")])
     if ctx.config.domain and not https_ready:  # --no-wait left it for later

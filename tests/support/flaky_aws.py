@@ -8,6 +8,7 @@ can be replayed; hooks let a test act at an exact operation (e.g. send Ctrl-C mi
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import random
 import re
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.support.recording import is_changing
 from tests.support.servers import free_port
 
 _SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
@@ -54,11 +56,15 @@ class FlakyAws:
     faults: Faults = field(default_factory=Faults)
     # Called after a request was forwarded, before its response goes back: (operation) -> None.
     after_forward: Callable[[str], None] | None = None
+    # Changing requests one at a time, each with its after_forward: a pause after every change
+    # in which the test sees AWS exactly as that change left it.
+    one_change_at_a_time: bool = False
     seen: list[Seen] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.faults.seed)
         self._lock = threading.Lock()
+        self._changes = threading.Lock()
         self.port = free_port()
         proxy = self
 
@@ -118,9 +124,11 @@ class FlakyAws:
             request.end_headers()
             request.wfile.write(payload)
             return
-        status, headers, payload = self._forward(request, body)
-        if self.after_forward is not None:
-            self.after_forward(operation)
+        gate = self._changes if self.one_change_at_a_time and is_changing(operation) else None
+        with gate or contextlib.nullcontext():
+            status, headers, payload = self._forward(request, body)
+            if self.after_forward is not None:
+                self.after_forward(operation)
         if fault == "lose":
             request.close_connection = True
             request.connection.close()

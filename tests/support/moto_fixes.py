@@ -7,10 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 
+def _plain(value: Any) -> Any:
+    """A request value with every leaf as a string, for comparing two requests' settings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
 def idempotent_create_load_balancer() -> None:
-    """AWS: CreateLoadBalancer with the name of an existing load balancer (and the same
-    settings) returns that load balancer. moto 5 makes a second one of the same name, so a
-    retried request whose first answer was lost would look like a duplicate."""
+    """AWS: CreateLoadBalancer with the name of an existing load balancer and the same
+    settings returns that load balancer; with other settings it answers
+    DuplicateLoadBalancerName. moto 5 makes a second one of the same name, so a retried
+    request whose first answer was lost would look like a duplicate."""
+    from moto.elbv2.exceptions import DuplicateLoadBalancerName
     from moto.elbv2.models import ELBv2Backend
 
     original = ELBv2Backend.create_load_balancer
@@ -19,8 +30,23 @@ def idempotent_create_load_balancer() -> None:
 
     def create_load_balancer(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
         for existing in self.load_balancers.values():
-            if existing.name == name:
-                return existing
+            if existing.name != name:
+                continue
+            asked = (
+                sorted(kwargs.get("security_groups") or (args[0] if args else []) or []),
+                sorted(kwargs.get("subnet_ids") or (args[1] if len(args) > 1 else []) or []),
+                kwargs.get("scheme") or "internet-facing",
+                kwargs.get("loadbalancer_type") or "application",
+            )
+            has = (
+                sorted(existing.security_groups),
+                sorted(subnet.id for subnet in existing.subnets),
+                existing.scheme,
+                existing.type,
+            )
+            if asked != has:
+                raise DuplicateLoadBalancerName()
+            return existing
         return original(self, name, *args, **kwargs)
 
     create_load_balancer._dashscale_fixed = True  # type: ignore[attr-defined]
@@ -29,8 +55,11 @@ def idempotent_create_load_balancer() -> None:
 
 def idempotent_create_listener() -> None:
     """AWS: a listener's port is unique on its load balancer; CreateListener with the settings
-    of an existing listener returns it (DuplicateListener when they differ). moto 5 compares
-    the port with listener ARNs and so makes a second listener on the same port."""
+    of an existing listener returns it, and answers DuplicateListener when any setting differs
+    (protocol, TLS policy, certificate, default actions). moto 5 compares the port with
+    listener ARNs and so makes a second listener on the same port."""
+    import copy
+
     from moto.elbv2.exceptions import DuplicateListenerError
     from moto.elbv2.models import ELBv2Backend
 
@@ -39,18 +68,63 @@ def idempotent_create_listener() -> None:
         return
 
     def create_listener(
-        self: Any, load_balancer_arn: str, protocol: str, port: Any, *args: Any, **kwargs: Any
+        self: Any,
+        load_balancer_arn: str,
+        protocol: str,
+        port: Any,
+        ssl_policy: Any = None,
+        certificate: Any = None,
+        actions: Any = None,
+        *args: Any,
+        **kwargs: Any,
     ) -> Any:
+        asked_actions = _plain(copy.deepcopy(actions or []))
         balancer = self.load_balancers.get(load_balancer_arn)
         for listener in balancer.listeners.values() if balancer else ():
-            if int(listener.port) == int(port):
-                if listener.protocol == protocol:
-                    return listener
+            if int(listener.port) != int(port):
+                continue
+            same = (
+                listener.protocol == (protocol or "").upper()
+                and (listener.ssl_policy or None) == (ssl_policy or None)
+                and (listener.certificate or None) == (certificate or None)
+                and getattr(listener, "_dashscale_asked", None) == asked_actions
+            )
+            if not same:
                 raise DuplicateListenerError()
-        return original(self, load_balancer_arn, protocol, port, *args, **kwargs)
+            return listener
+        made = original(
+            self,
+            load_balancer_arn,
+            protocol,
+            port,
+            ssl_policy,
+            certificate,
+            actions,
+            *args,
+            **kwargs,
+        )
+        made._dashscale_asked = asked_actions  # the actions as asked, before moto fills them
+        return made
 
     create_listener._dashscale_fixed = True  # type: ignore[attr-defined]
     ELBv2Backend.create_listener = create_listener  # type: ignore[method-assign]
+
+
+def modified_listener_forgets_request() -> None:
+    """A listener whose actions ModifyListener changed no longer matches its create request."""
+    from moto.elbv2.models import ELBv2Backend
+
+    original = ELBv2Backend.modify_listener
+    if getattr(original, "_dashscale_fixed", False):
+        return
+
+    def modify_listener(self: Any, arn: str, *args: Any, **kwargs: Any) -> Any:
+        listener = original(self, arn, *args, **kwargs)
+        listener._dashscale_asked = None
+        return listener
+
+    modify_listener._dashscale_fixed = True  # type: ignore[attr-defined]
+    ELBv2Backend.modify_listener = modify_listener  # type: ignore[method-assign]
 
 
 def unique_caller_reference() -> None:
@@ -107,4 +181,5 @@ def apply() -> None:
     autoscaling_not_found()
     idempotent_create_load_balancer()
     idempotent_create_listener()
+    modified_listener_forgets_request()
     unique_caller_reference()
