@@ -132,6 +132,8 @@ class Resource(Reading):
     kind: str = ""  # how output names the kind
     needs: tuple[str, ...] = ()  # resources whose ids its settings name: made first, deleted after
     named: str = ""  # the attribute of ctx.names that is its name, for most kinds
+    # the needs whose turn, skipped, skips this one too (None: all of them)
+    skipped_with: tuple[str, ...] | None = None
 
     def name(self, ctx: Context) -> str:
         return str(getattr(ctx.names, self.named))
@@ -292,7 +294,8 @@ def _resource_task(
     def run(results: Mapping[str, Any]) -> Any:
         refs = {**planned.refs, **known, **results}
         current = planned.found.get(resource.key)
-        waits_for = [dep for dep in resource.needs if dep in done.skipped]
+        with_them = resource.needs if resource.skipped_with is None else resource.skipped_with
+        waits_for = [dep for dep in with_them if dep in done.skipped]
         why = done.skipped[waits_for[0]] if waits_for else resource.skipped(ctx, current, refs)
         if why is not None:
             done.skipped[resource.key] = why

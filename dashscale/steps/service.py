@@ -235,6 +235,7 @@ class Service(Resource):
         TargetGroup.key,
     )
     named = "service"
+    skipped_with = ()  # decided by `skipped`: an existing service is updated all the same
 
     finder = staticmethod(find_service)
 

@@ -267,12 +267,34 @@ def collect(ctx: Context) -> Status:
                 "status": str(certificate["Status"]),
             }
     _sign_in(ctx, status)
+    if ctx.config.auth != auth.NONE:
+        _private_reach(status, https)
     if https is not None and ctx.config.domain:
         status.address = f"https://{ctx.config.domain}"
     elif balancer is not None:
         status.address = alb.load_balancer_of(balancer).address
     _decide(status, balancer is not None, service is not None)
     return status
+
+
+def _private_reach(status: Status, https: dict[str, Any] | None) -> None:
+    """Whether signed-in users reach a private app yet, and why not: until the HTTPS listener
+    signs users in, nobody does (port 80 answers 503, the tasks wait)."""
+    if alb.signs_in_first(https):
+        status.sign_in["reachable"] = True
+        return
+    certificate = (status.certificate or {}).get("status")
+    if https is not None:
+        why = "the HTTPS listener does not sign users in yet: run `dashscale up`"
+    elif certificate and certificate != "ISSUED":
+        why = (
+            f"the certificate is {certificate}: HTTPS with sign-in follows once ACM issues it "
+            "(`dashscale tls` or `dashscale up`)"
+        )
+    else:
+        why = "there is no HTTPS listener yet: run `dashscale up` (or `dashscale tls`)"
+    status.sign_in.update(reachable=False, why=why)
+    status.reasons.append("the private app is not reachable yet (no sign-in on HTTPS)")
 
 
 def _sign_in(ctx: Context, status: Status) -> None:
@@ -422,6 +444,8 @@ def _tables(ctx: Context, status: Status) -> None:
     if sign_in:
         pool = f": {sign_in['pool']}, {sign_in['users']} user(s)" if "pool" in sign_in else ""
         ui.info(f"sign-in: {sign_in['mode']}{pool}")
+        if sign_in.get("reachable") is False:
+            ui.info(f"private app not reachable yet (port 80 answers 503): {sign_in['why']}")
     if status.certificate is not None:
         ui.info(f"certificate for {status.certificate['domain']}: {status.certificate['status']}")
     if status.serving:
