@@ -203,3 +203,30 @@ def test_ctrl_c_at_any_point_leaves_the_app_private(
         proxy.stop()
     assert timeline.reached_the_app() == []
     assert view(boto) == {80: "redirect", 443: "sign-in"}
+
+
+def test_a_port_80_listener_that_appeared_meanwhile_is_given_our_settings(
+    aws: str, boto, project: Path, run, no_docker: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone made a forwarding port-80 listener between our read and our create: AWS answers
+    DuplicateListener (other settings), and dashscale compares and writes its own over it
+    rather than taking it as found."""
+    from tests.support.operating import on_answer
+
+    public = run("up", "--image", IMAGE)
+    assert public.exit_code == 0, public.output
+    assert view(boto)[80] == APP
+    reads: list[int] = []
+
+    def first_read_sees_none(parsed: dict) -> None:
+        reads.append(1)
+        if len(reads) == 1:
+            parsed["Listeners"] = []  # the read happened before the listener was made
+
+    on_answer(
+        monkeypatch, "after-call.elastic-load-balancing-v2.DescribeListeners", first_read_sees_none
+    )
+    result = run("alb", *PRIVATE)
+    assert result.exit_code == 0, result.output
+    assert len(reads) >= 2  # the plan's read, and the look after DuplicateListener
+    assert view(boto)[80] == "fixed"

@@ -41,7 +41,7 @@ def idempotent_create_load_balancer() -> None:
             has = (
                 sorted(existing.security_groups),
                 sorted(subnet.id for subnet in existing.subnets),
-                existing.scheme,
+                existing.scheme or "internet-facing",
                 existing.type,
             )
             if asked != has:
