@@ -17,6 +17,7 @@ its settings name (`needs`). The same descriptions serve every command:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,7 @@ class Change:
     differences: tuple[str, ...] = ()  # "field old → new", for an update
     detail: str = ""  # what the resource is, shown when nothing differs and after a create
     fields: frozenset[str] = frozenset()  # what `apply` must change, in the kind's own terms
+    calls: tuple[str, ...] = ()  # the AWS operations (service:Operation) `apply` may make
 
     @property
     def changes_aws(self) -> bool:
@@ -134,6 +136,9 @@ class Resource(Reading):
     named: str = ""  # the attribute of ctx.names that is its name, for most kinds
     # the needs whose turn, skipped, skips this one too (None: all of them)
     skipped_with: tuple[str, ...] | None = None
+    # action -> the AWS operations (IAM's service:Operation) its `apply` may make for it: the
+    # dry run prints them, and a test holds what a real run calls to them
+    calls: Mapping[str, tuple[str, ...]] = {}
 
     def name(self, ctx: Context) -> str:
         return str(getattr(ctx.names, self.named))
@@ -192,6 +197,14 @@ def read(
     return {**known, **graph.run()}
 
 
+def decide(ctx: Context, resource: Resource, current: Any, refs: Mapping[str, Any]) -> Change:
+    """The resource's change, with the AWS operations its apply may make for it."""
+    decided = resource.plan(ctx, current, refs)
+    if not decided.changes_aws:
+        return decided
+    return dataclasses.replace(decided, calls=tuple(resource.calls.get(decided.action, ())))
+
+
 def plan(ctx: Context, resources: Sequence[Resource], found: Mapping[str, Any]) -> Plan:
     """The change for each resource, in declaration order (which lists what a resource needs
     before it). Makes no call."""
@@ -199,7 +212,7 @@ def plan(ctx: Context, resources: Sequence[Resource], found: Mapping[str, Any]) 
     result.refs.update(found)
     for resource in resources:
         current = found.get(resource.key)
-        decided = resource.plan(ctx, current, result.refs)
+        decided = decide(ctx, resource, current, result.refs)
         result.changes[resource.key] = decided
         result.refs[resource.key] = resource.ref(ctx, current, decided)
     return result
@@ -314,7 +327,7 @@ def turn(
 ) -> tuple[Change, Any]:
     """A resource's turn: its change decided, made when it changes AWS, reported; returns the
     change and the resource's ref."""
-    decided = resource.plan(ctx, current, refs)
+    decided = decide(ctx, resource, current, refs)
     if decided.changes_aws:
         ref = resource.apply(ctx, current, refs, decided)
     else:
@@ -373,6 +386,8 @@ def show_plan(ctx: Context, changes: Iterable[Change]) -> None:
             continue
         state = PLANNED[item.action]
         ctx.ui.resource(item.kind, item.name, state, item.note, planned=True)
+        if item.calls:
+            ctx.ui.resource(item.kind, item.name, "calls", ", ".join(item.calls), planned=True)
         rows.append((item.kind, item.name, state, item.note if item.changes_aws else ""))
     counts = {
         label: sum(1 for row in rows if row[2] in {PLANNED[a] for a in actions})

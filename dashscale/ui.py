@@ -31,6 +31,7 @@ STATE_STYLES = {
     "deleted": "red",
     "gone": "dim",
     "kept": "cyan",
+    "calls": "dim",
     "missing": "magenta",
     "would create": "green",
     "would update": "yellow",

@@ -32,6 +32,44 @@ APPLIED = re.compile(
     r"^  (?P<kind>\S.{17}) (?P<name>\S.*?)\s+(?P<state>created|updated|found|kept)(?:  .*)?$"
 )
 DOMAIN = ("--set", "DOMAIN=example.com")
+CALLS = re.compile(r"^  (?P<kind>\S.{17}) (?P<name>\S.*?)\s+calls  (?P<calls>\S.*)$")
+# Route 53 is a REST API: the recorder names its calls by method and path
+ROUTE53 = (
+    (re.compile(r"POST /2013-04-01/hostedzone/?$"), "CreateHostedZone"),
+    (re.compile(r"POST /2013-04-01/hostedzone/[^/]+/rrset/?$"), "ChangeResourceRecordSets"),
+    (re.compile(r"POST /2013-04-01/tags/hostedzone/[^/]+/?$"), "ChangeTagsForResource"),
+    (re.compile(r"DELETE /2013-04-01/hostedzone/[^/]+/?$"), "DeleteHostedZone"),
+)
+
+
+def planned_calls(stderr: str) -> dict[tuple[str, str], set[str]]:
+    """(resource, name) -> the AWS operations the dry run printed for its change."""
+    found = {}
+    for line in stderr.splitlines():
+        match = CALLS.match(line)
+        if match:
+            operations = {c.strip().split(":", 1)[-1] for c in match["calls"].split(",")}
+            found[(match["kind"].strip(), match["name"].strip())] = operations
+    return found
+
+
+def operation_name(recorded: str) -> str:
+    for pattern, name in ROUTE53:
+        if pattern.match(recorded):
+            return name
+    return recorded
+
+
+def assert_calls_match_the_plan(
+    printed: dict[tuple[str, str], set[str]], changing: list[str]
+) -> None:
+    """Call by call: every changing call the real run made is one the dry run printed for a
+    resource it would change, and each such resource saw at least one of its calls."""
+    made = [operation_name(op) for op in changing]
+    allowed = set().union(*printed.values()) if printed else set()
+    assert [op for op in made if op not in allowed] == [], (made, printed)
+    for resource, operations in printed.items():
+        assert operations & set(made), (resource, operations, made)
 
 
 def applied_of(stderr: str) -> dict[tuple[str, str], str]:
@@ -127,6 +165,9 @@ def test_the_dry_run_and_the_real_run_agree(
     planned_changes = any(state.startswith("would") for state in planned.values())
     assert planned_changes == changes
     assert bool(calls.changing) == changes, calls.changing
+    printed = planned_calls(dry.stderr)
+    assert set(printed) == {k for k, state in planned.items() if state.startswith("would")}
+    assert_calls_match_the_plan(printed, calls.changing)
 
     with recording(aws) as calls:  # and then there is nothing left to do
         again = run("up", "--image", image, *DOMAIN, "--dry-run")

@@ -412,14 +412,21 @@ def test_sign_in_opens_outbound_https_when_the_group_lacks_it(
 def test_the_dry_run_and_the_real_run_agree_with_sign_in(
     aws: str, boto, project: Path, run, no_docker: None, company_zone: str
 ) -> None:
-    from tests.test_plan_agreement import DONE, applied_of
+    from tests.test_plan_agreement import (
+        DONE,
+        applied_of,
+        assert_calls_match_the_plan,
+        planned_calls,
+    )
 
     settings = (*SUB, "--set", "AUTH=cognito", "--set", "STICKY_SESSIONS=120")
     dry = run("up", "--image", IMAGE, *settings, "--dry-run")
     assert dry.exit_code == 0, dry.output
     planned = {key: state for key, (state, _) in plan_of(dry.stderr).items()}
-    real = run("up", "--image", IMAGE, *settings)
+    with recording(aws) as calls:
+        real = run("up", "--image", IMAGE, *settings)
     assert real.exit_code == 0, real.output
+    assert_calls_match_the_plan(planned_calls(dry.stderr), calls.changing)
     applied = applied_of(real.stderr)
     assert {key: DONE[state] for key, state in planned.items()} == {
         key: state for key, state in applied.items() if key in planned

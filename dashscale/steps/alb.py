@@ -17,7 +17,18 @@ import botocore.exceptions
 from dashscale.aws import already_exists, create_or_find, error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError
-from dashscale.model import CREATE, KEEP, NEW, Change, Reading, Resource, compare, create, is_new
+from dashscale.model import (
+    CREATE,
+    KEEP,
+    NEW,
+    UPDATE,
+    Change,
+    Reading,
+    Resource,
+    compare,
+    create,
+    is_new,
+)
 from dashscale.steps.network import AlbSecurityGroup, Network
 
 HTTP_PORT = 80
@@ -190,6 +201,18 @@ class LoadBalancerResource(Resource):
     """Internet-facing application load balancer in the subnets with APP-alb-sg, dropping
     invalid header fields. Its ref is a LoadBalancer."""
 
+    calls = {
+        CREATE: (
+            "elasticloadbalancing:CreateLoadBalancer",
+            "elasticloadbalancing:ModifyLoadBalancerAttributes",
+            "elasticloadbalancing:AddTags",
+        ),
+        UPDATE: (
+            "elasticloadbalancing:SetSecurityGroups",
+            "elasticloadbalancing:SetSubnets",
+            "elasticloadbalancing:ModifyLoadBalancerAttributes",
+        ),
+    }
     key = kind = "load balancer"
     reads = (BalancerAndGroup.key,)
     needs = (AlbSecurityGroup.key,)
@@ -266,6 +289,17 @@ class LoadBalancerResource(Resource):
 class TargetGroup(Resource):
     """Target type ip, HTTP on APP_PORT, the tuned health check and deregistration delay."""
 
+    calls = {
+        CREATE: (
+            "elasticloadbalancing:CreateTargetGroup",
+            "elasticloadbalancing:ModifyTargetGroupAttributes",
+            "elasticloadbalancing:AddTags",
+        ),
+        UPDATE: (
+            "elasticloadbalancing:ModifyTargetGroup",
+            "elasticloadbalancing:ModifyTargetGroupAttributes",
+        ),
+    }
     key = kind = "target group"
     reads = (BalancerAndGroup.key,)
     named = "target_group"
@@ -455,6 +489,14 @@ class HttpListener(Resource):
     HTTPS can sign users in). A redirect (the TLS step's HTTP-to-HTTPS) is kept as it is: the
     redirect is a resource of its own (https.py)."""
 
+    calls = {
+        CREATE: (
+            "elasticloadbalancing:CreateListener",
+            "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:AddTags",
+        ),
+        UPDATE: ("elasticloadbalancing:ModifyListener",),
+    }
     key = "http listener"
     kind = "listener"
     reads = (Listeners.key,)

@@ -27,8 +27,10 @@ from dashscale.aws import error_code, translated
 from dashscale.context import Context
 from dashscale.errors import ConfigError
 from dashscale.model import (
+    CREATE,
     DELETE,
     NEW,
+    UPDATE,
     Change,
     Reading,
     Resource,
@@ -329,6 +331,11 @@ def _short(arn: str) -> str:
 class SecretsPolicy(Resource):
     """The execution role's inline policy `dashscale-secrets`: ECS may read the app's secrets."""
 
+    calls = {
+        CREATE: ("iam:PutRolePolicy",),
+        UPDATE: ("iam:PutRolePolicy",),
+        DELETE: ("iam:DeleteRolePolicy",),
+    }
     key = SECRETS_POLICY_KEY
     kind = "IAM policy"
     reads = (EXECUTION_ROLE_KEY, SETTINGS_KEY, TASK_DEFINITION_KEY)

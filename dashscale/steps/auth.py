@@ -30,7 +30,7 @@ import botocore.exceptions
 from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError, DashscaleError
-from dashscale.model import NEW, Change, Reading, Resource, compare, create
+from dashscale.model import CREATE, NEW, UPDATE, Change, Reading, Resource, compare, create
 from dashscale.steps import appconfig
 from dashscale.steps.alb import CANNOT_CHANGE, TargetGroup, forward_action
 from dashscale.steps.tls import domains
@@ -133,6 +133,10 @@ class OidcProvider(Reading):
 class UserPool(Resource):
     """APP-users: sign-up by administrators only, email as the user name. Its ref is a Pool."""
 
+    calls = {
+        CREATE: ("cognito-idp:CreateUserPool",),
+        UPDATE: ("cognito-idp:UpdateUserPool",),
+    }
     key = kind = "user pool"
     named = "user_pool"
 
@@ -195,6 +199,10 @@ class UserPoolClient(Resource):
     """The pool's app client the load balancer signs in with: a secret, the code flow, the
     openid and email scopes, the callbacks of DOMAIN (and www.DOMAIN). Its ref is its id."""
 
+    calls = {
+        CREATE: ("cognito-idp:CreateUserPoolClient",),
+        UPDATE: ("cognito-idp:UpdateUserPoolClient",),
+    }
     key = kind = "user pool client"
     named = "user_pool_client"
     reads = (UserPool.key,)
@@ -243,6 +251,9 @@ class UserPoolDomain(Resource):
     """The pool's hosted sign-in pages, PREFIX.auth.REGION.amazoncognito.com (names.py makes
     the prefix). Its ref is the prefix."""
 
+    calls = {
+        CREATE: ("cognito-idp:CreateUserPoolDomain",),
+    }
     key = kind = "sign-in domain"
     named = "user_pool"
     reads = (UserPool.key,)

@@ -21,7 +21,7 @@ import botocore.exceptions
 
 from dashscale.aws import error_code, translated
 from dashscale.context import Context
-from dashscale.model import DELETE, NEW, Change, Resource, absent, compare, create
+from dashscale.model import CREATE, DELETE, NEW, UPDATE, Change, Resource, absent, compare, create
 
 NAMESPACE = "ecs"
 DIMENSION = "ecs:service:DesiredCount"
@@ -158,6 +158,14 @@ class ScalableTarget(Resource):
     """The service's scalable target between MIN_COUNT and MAX_COUNT; removed (with our
     policies) when autoscaling is off."""
 
+    calls = {
+        CREATE: ("application-autoscaling:RegisterScalableTarget",),
+        UPDATE: ("application-autoscaling:RegisterScalableTarget",),
+        DELETE: (
+            "application-autoscaling:DeleteScalingPolicy",
+            "application-autoscaling:DeregisterScalableTarget",
+        ),
+    }
     key = kind = "scalable target"
     needs = ("ECS service",)
     named = "service"
@@ -200,6 +208,11 @@ class ScalingPolicy(Resource):
     """One of our target-tracking policies (APP-cpu, APP-requests): put when configured,
     deleted when no longer."""
 
+    calls = {
+        CREATE: ("application-autoscaling:PutScalingPolicy",),
+        UPDATE: ("application-autoscaling:PutScalingPolicy",),
+        DELETE: ("application-autoscaling:DeleteScalingPolicy",),
+    }
     kind = "scaling policy"
     reads = (ScalableTarget.key, "load balancer", "target group")
     needs = (ScalableTarget.key, "load balancer", "target group")

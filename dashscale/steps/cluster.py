@@ -19,6 +19,7 @@ from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, DashscaleError
 from dashscale.model import (
+    CREATE,
     NEW,
     UPDATE,
     Change,
@@ -327,6 +328,12 @@ def retry_role_not_ready(ctx: Context, call: Callable[[], T], what: str) -> T:
 class Cluster(Resource):
     """The Fargate cluster APP-cluster."""
 
+    calls = {
+        CREATE: (
+            "ecs:CreateCluster",
+            "ecs:TagResource",
+        ),
+    }
     key = kind = "ECS cluster"
     named = "cluster"
 
@@ -352,6 +359,18 @@ class ExecutionRole(Resource):
     """The task execution role: trusted by ECS tasks of this account only, with the AWS managed
     task execution policy and nothing else attached."""
 
+    calls = {
+        CREATE: (
+            "iam:CreateRole",
+            "iam:TagRole",
+            "iam:AttachRolePolicy",
+        ),
+        UPDATE: (
+            "iam:UpdateAssumeRolePolicy",
+            "iam:AttachRolePolicy",
+            "iam:DetachRolePolicy",
+        ),
+    }
     key = "execution role"
     kind = "IAM role"
     named = "execution_role"
@@ -421,6 +440,14 @@ class ExecutionRole(Resource):
 class LogGroup(Resource):
     """The app's log group, kept LOG_RETENTION_DAYS days."""
 
+    calls = {
+        CREATE: (
+            "logs:CreateLogGroup",
+            "logs:TagResource",
+            "logs:PutRetentionPolicy",
+        ),
+        UPDATE: ("logs:PutRetentionPolicy",),
+    }
     key = kind = "log group"
     named = "log_group"
 
@@ -455,6 +482,18 @@ class LogGroup(Resource):
 class TaskDefinition(Resource):
     """APP-taskdef: a new revision only when the latest ACTIVE one differs."""
 
+    calls = {
+        CREATE: (
+            "ecs:RegisterTaskDefinition",
+            "ecs:TagResource",
+            "ecs:DeregisterTaskDefinition",
+        ),
+        UPDATE: (
+            "ecs:RegisterTaskDefinition",
+            "ecs:TagResource",
+            "ecs:DeregisterTaskDefinition",
+        ),
+    }
     key = kind = "task definition"
     needs = ("image", ExecutionRole.key, LogGroup.key, SECRETS_POLICY_KEY, TASK_ROLE_KEY)
     named = "taskdef"

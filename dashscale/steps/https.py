@@ -15,7 +15,7 @@ from dashscale import model
 from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, WaitTimeout
-from dashscale.model import DELETE, NEW, Change, Resource, compare, create
+from dashscale.model import CREATE, DELETE, NEW, UPDATE, Change, Resource, compare, create
 from dashscale.steps import auth, service, tls
 from dashscale.steps.alb import (
     HTTPS_LISTENER,
@@ -149,6 +149,14 @@ class HttpsListener(_AfterIssue):
     """Port 443 with the certificate and a TLS 1.3 policy, forwarding to the target group;
     with AUTH, signing the user in first (auth.py)."""
 
+    calls = {
+        CREATE: (
+            "elasticloadbalancing:CreateListener",
+            "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:AddTags",
+        ),
+        UPDATE: ("elasticloadbalancing:ModifyListener",),
+    }
     key = HTTPS_LISTENER
     kind = "listener"
     reads = (Listeners.key,)
@@ -223,6 +231,11 @@ class HttpsListener(_AfterIssue):
 class AliasRecord(_AfterIssue):
     """An A alias of DOMAIN (or www.DOMAIN) to the load balancer."""
 
+    calls = {
+        CREATE: ("route53:ChangeResourceRecordSets",),
+        UPDATE: ("route53:ChangeResourceRecordSets",),
+        DELETE: ("route53:ChangeResourceRecordSets",),
+    }
     kind = "alias record"
     reads = (ZoneRecords.key,)
     needs = (HttpsListener.key, HostedZone.key, LoadBalancerResource.key)
@@ -293,6 +306,10 @@ def is_redirect(actions: list[dict[str, Any]]) -> bool:
 class HttpRedirect(_AfterIssue):
     """Port 80 answering 301 to https://: the port-80 listener's action once HTTPS serves."""
 
+    calls = {
+        CREATE: ("elasticloadbalancing:ModifyListener",),
+        UPDATE: ("elasticloadbalancing:ModifyListener",),
+    }
     key = "http redirect"
     kind = "listener"
     reads = (Listeners.key,)

@@ -22,6 +22,16 @@ from dashscale.steps.repository import Repository, ensure_repository
 class Image(Resource):
     """What the task definition runs. Its ref is a DeployImage."""
 
+    calls = {
+        BUILD: (
+            "ecr:GetAuthorizationToken",
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:InitiateLayerUpload",
+            "ecr:UploadLayerPart",
+            "ecr:CompleteLayerUpload",
+            "ecr:PutImage",
+        ),
+    }
     key = kind = "image"
     reads = (Repository.key,)
     needs = (Repository.key,)

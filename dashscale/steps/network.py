@@ -17,7 +17,7 @@ from dashscale import model
 from dashscale.aws import already_exists, create_or_find, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import ConfigError
-from dashscale.model import NEW, UPDATE, Change, Reading, Resource, compare, create, is_new
+from dashscale.model import CREATE, NEW, UPDATE, Change, Reading, Resource, compare, create, is_new
 
 NETWORK_HINT = (
     "set VPC_ID and SUBNET_IDS in .env (subnets in two or more availability zones, with a route "
@@ -191,6 +191,17 @@ def _permission(rule: Rule, description: str | None = None) -> dict[str, Any]:
 class SecurityGroup(Resource):
     """A security group of the app with exactly the desired inbound rules."""
 
+    calls = {
+        CREATE: (
+            "ec2:CreateSecurityGroup",
+            "ec2:CreateTags",
+            "ec2:AuthorizeSecurityGroupIngress",
+        ),
+        UPDATE: (
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:RevokeSecurityGroupIngress",
+        ),
+    }
     kind = "security group"
     reads = ("security groups",)
 
@@ -266,6 +277,18 @@ class SecurityGroup(Resource):
 
 
 class AlbSecurityGroup(SecurityGroup):
+    calls = {
+        CREATE: (
+            "ec2:CreateSecurityGroup",
+            "ec2:CreateTags",
+            "ec2:AuthorizeSecurityGroupIngress",
+        ),
+        UPDATE: (
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:RevokeSecurityGroupIngress",
+            "ec2:AuthorizeSecurityGroupEgress",
+        ),
+    }
     key = "load balancer security group"
     named = "alb_sg"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from dashscale.aws import require_owned, translated
 from dashscale.context import Context
-from dashscale.model import KEEP, NEW, Change, Resource, compare, create
+from dashscale.model import CREATE, KEEP, NEW, UPDATE, Change, Resource, compare, create
 from dashscale.names import TAG_KEY
 
 
@@ -142,6 +142,18 @@ class Repository(Resource):
     """APP-repository: scan on push, immutable tags, a bounded lifecycle policy. One of the
     same name that is not this app's is used as it is."""
 
+    calls = {
+        CREATE: (
+            "ecr:CreateRepository",
+            "ecr:TagResource",
+            "ecr:PutLifecyclePolicy",
+        ),
+        UPDATE: (
+            "ecr:PutImageScanningConfiguration",
+            "ecr:PutImageTagMutability",
+            "ecr:PutLifecyclePolicy",
+        ),
+    }
     key = kind = "ECR repository"
     named = "repository"
 

@@ -14,7 +14,9 @@ from dashscale.aws import require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError
 from dashscale.model import (
+    CREATE,
     NEW,
+    UPDATE,
     Change,
     Extra,
     Reading,
@@ -226,6 +228,13 @@ class Service(Resource):
     forwards: `behind_sign_in` makes the service wait for it (after it in a run, and skipped
     while there is none)."""
 
+    calls = {
+        CREATE: (
+            "ecs:CreateService",
+            "ecs:TagResource",
+        ),
+        UPDATE: ("ecs:UpdateService",),
+    }
     key = kind = "ECS service"
     needs = (
         TaskDefinition.key,

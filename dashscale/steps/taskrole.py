@@ -15,7 +15,18 @@ from typing import Any
 from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError
-from dashscale.model import ABSENT, DELETE, NEW, UPDATE, Change, Resource, absent, compare, create
+from dashscale.model import (
+    ABSENT,
+    CREATE,
+    DELETE,
+    NEW,
+    UPDATE,
+    Change,
+    Resource,
+    absent,
+    compare,
+    create,
+)
 from dashscale.steps.iam import find_role, policy_document, trust_policy
 
 TASK_ROLE_KEY = "task role"
@@ -53,6 +64,26 @@ def find_task_role(ctx: Context) -> dict[str, Any] | None:
 class TaskRole(Resource):
     """APP-REGION-task-role: what the app's own code may do in AWS (absent when not asked for)."""
 
+    calls = {
+        CREATE: (
+            "iam:CreateRole",
+            "iam:TagRole",
+            "iam:AttachRolePolicy",
+            "iam:PutRolePolicy",
+        ),
+        UPDATE: (
+            "iam:UpdateAssumeRolePolicy",
+            "iam:AttachRolePolicy",
+            "iam:DetachRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:DeleteRolePolicy",
+        ),
+        DELETE: (
+            "iam:DetachRolePolicy",
+            "iam:DeleteRolePolicy",
+            "iam:DeleteRole",
+        ),
+    }
     key = TASK_ROLE_KEY
     kind = "IAM role"
     named = "task_role"

@@ -25,7 +25,9 @@ from dashscale.dns import (
     system_resolver,
 )
 from dashscale.model import (
+    CREATE,
     NEW,
+    UPDATE,
     Change,
     Plan,
     Reading,
@@ -291,6 +293,13 @@ class HostedZone(Resource):
     example.com for sales.example.com: used, never created nor deleted); created (and tagged)
     for DOMAIN when there is none. Its ref is a Zone with the name servers of its NS record."""
 
+    calls = {
+        CREATE: (
+            "route53:CreateHostedZone",
+            "route53:ChangeTagsForResource",
+        ),
+        UPDATE: ("route53:ChangeTagsForResource",),
+    }
     key = kind = "hosted zone"
     reads = ("zone records",)
 
@@ -384,6 +393,12 @@ class CertificateResource(Resource):
     """This app's certificate for DOMAIN (and www.DOMAIN when served: `with_www`), DNS-validated.
     Its ref is a Certificate."""
 
+    calls = {
+        CREATE: (
+            "acm:RequestCertificate",
+            "acm:AddTagsToCertificate",
+        ),
+    }
     key = kind = "certificate"
 
     def name(self, ctx: Context) -> str:
@@ -422,6 +437,10 @@ class CertificateResource(Resource):
 class ValidationRecords(Resource):
     """The CNAME records ACM names for a pending certificate, in DOMAIN's zone."""
 
+    calls = {
+        CREATE: ("route53:ChangeResourceRecordSets",),
+        UPDATE: ("route53:ChangeResourceRecordSets",),
+    }
     key = kind = "validation record"
     reads = (ZoneRecords.key, CertificateResource.key)
     needs = (HostedZone.key, CertificateResource.key)
