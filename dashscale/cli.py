@@ -332,7 +332,7 @@ def up(
             sandbox=sandbox,
         )
     if result is not None:
-        ui.result(result.address)
+        ui.result(result.url)
 
 
 @cli.command()

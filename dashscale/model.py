@@ -175,11 +175,9 @@ def read(
     ctx: Context,
     readings: Sequence[Reading],
     given: Mapping[str, Any] | None = None,
-    alongside: Sequence[Extra] = (),
 ) -> dict:
-    """Every reading side by side, each once its own readings are in; `alongside`: local work
-    that may start meanwhile (it must not change AWS). A stranger under one of our names stops
-    the run here, before anything changes."""
+    """Every reading side by side, each once its own readings are in. A stranger under one of
+    our names stops the run here, before anything changes."""
     graph = TaskGraph(ctx)
     known = dict(given or {})
     keys = {reading.key for reading in readings}
@@ -192,8 +190,6 @@ def read(
             ),
             tuple(k for k in reading.reads if k in keys and k not in known),
         )
-    for extra in alongside:
-        graph.add(extra.key, extra.key, extra.run, tuple(k for k in extra.after if k in keys))
     return {**known, **graph.run()}
 
 

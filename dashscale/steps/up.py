@@ -22,7 +22,6 @@ from dashscale.model import Change, Extra, Reading, Resource
 from dashscale.steps import alb as alb_step
 from dashscale.steps import auth, autoscaling, deployment, https, tls
 from dashscale.steps import cluster as cluster_step
-from dashscale.steps import image as image_step
 from dashscale.steps.cluster import DeployImage
 from dashscale.steps.image import Image, Repository
 from dashscale.steps.service import Service, follow_deployment
@@ -33,10 +32,6 @@ class UpResult:
     image: DeployImage
     url: str  # https://DOMAIN with DOMAIN set, else the load balancer's http:// address
     changes: tuple[Change, ...]
-
-    @property
-    def address(self) -> str:
-        return self.url
 
 
 def resources(ctx: Context, image: Image) -> list[Resource]:
@@ -121,20 +116,6 @@ def up(
     if ctx.config.domain and not https_ready:  # --no-wait left it for later
         ctx.ui.info(https.pending_note(ctx, _why_pending(ctx, given, delegated)))
     return UpResult(results["image"], url, tuple(changes))
-
-
-def early(ctx: Context, image: str | None, sandbox: bool, check: bool) -> list[Extra]:
-    """A real run builds the image locally while it reads AWS, as soon as it knows the registry
-    lacks it (nothing in AWS changes before the plan)."""
-    if ctx.dry_run or image or sandbox:
-        return []
-    return [
-        Extra(
-            "local image",
-            lambda found: None if found["image"] else image_step.local_image(ctx, check),
-            ("image",),
-        )
-    ]
 
 
 def waits(
