@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.exceptions
+
 TAG_KEY = "dashscale:app"
 
 Client = Callable[[str], Any]
@@ -255,12 +257,32 @@ def tagged(boto: Client, apps: list[str]) -> set[str]:
         item["ResourceARN"]
         for item in _pages(api, "get_resources", "ResourceTagMappingList", TagFilters=filters)
     }
-    # moto's tagging API still lists deleted (INACTIVE) clusters, which are gone for the app
-    clusters = [arn for arn in arns if ":cluster/" in arn and arn.startswith("arn:aws:ecs:")]
-    if clusters:
-        described = boto("ecs").describe_clusters(clusters=clusters)["clusters"]
-        arns -= {c["clusterArn"] for c in described if c["status"] == "INACTIVE"}
-    return arns
+    # moto's tagging API still lists deleted ECS clusters, services and task definitions
+    # (INACTIVE, DELETE_IN_PROGRESS), which are gone as far as the app is concerned
+    return {arn for arn in arns if not _ecs_gone(boto, arn)}
+
+
+def _ecs_gone(boto: Client, arn: str) -> bool:
+    if not arn.startswith("arn:aws:ecs:"):
+        return False
+    ecs = boto("ecs")
+    resource = arn.split(":", 5)[5]
+    if resource.startswith("cluster/"):
+        (cluster,) = ecs.describe_clusters(clusters=[arn])["clusters"]
+        return cluster["status"] == "INACTIVE"
+    if resource.startswith("service/"):
+        cluster = resource.split("/")[1]
+        try:
+            services = ecs.describe_services(cluster=cluster, services=[arn])["services"]
+        except botocore.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] == "ClusterNotFoundException":
+                return True  # its cluster is gone: so is it
+            raise
+        return all(service["status"] == "INACTIVE" for service in services)
+    if resource.startswith("task-definition/"):
+        definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        return definition["status"] == "DELETE_IN_PROGRESS"
+    return False
 
 
 def describe(items: set[Found]) -> str:
