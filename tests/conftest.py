@@ -166,3 +166,38 @@ def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("Docker was used")
 
     monkeypatch.setattr("dashscale.context.connect_docker", refuse)
+
+
+# --- skipped tests fail the run ------------------------------------------------------------------
+# A skipped test checked nothing, and a green run with skips in it reads like a green run: CI
+# (scripts/test) would not notice a test that stopped running. So any skip (a test's, a module's
+# importorskip, an xfail) fails the session, unless DASHSCALE_ALLOW_SKIPS=1 says it is wanted.
+ALLOW_SKIPS = "DASHSCALE_ALLOW_SKIPS"
+_skipped: list[str] = []
+
+
+def _note_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid or "(collection)")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _note_skip(report)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    _note_skip(report)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not _skipped or os.environ.get(ALLOW_SKIPS) == "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"{len(_skipped)} test(s) skipped, which fails the run (set {ALLOW_SKIPS}=1 to "
+            f"allow): {', '.join(sorted(set(_skipped))[:10])}",
+            red=True,
+        )
+    if exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -8,14 +8,16 @@ import json
 import urllib.parse
 from pathlib import Path
 
+from tests.support.leaks import assert_no_leak, assert_no_leak_in_results, distinctive_secret
 from tests.support.operating import said
 from tests.support.recording import recording
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-repository:v1"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-VALUE = "s3cr3t-Zebra-4417-value"  # distinctive: must never show anywhere
-OTHER_VALUE = "an0ther-Quokka-9921-value"
+VALUE = distinctive_secret()  # no 4-character piece of either may show anywhere
+OTHER_VALUE = distinctive_secret()
+BOTH = (VALUE, OTHER_VALUE)
 TAG = {"Key": "dashscale:app", "Value": "demo"}
 S3_READ = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
 ATHENA = "arn:aws:iam::aws:policy/AmazonAthenaFullAccess"
@@ -160,11 +162,13 @@ def test_variables_secrets_and_task_role_as_configured(
     assert "Sales dashboard" not in as_json.stdout + status.stderr
     listed = run("secret", "list")
     assert "STRIPE_KEY" in listed.stdout
-    for output in (stored, result, again, moved, status, as_json, listed):
-        assert VALUE not in output.stdout + output.stderr
-        assert OTHER_VALUE not in output.stdout + output.stderr
-    assert VALUE not in json.dumps(definition, default=str)
-    assert OTHER_VALUE not in json.dumps(definition, default=str)
+    assert_no_leak_in_results((stored, result, again, moved, status, as_json, listed), BOTH)
+    dry = run("up", "--image", IMAGE, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert_no_leak_in_results((dry,), BOTH)
+    assert_no_leak(json.dumps(definition, default=str), BOTH, "the task definition")
+    # nor in any policy dashscale wrote: the secrets policy names ARNs, never values
+    assert_no_leak(json.dumps(secrets_policy(boto)), BOTH, "the secrets policy")
 
 
 def test_secret_set_stores_a_secure_string_and_never_shows_it(
@@ -186,8 +190,7 @@ def test_secret_set_stores_a_secure_string_and_never_shows_it(
     assert "--restart" in said(changed.stderr)
     listed = run("secret", "list")
     assert listed.exit_code == 0 and "DB_PASSWORD" in listed.stdout
-    for output in (result, changed, listed):
-        assert VALUE not in output.output and OTHER_VALUE not in output.output
+    assert_no_leak_in_results((result, changed, listed), BOTH)
 
     removed = run("secret", "remove", "DB_PASSWORD")
     assert removed.exit_code == 0, removed.output
@@ -200,7 +203,7 @@ def test_an_invalid_secret_name_is_refused(aws: str, project: Path, run) -> None
         result = run("secret", "set", "1BAD", input=VALUE)
     assert result.exit_code == 2
     assert calls.operations == []
-    assert VALUE not in result.output
+    assert_no_leak_in_results((result,), BOTH)
 
 
 def test_a_missing_secret_or_a_bad_name_stops_before_any_change(
@@ -244,8 +247,9 @@ def test_a_changed_value_is_one_revision_and_one_service_update(
     text = said(dry.stderr)
     assert "variables: added NEW_ONE; removed GONE; changed APP_TITLE" in text
     assert "secrets: added TOKEN" in text
-    for value in (VALUE, "TitleAlpha", "TitleBeta", "soon"):  # names only, never values
+    for value in ("TitleAlpha", "TitleBeta", "soon"):  # names only, never values
         assert value not in dry.output
+    assert_no_leak_in_results((dry,), BOTH)
 
     (project / "app.env").write_text("APP_TITLE=TitleBeta\nKEEP=same\nGONE=soon\n")
     run("secret", "remove", "TOKEN")
@@ -295,7 +299,7 @@ def test_teardown_removes_the_task_role_and_keeps_secrets_unless_all(
         p["Name"] for p in ssm.get_parameters_by_path(Path="/dashscale/demo")["Parameters"]
     ] == ["/dashscale/demo/TOKEN"]
     assert "holds your secrets; --all deletes them" in said(result.stderr)
-    assert VALUE not in result.output
+    assert_no_leak_in_results((result,), BOTH)
 
     everything = run("teardown", "--yes", "--all")
     assert everything.exit_code == 0, everything.output
@@ -319,8 +323,9 @@ def test_a_changed_secret_goes_live_with_restart_only(
     assert restarted.exit_code == 0, restarted.output
     assert sorted(calls.changing) == ["AddTagsToResource", "PutParameter", "UpdateService"]
     assert "restarted" in said(restarted.stderr)
-    for output in (changed, again, restarted):
-        assert VALUE not in output.output and OTHER_VALUE not in output.output
+    assert_no_leak_in_results((changed, again, restarted), BOTH)
+    definition = container(boto)
+    assert_no_leak(json.dumps(definition, default=str), BOTH, "the task definition")
     value = boto("ssm").get_parameter(Name="/dashscale/demo/TOKEN", WithDecryption=True)
     assert value["Parameter"]["Value"] == VALUE
 
@@ -342,7 +347,7 @@ def test_the_installed_command_takes_a_secret_on_stdin(aws: str, boto, project: 
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert VALUE not in done.stdout + done.stderr
+    assert_no_leak_in_results((done,), BOTH)
     stored = boto("ssm").get_parameter(Name="/dashscale/demo/API_TOKEN", WithDecryption=True)
     assert stored["Parameter"]["Value"] == VALUE
     refused = subprocess.run(
@@ -355,7 +360,7 @@ def test_the_installed_command_takes_a_secret_on_stdin(aws: str, boto, project: 
         timeout=120,
     )
     assert refused.returncode == 2
-    assert VALUE not in refused.stdout + refused.stderr
+    assert_no_leak_in_results((refused,), BOTH)
 
 
 def test_a_json_key_follows_the_secret_name_or_its_arn() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
 import subprocess
+import tarfile
 import time
 import urllib.request
 from pathlib import Path
@@ -165,3 +167,62 @@ def test_ctrl_c_during_the_smoke_check_leaves_no_container(
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
     assert not docker_client.containers.list(all=True, filters=label)
+
+
+def new_layers(docker_client, image, base: str) -> list[tarfile.TarFile]:
+    """The image's layers that its base image does not have, from `docker save`, in order."""
+    base_layers = set(docker_client.images.get(base).attrs["RootFS"]["Layers"])
+    diff_ids = image.attrs["RootFS"]["Layers"]
+    saved = tarfile.open(fileobj=io.BytesIO(b"".join(image.save())))  # noqa: SIM115 (memory)
+    (manifest,) = json.load(saved.extractfile("manifest.json"))
+    layers = []
+    for diff_id, path in zip(diff_ids, manifest["Layers"], strict=True):
+        if diff_id not in base_layers:
+            layers.append(tarfile.open(fileobj=saved.extractfile(path)))  # noqa: SIM115
+    return layers
+
+
+def test_no_piece_of_a_secret_gets_into_the_image(
+    project: Path, run, docker_client, base_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Secrets lie around a project: the OIDC client secret in the environment, a src/.env, a
+    value in app.env. None of them, not four characters of one, may be in the image: its
+    configuration (environment, labels, command), its history, or any file of its own layers."""
+    from tests.support.leaks import assert_no_leak, distinctive_secret
+
+    in_environment, in_src_env, in_app_env = (distinctive_secret() for _ in range(3))
+    secrets = [in_environment, in_src_env, in_app_env]
+    monkeypatch.setenv("OIDC_CLIENT_SECRET", in_environment)
+    (project / "src" / ".env").write_text(f"DB_PASSWORD={in_src_env}\n")
+    (project / "app.env").write_text(f"APP_TITLE={in_app_env}\n")
+    result = run("build", "--no-check")
+    assert result.exit_code == 0, result.output
+    image = docker_client.images.get(result.stdout.strip().splitlines()[-1])
+
+    assert_no_leak(json.dumps(image.attrs), secrets, "the image's configuration")
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", image.id], capture_output=True, text=True, check=True
+    ).stdout
+    assert_no_leak(history + json.dumps(image.history()), secrets, "the image's history")
+    layers = new_layers(docker_client, image, base_image)
+    assert len(layers) >= 2, "no layers of its own: nothing would be checked"  # deps, source
+    files = 0
+    for layer in layers:
+        for member in layer.getmembers():
+            assert_no_leak(member.name, secrets, "a file name")
+            if not member.isfile():
+                continue
+            files += 1
+            data = layer.extractfile(member).read()
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+            where = f"/{member.name}"
+            if text is None or "-packages/" in member.name:
+                # compiled files and the installed packages (tens of MB): 4 characters could
+                # occur there by chance, 8 cannot
+                assert_no_leak(data.decode("latin-1"), secrets, where, window=8)
+            else:
+                assert_no_leak(text, secrets, where)
+    assert files > 0

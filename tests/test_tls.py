@@ -118,7 +118,9 @@ def test_tls_with_an_existing_zone_keeps_the_users_records(aws, boto, load_balan
     assert {"Key": "dashscale:app", "Value": "demo"} in acm.list_tags_for_certificate(
         CertificateArn=cert["CertificateArn"]
     )["Tags"]
-    for option in cert["DomainValidationOptions"]:
+    options = cert["DomainValidationOptions"]
+    assert {o["DomainName"] for o in options} == {DOMAIN, f"www.{DOMAIN}"}  # none: no check
+    for option in options:
         rr = option["ResourceRecord"]
         assert found[(rr["Name"], "CNAME")]["ResourceRecords"] == [{"Value": rr["Value"]}]
 
