@@ -362,7 +362,8 @@ def test_a_json_key_follows_the_secret_name_or_its_arn() -> None:
     from dashscale.steps.appconfig import secret_and_key
 
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-db-AbCdEf"
-    assert secret_and_key("rds-db") == ("rds-db", "")
-    assert secret_and_key("rds-db:password") == ("rds-db", "password")
-    assert secret_and_key(arn) == (arn, "")
-    assert secret_and_key(f"{arn}:password") == (arn, "password")
+    assert secret_and_key("rds-db") == ("rds-db", [])
+    assert secret_and_key("rds-db:password") == ("rds-db", ["password"])
+    assert secret_and_key(arn) == (arn, [])
+    assert secret_and_key(f"{arn}:password") == (arn, ["password"])
+    assert secret_and_key(f"{arn}::AWSPREVIOUS:") == (arn, ["", "AWSPREVIOUS", ""])
