@@ -15,11 +15,13 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from dashscale import partition
 from dashscale.errors import ConfigError
 
 APP_NAME_MAX = 20
 DEFAULT_PLATFORM = "linux/amd64"
 PLATFORMS = ("linux/amd64", "linux/arm64")
+MANAGED_POLICIES_PER_ROLE = 10  # IAM's default quota (it can be raised; we keep the default)
 DEFAULT_CPU_TARGET = 60  # percent; autoscaling's target when neither target variable is set
 
 
@@ -129,21 +131,18 @@ def _platform(raw: str) -> str:
 
 
 def _policies(raw: str) -> tuple[str, ...]:
-    """Managed policies by name (AWS managed, such as AmazonS3ReadOnlyAccess) or full ARN."""
+    """Managed policies by name (AWS managed, such as AmazonS3ReadOnlyAccess) or full ARN, as
+    written: names become ARNs of the region's partition in `_task_role_policies`."""
     items = tuple(p.strip() for p in raw.split(",") if p.strip())
-    arns = []
     for item in items:
         if item.startswith("arn:"):
-            if not re.fullmatch(r"arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/\S+", item):
+            if not re.fullmatch(r"arn:[a-z-]+:iam::([0-9]{12}|aws):policy/\S+", item):
                 raise Invalid(
-                    "policy names or ARNs (arn:aws:iam::ACCOUNT:policy/NAME), comma-separated"
+                    "policy names or ARNs (arn:PARTITION:iam::ACCOUNT:policy/NAME), comma-separated"
                 )
-            arns.append(item)
-        elif re.fullmatch(r"[A-Za-z0-9+=,.@_/-]+", item):
-            arns.append(f"arn:aws:iam::aws:policy/{item.strip('/')}")
-        else:
+        elif not re.fullmatch(r"[A-Za-z0-9+=,.@_/-]+", item):
             raise Invalid("policy names or ARNs, comma-separated, such as AmazonS3ReadOnlyAccess")
-    return tuple(sorted(set(arns)))
+    return items
 
 
 def _boolean(raw: str) -> bool:
@@ -503,6 +502,13 @@ def _check_combinations(values: dict[str, Any], invalid: set[str]) -> list[Confi
                 f"{', '.join(map(str, _RETENTION_DAYS))}"
             )
         )
+    if checkable("task_role_policies", "aws_region") and "task_role_policies" in values:
+        try:
+            values["task_role_policies"] = _task_role_policies(
+                values["task_role_policies"], values["aws_region"]
+            )
+        except ConfigError as error:
+            errors.append(error)
     if checkable("auth", "domain", "oidc_issuer", "oidc_client_id"):
         errors.extend(_check_auth(values))
     names = ("min_count", "max_count", "desired_count", "cpu_target", "requests_per_target")
@@ -512,6 +518,32 @@ def _check_combinations(values: dict[str, Any], invalid: set[str]) -> list[Confi
         except ConfigError as error:
             errors.append(error)
     return errors
+
+
+def _task_role_policies(items: tuple[str, ...], region: str) -> tuple[str, ...]:
+    """The ARNs of TASK_ROLE_POLICIES in the region's partition, at most IAM's default quota
+    of managed policies per role (refused here: IAM would refuse the eleventh attach midway)."""
+    home = partition.for_region(region)
+    arns: set[str] = set()
+    for item in items:
+        if not item.startswith("arn:"):
+            arns.add(home.managed_policy(item))
+        elif home.owns(item):
+            arns.add(item)
+        else:
+            raise ConfigError(
+                f"TASK_ROLE_POLICIES names {item}, outside {home.name}, the partition of "
+                f"AWS_REGION={region}",
+                f"write arn:{home.name}:iam::ACCOUNT:policy/NAME, or the policy's name alone",
+            )
+    if len(arns) > MANAGED_POLICIES_PER_ROLE:
+        raise ConfigError(
+            f"TASK_ROLE_POLICIES names {len(arns)} managed policies: IAM attaches at most "
+            f"{MANAGED_POLICIES_PER_ROLE} to a role (its default quota)",
+            "put the extra permissions in TASK_POLICY_FILE (the role's inline policy), or "
+            "combine policies into one of your own",
+        )
+    return tuple(sorted(arns))
 
 
 def _check_auth(values: dict[str, Any]) -> list[ConfigError]:

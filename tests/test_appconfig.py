@@ -367,7 +367,109 @@ def test_a_json_key_follows_the_secret_name_or_its_arn() -> None:
     from dashscale.steps.appconfig import secret_and_key
 
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-db-AbCdEf"
-    assert secret_and_key("rds-db") == ("rds-db", "")
-    assert secret_and_key("rds-db:password") == ("rds-db", "password")
-    assert secret_and_key(arn) == (arn, "")
-    assert secret_and_key(f"{arn}:password") == (arn, "password")
+    assert secret_and_key("rds-db") == ("rds-db", [])
+    assert secret_and_key("rds-db:password") == ("rds-db", ["password"])
+    assert secret_and_key(arn) == (arn, [])
+    assert secret_and_key(f"{arn}:password") == (arn, ["password"])
+    assert secret_and_key(f"{arn}::AWSPREVIOUS:") == (arn, ["", "AWSPREVIOUS", ""])
+
+
+def test_a_managed_policy_named_without_its_path_is_refused_with_its_full_arn(
+    aws: str, project: Path, run, no_docker: None
+) -> None:
+    """AWS keeps some managed policies under a path: the refusal names the ARN to write."""
+    for name, arn in (
+        ("ViewOnlyAccess", "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"),
+        (
+            "AWSLambdaBasicExecutionRole",
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        ),
+    ):
+        with recording(aws) as calls:
+            result = run("up", "--image", IMAGE, "--set", f"TASK_ROLE_POLICIES={name}")
+        assert result.exit_code == 2, result.output
+        assert calls.changing == []
+        shown = said(result.stderr)
+        assert f"policy that does not exist: arn:aws:iam::aws:policy/{name}" in shown
+        assert arn in shown, shown
+
+
+def test_secrets_manager_references_with_version_fields_give_ecs_a_valid_value_from(
+    aws: str, boto, project: Path, run, no_docker: None
+) -> None:
+    """`secretsmanager:NAME-OR-ARN[:json-key[:version-stage[:version-id]]]` becomes ECS's
+    ARN:json-key:version-stage:version-id (empty fields as ::); the execution role reads the
+    secret's ARN itself."""
+    manager = boto("secretsmanager")
+    created = manager.create_secret(Name="demo-api", SecretString=json.dumps({"token": VALUE}))
+    arn, first = created["ARN"], created["VersionId"]
+    manager.put_secret_value(SecretId="demo-api", SecretString=json.dumps({"token": OTHER_VALUE}))
+    configure(
+        project,
+        "PLAIN=secretsmanager:demo-api\n"
+        "KEYED=secretsmanager:demo-api:token\n"
+        "PREVIOUS=secretsmanager:demo-api::AWSPREVIOUS\n"
+        f"PINNED=secretsmanager:{arn}:token::{first}\n"
+        "TRAILING=secretsmanager:demo-api:token::\n",
+    )
+    result = run("up", "--image", IMAGE)
+    assert result.exit_code == 0, result.output
+    (app,) = container(boto)["containerDefinitions"]
+    assert {s["name"]: s["valueFrom"] for s in app["secrets"]} == {
+        "PLAIN": arn,
+        "KEYED": f"{arn}:token::",
+        "PREVIOUS": f"{arn}::AWSPREVIOUS:",
+        "PINNED": f"{arn}:token::{first}",
+        "TRAILING": f"{arn}:token::",
+    }
+    assert policy_resources(secrets_policy(boto)) == {"secretsmanager:GetSecretValue": [arn]}
+
+
+def test_secret_references_ecs_would_refuse_stop_up_before_any_call(
+    aws: str, boto, project: Path, run, no_docker: None, monkeypatch
+) -> None:
+    """Too many fields, a stage and an id together, a version id that is none, a reference in
+    another region or partition: one line and a hint, exit 2, no AWS call at all."""
+    monkeypatch.setenv("COLUMNS", "250")  # a long ARN on one line, as written
+    other = f"arn:aws:secretsmanager:us-west-2:{ACCOUNT}:secret:demo-api-AbCdEf"
+    version = "a" * 8 + "-1111-2222-3333-" + "b" * 12
+    for line, said_first, hint in (
+        ("X=secretsmanager:demo-api:k1:k2:k3:k4", "is not a Secrets Manager reference", "::"),
+        (f"X=secretsmanager:demo-api:k:AWSPREVIOUS:{version}", "both a version stage", "one"),
+        ("X=secretsmanager:demo-api:k::not-an-id", "'not-an-id' is not a secret version id", "32"),
+        (f"X=secretsmanager:{other}", "is in us-west-2, but the app runs in us-east-1", "copy"),
+        (
+            f"X=ssm:arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/db",
+            "is in eu-west-1, but the app runs in us-east-1",
+            "us-east-1",
+        ),
+        (
+            f"X=ssm:arn:aws-cn:ssm:us-east-1:{ACCOUNT}:parameter/db",
+            "is not a ssm ARN of aws, the partition of AWS_REGION=us-east-1",
+            "NAME",
+        ),
+    ):
+        (project / "app.env").write_text(line + "\n")
+        with recording(aws) as calls:
+            result = run("up", "--image", IMAGE)
+        assert result.exit_code == 2, (line, result.output)
+        assert calls.operations == [], line
+        shown = said(result.stderr)
+        assert f"{line} in app.env" in shown and said_first in shown, shown
+        assert hint in shown.split(said_first, 1)[1], shown
+
+
+def test_a_version_stage_or_id_the_secret_lacks_is_refused_before_any_change(
+    aws: str, boto, project: Path, run, no_docker: None
+) -> None:
+    boto("secretsmanager").create_secret(Name="demo-api", SecretString="x")
+    for line, named in (
+        ("X=secretsmanager:demo-api::NOSUCHSTAGE", "has no version labelled NOSUCHSTAGE"),
+        (f"X=secretsmanager:demo-api:::{'c' * 32}", f"has no version {'c' * 32}"),
+    ):
+        (project / "app.env").write_text(line + "\n")
+        with recording(aws) as calls:
+            result = run("up", "--image", IMAGE)
+        assert result.exit_code == 2, (line, result.output)
+        assert calls.changing == []
+        assert named in said(result.stderr)

@@ -199,3 +199,38 @@ def test_every_bad_value_is_reported_before_any_call(project: Path, run, no_dock
     assert result.exit_code == 2
     assert "APP_NAME='Bad_Name' is invalid" in result.stderr
     assert "TASK_MEMORY=999 is invalid with TASK_CPU=1024" in result.stderr
+
+
+def test_at_most_ten_task_role_policies(tmp_path: Path) -> None:
+    """IAM attaches at most 10 managed policies to a role (its default quota): the eleventh is
+    refused here, not by IAM halfway through a run. The same policy twice counts once."""
+    ten = [f"Policy{n}" for n in range(10)]
+    assert len(load(tmp_path, TASK_ROLE_POLICIES=",".join([*ten, ten[0]])).task_role_policies) == 10
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, TASK_ROLE_POLICIES=",".join([*ten, "arn:aws:iam::123456789012:policy/x"]))
+    assert raised.value.message.startswith("TASK_ROLE_POLICIES names 11 managed policies")
+    assert "at most 10" in raised.value.message and "TASK_POLICY_FILE" in str(raised.value.hint)
+    assert raised.value.exit_code == 2
+
+
+def test_a_policy_arn_of_another_partition_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, AWS_REGION="cn-north-1", TASK_ROLE_POLICIES="arn:aws:iam::aws:policy/X")
+    assert "outside aws-cn, the partition of AWS_REGION=cn-north-1" in raised.value.message
+    assert "arn:aws-cn:iam::ACCOUNT:policy/NAME" in str(raised.value.hint)
+
+
+def test_too_many_task_role_policies_stop_up_before_any_call(
+    aws: str, project: Path, run, no_docker: None
+) -> None:
+    from tests.support.operating import said
+    from tests.support.recording import recording
+
+    policies = ",".join(f"Policy{n}" for n in range(11))
+    with recording(aws) as calls:
+        result = run(
+            "up", "--image", "registry.example/app:v1", "--set", f"TASK_ROLE_POLICIES={policies}"
+        )
+    assert result.exit_code == 2, result.output
+    assert calls.operations == []
+    assert "TASK_ROLE_POLICIES names 11 managed policies" in said(result.stderr)

@@ -219,3 +219,92 @@ def test_a_zone_an_interrupted_run_left_untagged_is_tagged(aws, boto, load_balan
     tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
     assert tags["ResourceTagSet"]["Tags"] == [{"Key": "dashscale:app", "Value": "demo"}]
     assert len(zones(boto)) == 1
+
+
+def test_validation_records_deleted_by_hand_are_restored_while_the_certificate_lives(
+    aws, boto, project: Path, run, no_docker: None
+) -> None:
+    """ACM renews an issued certificate only while its validation CNAMEs exist: `up` checks
+    them like any other record, the dry run says it would write the missing one, `up` does."""
+    from tests.test_dry_run import plan_of
+    from tests.test_up import IMAGE
+
+    assert run("up", "--image", IMAGE, "--set", f"DOMAIN={DOMAIN}").exit_code == 0
+    acm = boto("acm")
+    (summary,) = acm.list_certificates()["CertificateSummaryList"]
+    certificate = acm.describe_certificate(CertificateArn=summary["CertificateArn"])
+    assert certificate["Certificate"]["Status"] == "ISSUED"
+    wanted = {
+        o["ResourceRecord"]["Name"]: o["ResourceRecord"]
+        for o in certificate["Certificate"]["DomainValidationOptions"]
+    }
+    (zone,) = zones(boto)
+    zone_id = zone["Id"].rsplit("/", 1)[-1]
+    lost_name = f"_d930b28be6c5927595552b219965053e.www.{DOMAIN}."
+    lost = records(boto, zone_id)[(lost_name, "CNAME")]
+    assert lost_name in wanted
+    boto("route53").change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": lost}]},
+    )
+
+    with recording(aws) as calls:
+        dry = run("up", "--image", IMAGE, "--set", f"DOMAIN={DOMAIN}", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert calls.changing == []
+    state, note = plan_of(dry.stderr)[("validation record", f"{DOMAIN}, www.{DOMAIN}")]
+    assert (state, note.startswith("1 CNAME")) == ("would create", True), (state, note)
+
+    with recording(aws) as calls:
+        real = run("up", "--image", IMAGE, "--set", f"DOMAIN={DOMAIN}")
+    assert real.exit_code == 0, real.output
+    # one change batch (ChangeResourceRecordSets), nothing else
+    assert [op.rstrip("/") for op in calls.changing] == [
+        f"POST /2013-04-01/hostedzone/{zone_id}/rrset"
+    ], calls.changing
+    restored = records(boto, zone_id)[(lost_name, "CNAME")]
+    assert restored["ResourceRecords"] == [{"Value": wanted[lost_name]["Value"]}]
+
+    with recording(aws) as calls:  # and a no-op run after it writes nothing
+        again = run("up", "--image", IMAGE, "--set", f"DOMAIN={DOMAIN}")
+    assert again.exit_code == 0
+    assert calls.changing == []
+
+
+def test_an_issued_certificate_listed_as_a_summary_is_described_once_for_its_records() -> None:
+    """AWS's ListCertificates says ISSUED without the validation records (moto's listing leaves
+    Status out, so `find_certificate` describes it there anyway): the records' reading asks
+    DescribeCertificate itself, once, and finds the CNAME to keep."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from dashscale.steps.tls import CertificateResource, ValidationRecords, ZoneRecords
+
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+    record = {"Name": f"_x.{DOMAIN}.", "Type": "CNAME", "Value": "_y.acm-validations.aws."}
+    acm = boto3.client("acm", region_name="us-east-1")
+    stubber = Stubber(acm)
+    stubber.add_response(
+        "describe_certificate",
+        {
+            "Certificate": {
+                "CertificateArn": arn,
+                "Status": "ISSUED",
+                "DomainValidationOptions": [{"DomainName": DOMAIN, "ResourceRecord": record}],
+            }
+        },
+        {"CertificateArn": arn},
+    )
+
+    class Ctx:
+        def client(self, service: str) -> object:
+            assert service == "acm"
+            return acm
+
+    summary = {"CertificateArn": arn, "DomainName": DOMAIN, "Status": "ISSUED"}
+    with stubber:
+        found = ValidationRecords().find(
+            Ctx(), {CertificateResource.key: summary, ZoneRecords.key: (None, [])}
+        )
+    stubber.assert_no_pending_responses()
+    assert [r["Name"] for r in found["wanted"]] == [record["Name"]]

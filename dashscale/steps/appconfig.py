@@ -23,6 +23,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from dashscale import partition
 from dashscale.aws import error_code, translated
 from dashscale.context import Context
 from dashscale.errors import ConfigError
@@ -77,7 +78,7 @@ class AppEnv:
 
     variables: dict[str, str]
     ssm: dict[str, str]  # variable -> SSM parameter name (or ARN)
-    secrets_manager: dict[str, tuple[str, str]]  # variable -> (secret id, json key or "")
+    secrets_manager: dict[str, SecretReference]  # variable -> the secret and its fields
 
     @property
     def secret_names(self) -> list[str]:
@@ -91,7 +92,7 @@ def read_app_env(ctx: Context) -> AppEnv:
     path = ctx.config.app_env_path
     variables: dict[str, str] = {}
     ssm: dict[str, str] = {}
-    manager: dict[str, tuple[str, str]] = {}
+    manager: dict[str, SecretReference] = {}
     if not path.is_file():
         if ctx.config.app_env_file != "app.env":  # set explicitly: it must be there
             raise ConfigError(f"APP_ENV_FILE {path}: no such file", "create it or unset it")
@@ -103,21 +104,102 @@ def read_app_env(ctx: Context) -> AppEnv:
             raise ConfigError(f"{name} in {path.name} has no value", f"write {name}=VALUE")
         if value.startswith(SSM_PREFIX):
             ssm[name] = value.removeprefix(SSM_PREFIX).strip()
+            check_arn_region(ctx, name, ssm[name], "ssm", SSM_PREFIX)
         elif value.startswith(SECRETS_MANAGER_PREFIX):
-            manager[name] = secret_and_key(value.removeprefix(SECRETS_MANAGER_PREFIX).strip())
+            manager[name] = secret_reference(ctx, name, value)
         else:
             variables[name] = value
     return AppEnv(variables, ssm, manager)
 
 
-def secret_and_key(reference: str) -> tuple[str, str]:
-    """`NAME[:json-key]` or `ARN[:json-key]` -> (secret, key or ""); an ARN has seven fields of
-    its own (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX)."""
+@dataclass(frozen=True)
+class SecretReference:
+    """`secretsmanager:NAME-OR-ARN[:json-key[:version-stage[:version-id]]]` from app.env."""
+
+    secret: str  # the secret's name or ARN
+    json_key: str = ""
+    version_stage: str = ""
+    version_id: str = ""
+
+    def value_from(self, arn: str) -> str:
+        """ECS's valueFrom: the ARN, then all three fields (empty ones as ::) when any is set."""
+        if not (self.json_key or self.version_stage or self.version_id):
+            return arn
+        return f"{arn}:{self.json_key}:{self.version_stage}:{self.version_id}"
+
+
+SECRET_FIELDS = "NAME-OR-ARN[:json-key[:version-stage[:version-id]]]"
+VERSION_ID = re.compile(r"[A-Za-z0-9-]{32,64}")  # what Secrets Manager's VersionId allows
+
+
+def secret_and_key(reference: str) -> tuple[str, list[str]]:
+    """`NAME[:fields]` or `ARN[:fields]` -> (secret, fields after it); an ARN has seven fields
+    of its own (arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX), and a secret's
+    name cannot hold a colon."""
+    fields = reference.split(":")
     if reference.startswith("arn:"):
-        fields = reference.split(":")
-        return ":".join(fields[:7]), ":".join(fields[7:])
-    secret, _, key = reference.partition(":")
-    return secret, key
+        return ":".join(fields[:7]), fields[7:]
+    return fields[0], fields[1:]
+
+
+def secret_reference(ctx: Context, variable: str, value: str) -> SecretReference:
+    """The reference checked for what ECS accepts, before any call: at most three fields, a
+    version stage or a version id (not both), an ARN of a secret in AWS_REGION."""
+    written = f"{variable}={value}"
+    where = ctx.config.app_env_file
+    secret, fields = secret_and_key(value.removeprefix(SECRETS_MANAGER_PREFIX).strip())
+    if not secret or len(fields) > 3:
+        raise ConfigError(
+            f"{written} in {where} is not a Secrets Manager reference ECS accepts",
+            f"write {variable}={SECRETS_MANAGER_PREFIX}{SECRET_FIELDS} (empty fields as ::)",
+        )
+    key, stage, version = (*fields, "", "", "")[:3]
+    if stage and version:
+        raise ConfigError(
+            f"{written} in {where} names both a version stage and a version id",
+            "ECS takes one of them: keep the stage (such as AWSPREVIOUS) or the id, and leave "
+            "the other empty",
+        )
+    if version and not VERSION_ID.fullmatch(version):
+        raise ConfigError(
+            f"{written} in {where}: {version!r} is not a secret version id",
+            "a version id is 32 to 64 letters, digits and hyphens (see `aws secretsmanager "
+            "list-secret-version-ids`)",
+        )
+    check_arn_region(ctx, variable, secret, "secretsmanager", SECRETS_MANAGER_PREFIX)
+    return SecretReference(secret, key, stage, version)
+
+
+def check_arn_region(
+    ctx: Context, variable: str, reference: str, service: str, prefix: str
+) -> None:
+    """A reference by ARN must name a `service` resource in AWS_REGION's partition and region:
+    dashscale checks that it exists and grants the execution role exactly it, in AWS_REGION
+    only (refused, not half supported)."""
+    fields = partition.arn_fields(reference)
+    if fields is None:
+        return
+    region = ctx.config.aws_region
+    home = partition.for_region(region)
+    written = f"{variable}={prefix}{reference}"
+    if fields[2] != service or not home.owns(reference):
+        raise ConfigError(
+            f"{written} in {ctx.config.app_env_file} is not a {service} ARN of {home.name}, the "
+            f"partition of AWS_REGION={region}",
+            f"write {prefix}NAME, or its ARN as {service} shows it",
+        )
+    if fields[3] != region:
+        raise ConfigError(
+            f"{written} in {ctx.config.app_env_file} is in {fields[3]}, but the app runs in "
+            f"{region}: secrets are read from AWS_REGION only",
+            f"replicate or copy it to {region} and refer to that copy",
+        )
+
+
+def check_app_env(ctx: Context) -> None:
+    """app.env parsed and its references checked (no AWS call): `up` and `cluster` call it
+    first, so that a bad line stops the run before anything is read or changed."""
+    read_app_env(ctx)
 
 
 # --- the settings as ECS will see them ------------------------------------------------------------
@@ -145,7 +227,7 @@ class AppSettings:
 
 
 def parameter_arn(region: str, account: str, name: str) -> str:
-    return f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+    return partition.for_region(region).arn("ssm", region, account, f"parameter/{name.lstrip('/')}")
 
 
 def stored_value(ctx: Context, name: str) -> str | None:
@@ -204,10 +286,9 @@ def read_settings(ctx: Context) -> AppSettings:
         secrets[name] = Secret(name, arn, arn, "stored")
     if env.ssm:
         secrets.update(_ssm_references(ctx, env.ssm))
-    for name, (secret_id, key) in env.secrets_manager.items():
-        arn = _secret_arn(ctx, name, secret_id)
-        value_from = f"{arn}:{key}::" if key else arn
-        secrets[name] = Secret(name, value_from, arn, "secretsmanager")
+    for name, reference in env.secrets_manager.items():
+        arn = _secret_arn(ctx, name, reference)
+        secrets[name] = Secret(name, reference.value_from(arn), arn, "secretsmanager")
     return AppSettings(
         tuple(sorted(env.variables.items())),
         tuple(secrets[name] for name in sorted(secrets)),
@@ -251,19 +332,38 @@ def _ssm_references(ctx: Context, references: Mapping[str, str]) -> dict[str, Se
     return result
 
 
-def _secret_arn(ctx: Context, variable: str, secret_id: str) -> str:
+def _secret_arn(ctx: Context, variable: str, reference: SecretReference) -> str:
+    """The secret's full ARN (NAME-SUFFIX), checked to exist, with the version the reference
+    names."""
     manager = ctx.client("secretsmanager")
-    with translated(f"checking the Secrets Manager secret {secret_id}"):
+    written = f"{variable}={SECRETS_MANAGER_PREFIX}{reference.secret}"
+    with translated(f"checking the Secrets Manager secret {reference.secret}"):
         try:
-            return str(manager.describe_secret(SecretId=secret_id)["ARN"])
+            answer = manager.describe_secret(SecretId=reference.secret)
         except botocore.exceptions.ClientError as error:
             if error_code(error) != "ResourceNotFoundException":
                 raise
-    raise ConfigError(
-        f"{ctx.config.app_env_file} refers to a Secrets Manager secret that does not exist in "
-        f"{ctx.config.aws_region}: {variable}={SECRETS_MANAGER_PREFIX}{secret_id}",
-        "create it, or fix the name",
-    )
+            answer = None
+    if answer is None:
+        raise ConfigError(
+            f"{ctx.config.app_env_file} refers to a Secrets Manager secret that does not exist "
+            f"in {ctx.config.aws_region}: {written}",
+            "create it, or fix the name",
+        )
+    versions: dict[str, list[str]] = answer.get("VersionIdsToStages") or {}
+    stages = {stage for labels in versions.values() for stage in labels}
+    if reference.version_id and versions and reference.version_id not in versions:
+        raise ConfigError(
+            f"{written} has no version {reference.version_id}",
+            "see `aws secretsmanager list-secret-version-ids`, or leave the version id empty",
+        )
+    if reference.version_stage and versions and reference.version_stage not in stages:
+        raise ConfigError(
+            f"{written} has no version labelled {reference.version_stage} "
+            f"(it has {', '.join(sorted(stages))})",
+            "use one of those stages, or leave the version stage empty for AWSCURRENT",
+        )
+    return str(answer["ARN"])
 
 
 class Settings(Reading):
@@ -295,7 +395,7 @@ def secrets_policy(ctx: Context, settings: AppSettings, account: str) -> dict[st
     parameters = sorted({s.arn for s in settings.secrets if s.source == "ssm"})
     if any(s.source == "stored" for s in settings.secrets):
         path = ctx.names.secrets_path.lstrip("/")
-        parameters.insert(0, f"arn:aws:ssm:{ctx.config.aws_region}:{account}:parameter/{path}*")
+        parameters.insert(0, parameter_arn(ctx.config.aws_region, account, f"{path}*"))
     managed = sorted({s.arn for s in settings.secrets if s.source == "secretsmanager"})
     statements = []
     if parameters:

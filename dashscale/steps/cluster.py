@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import botocore.exceptions
 
+from dashscale import partition
 from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, DashscaleError
@@ -44,10 +45,14 @@ from dashscale.steps.taskrole import TASK_ROLE_KEY
 
 T = TypeVar("T")
 
-EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+EXECUTION_POLICY = "service-role/AmazonECSTaskExecutionRolePolicy"  # AWS managed
 LOG_STREAM_PREFIX = "ecs"  # streams are ecs/CONTAINER/TASK-ID
 ROLE_RETRY_ATTEMPTS = 8
 ROLE_RETRY_DELAY = 5.0
+
+
+def execution_policy_arn(ctx: Context) -> str:
+    return partition.for_region(ctx.config.aws_region).managed_policy(EXECUTION_POLICY)
 
 
 @dataclass(frozen=True)
@@ -394,8 +399,9 @@ class ExecutionRole(Resource):
         account = str(current["Arn"]).split(":")[4]  # the role's own: no call to ask
         if policy_document(current.get("AssumeRolePolicyDocument")) != trust_policy(account):
             differing["trust policy"] = ("other", "ECS tasks of this account only")
-        if current["AttachedPolicyArns"] != [EXECUTION_POLICY_ARN]:
-            differing["attached policies"] = (current["AttachedPolicyArns"], [EXECUTION_POLICY_ARN])
+        policy = execution_policy_arn(ctx)
+        if current["AttachedPolicyArns"] != [policy]:
+            differing["attached policies"] = (current["AttachedPolicyArns"], [policy])
         return compare(
             self.kind,
             self.name(ctx),
@@ -427,9 +433,10 @@ class ExecutionRole(Resource):
                     )
             elif "trust policy" in change.fields:
                 iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
-            if EXECUTION_POLICY_ARN not in attached:
-                iam.attach_role_policy(RoleName=name, PolicyArn=EXECUTION_POLICY_ARN)
-            for extra in sorted(attached - {EXECUTION_POLICY_ARN}):
+            policy = execution_policy_arn(ctx)
+            if policy not in attached:
+                iam.attach_role_policy(RoleName=name, PolicyArn=policy)
+            for extra in sorted(attached - {policy}):
                 iam.detach_role_policy(RoleName=name, PolicyArn=extra)
         return str(current["Arn"])
 
@@ -588,5 +595,6 @@ def cluster_section(ctx: Context, image: DeployImage) -> str | None:
     """The `cluster` command: network, security groups, cluster, role, logs, task definition.
     Returns the task definition's ARN (None for a dry run)."""
     ctx.ui.step(f"Cluster {ctx.names.cluster} in {ctx.config.aws_region}")
+    appconfig.check_app_env(ctx)  # a bad app.env line stops the run before any AWS call
     applied = section(ctx, READINGS, RESOURCES, given={"image": image})
     return None if applied is None else str(applied.results[TaskDefinition.key])

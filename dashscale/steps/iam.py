@@ -9,6 +9,7 @@ from typing import Any
 
 from dashscale.aws import require_owned, translated
 from dashscale.context import Context
+from dashscale.partition import ECS_TASKS_PRINCIPAL
 
 
 def find_role(ctx: Context, name: str) -> dict[str, Any] | None:
@@ -33,7 +34,7 @@ def trust_policy(account_id: str) -> dict[str, Any]:
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Principal": {"Service": ECS_TASKS_PRINCIPAL},
                 "Action": "sts:AssumeRole",
                 "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             }

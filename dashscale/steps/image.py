@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dashscale import partition
 from dashscale.context import Context
 from dashscale.errors import DockerError
 from dashscale.model import BUILD, NEW, Change, Resource, compare
@@ -67,7 +68,9 @@ class Image(Resource):
         registry = ctx.config.dashscale_registry or (
             repository.split("/", 1)[0]
             if not repository.endswith(NEW)
-            else f"{ctx.aws.account_id}.dkr.ecr.{ctx.config.aws_region}.amazonaws.com"
+            else partition.for_region(ctx.config.aws_region).ecr_registry(
+                ctx.aws.account_id, ctx.config.aws_region
+            )
         )
         return f"{registry}/{ctx.names.repository}:{tag}"
 

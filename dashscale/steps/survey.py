@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dashscale import partition
 from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import NotOwnedError
@@ -374,12 +375,12 @@ def _points_at_our_load_balancer(
     ctx: Context, alias: dict[str, Any], balancer: dict[str, Any] | None
 ) -> bool:
     """True for an alias to APP-alb: today's, or one already deleted (an interrupted teardown),
-    recognised by its DNS name APP-alb-ID.REGION.elb.amazonaws.com."""
+    recognised by its DNS name APP-alb-ID.REGION.elb.DNS-SUFFIX (the partition's)."""
     target = tls.fqdn(alias["DNSName"]).removeprefix("dualstack.")
     if balancer is not None and target == tls.fqdn(balancer["DNSName"]):
         return True
     prefix = f"{ctx.names.alb}-".lower()
-    suffix = f".{ctx.config.aws_region}.elb.amazonaws.com.".lower()
+    suffix = partition.for_region(ctx.config.aws_region).elb_suffix(ctx.config.aws_region) + "."
     if not (target.startswith(prefix) and target.endswith(suffix)):
         return False
     middle = target[len(prefix) : -len(suffix)]

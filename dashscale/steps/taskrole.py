@@ -12,7 +12,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from dashscale.aws import translated
+import botocore.exceptions
+
+from dashscale import partition
+from dashscale.aws import error_code, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError
 from dashscale.model import (
@@ -51,6 +54,41 @@ def task_policy(ctx: Context) -> dict[str, Any] | None:
             'write {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", ...}]}',
         )
     return document
+
+
+# Paths under which AWS keeps managed policies that are often named without them
+# (job-function/ViewOnlyAccess, service-role/AWSLambdaBasicExecutionRole).
+MANAGED_POLICY_PATHS = ("job-function/", "service-role/")
+
+
+def policy_exists(ctx: Context, arn: str) -> bool:
+    iam = ctx.client("iam")
+    with translated(f"checking the policy {arn}"):
+        try:
+            iam.get_policy(PolicyArn=arn)
+        except botocore.exceptions.ClientError as error:
+            if error_code(error) != "NoSuchEntity":
+                raise
+            return False
+    return True
+
+
+def unknown_policy(ctx: Context, arn: str) -> ConfigError:
+    """The refusal of a policy that does not exist; for an AWS managed policy named without its
+    path, the hint gives the ARN under the path where it does exist (reads only, and only on
+    this error path)."""
+    home = partition.for_region(ctx.config.aws_region)
+    name = arn.split(":policy/", 1)[-1]
+    hint = (
+        "use an AWS managed policy name such as AmazonS3ReadOnlyAccess, or the ARN of one of yours"
+    )
+    if arn == home.managed_policy(name) and "/" not in name:
+        for path in MANAGED_POLICY_PATHS:
+            candidate = home.managed_policy(path + name)
+            if policy_exists(ctx, candidate):
+                hint = f"AWS keeps it under a path: write {path}{name} or {candidate}"
+                break
+    return ConfigError(f"TASK_ROLE_POLICIES names a policy that does not exist: {arn}", hint)
 
 
 def task_role_wanted(ctx: Context) -> bool:
@@ -99,15 +137,8 @@ class TaskRole(Resource):
             return None
         iam = ctx.client("iam")
         for arn in ctx.config.task_role_policies:  # an unknown policy stops the run here
-            with translated(f"checking the policy {arn}"):
-                try:
-                    iam.get_policy(PolicyArn=arn)
-                except iam.exceptions.NoSuchEntityException:
-                    raise ConfigError(
-                        f"TASK_ROLE_POLICIES names a policy that does not exist: {arn}",
-                        "use an AWS managed policy name such as AmazonS3ReadOnlyAccess, or "
-                        "the ARN of one of yours",
-                    ) from None
+            if not policy_exists(ctx, arn):
+                raise unknown_policy(ctx, arn)
         role = find_task_role(ctx)
         if role is None:
             return None

@@ -435,7 +435,9 @@ class CertificateResource(Resource):
 
 
 class ValidationRecords(Resource):
-    """The CNAME records ACM names for a pending certificate, in DOMAIN's zone."""
+    """The CNAME records ACM names for the certificate, in DOMAIN's zone: while it is pending
+    (to be issued) and as long as it lives (ACM renews a DNS-validated certificate only while
+    they exist), so records lost to an interrupted run or deleted by hand are written again."""
 
     calls = {
         CREATE: ("route53:ChangeResourceRecordSets",),
@@ -450,17 +452,25 @@ class ValidationRecords(Resource):
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any]:
         certificate = found[CertificateResource.key] or {}
+        if certificate.get("Status") == "ISSUED" and "DomainValidationOptions" not in certificate:
+            # the listing's summary of an issued certificate names no records: one
+            # DescribeCertificate (which `find_certificate` skipped), so each is read once
+            with translated("reading the certificate's validation records"):
+                certificate = ctx.client("acm").describe_certificate(
+                    CertificateArn=certificate["CertificateArn"]
+                )["Certificate"]
         options = certificate.get("DomainValidationOptions", [])
         ready = bool(options) and all("ResourceRecord" in option for option in options)
-        wanted = validation_record_sets([o["ResourceRecord"] for o in options]) if ready else None
+        wanted = validation_record_sets(unique_records(options)) if ready else None
         return {"records": found[ZoneRecords.key][1], "wanted": wanted}
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         certificate: Certificate = refs[CertificateResource.key]
-        if certificate.status == "ISSUED" and not is_new(certificate.arn):
-            return compare(self.kind, self.name(ctx), {}, "certificate issued")
+        issued = certificate.status == "ISSUED" and not is_new(certificate.arn)
         wanted = (current or {}).get("wanted")
         if wanted is None or is_new(certificate.arn):  # ACM names them once it is requested
+            if issued:  # issued, and ACM names no records (not DNS-validated): nothing to keep
+                return compare(self.kind, self.name(ctx), {}, "certificate issued")
             return create(self.kind, self.name(ctx), "CNAMEs ACM names")
         missing = [
             r
@@ -468,17 +478,31 @@ class ValidationRecords(Resource):
             if not same_record(record_named(current["records"], r["Name"], r["Type"]), r)
         ]
         if missing:
-            return create(self.kind, self.name(ctx), f"{len(missing)} CNAME(s)")
-        return compare(self.kind, self.name(ctx), {}, f"{len(wanted)} CNAME(s)")
+            why = ": ACM renews the certificate only while they exist" if issued else ""
+            return create(self.kind, self.name(ctx), f"{len(missing)} CNAME(s){why}")
+        detail = f"{len(wanted)} CNAME(s)" + (", certificate issued" if issued else "")
+        return compare(self.kind, self.name(ctx), {}, detail)
 
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> None:
         zone: Zone = refs[HostedZone.key]
         existing = (current or {}).get("records", []) if zone.id and not is_new(zone.id) else []
-        wanted = validation_record_sets(validation_records(ctx, refs[CertificateResource.key]))
+        certificate: Certificate = refs[CertificateResource.key]
+        wanted = (current or {}).get("wanted")
+        if wanted is None or is_new(certificate.arn):  # requested in this run: ask ACM
+            wanted = validation_record_sets(validation_records(ctx, certificate))
         upsert_records(ctx, zone, existing, wanted)
 
     def ref(self, ctx: Context, current: Any, change: Change) -> None:
         return None
+
+
+def unique_records(options: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Each validation option's CNAME once: www.DOMAIN and DOMAIN may share one."""
+    unique: dict[tuple[str, str], dict[str, str]] = {}
+    for option in options:
+        record = option["ResourceRecord"]
+        unique[(fqdn(record["Name"]), record["Value"])] = record
+    return list(unique.values())
 
 
 def upsert_records(
@@ -507,11 +531,7 @@ def validation_records(ctx: Context, certificate: Certificate) -> list[dict[str,
         options = details.get("DomainValidationOptions", [])
         if not options or any("ResourceRecord" not in option for option in options):
             return None
-        unique: dict[tuple[str, str], dict[str, str]] = {}
-        for option in options:
-            record = option["ResourceRecord"]
-            unique[(fqdn(record["Name"]), record["Value"])] = record
-        return list(unique.values())
+        return unique_records(options)
 
     with translated("reading the certificate's validation records"):
         return wait_until(

@@ -20,7 +20,7 @@ from dashscale import model
 from dashscale.context import Context
 from dashscale.model import Change, Extra, Reading, Resource
 from dashscale.steps import alb as alb_step
-from dashscale.steps import auth, autoscaling, deployment, https, tls
+from dashscale.steps import appconfig, auth, autoscaling, deployment, https, tls
 from dashscale.steps import cluster as cluster_step
 from dashscale.steps.cluster import DeployImage
 from dashscale.steps.image import Image, Repository
@@ -82,6 +82,7 @@ def up(
 ) -> UpResult | None:
     """The whole deployment; with a dry run, its plan printed instead (returns None)."""
     ctx.ui.step(f"Deploying {ctx.names.app} to {ctx.config.aws_region}")
+    appconfig.check_app_env(ctx)  # a bad app.env line stops the run before any AWS call
     items = resources(
         ctx, Image(image, sandbox=sandbox and not image, retries=retries, check=check)
     )
