@@ -1,10 +1,13 @@
 """Sign-in before the app: the HTTPS listener authenticates every request before it forwards.
 
 - `AUTH=cognito`: users you manage. The user pool APP-users (sign-up by administrators only,
-  email as the user name; kept by teardown unless --all: it holds the users), its app client
+  email as the user name, case-insensitive; kept by teardown unless --all: it holds the users),
+  its app client
   (a secret, the authorization-code flow, the `openid` and `email` scopes, the callback
   https://DOMAIN/oauth2/idpresponse and the www. one where it is served) and its hosted sign-in
-  domain. `dashscale users add|list|remove` manage the users.
+  domain. `dashscale users add|list|remove` manage the users. Updates send back every setting
+  dashscale does not own (AWS resets what an Update omits): MFA, password policy, triggers and
+  token lifetimes set by hand stay.
 - `AUTH=oidc`: the company's identity provider, OIDC_ISSUER and OIDC_CLIENT_ID; its endpoints
   come from the issuer's /.well-known/openid-configuration, the client secret from the
   environment (OIDC_CLIENT_SECRET), never from .env, never shown.
@@ -52,6 +55,88 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 class Pool:
     id: str
     arn: str
+
+
+# --- updates that keep what dashscale does not own ------------------------------------------------
+
+
+def _fitted(value: Any, shape: Any) -> Any:
+    """`value` cut to what `shape` (botocore's) accepts, member by member: Describe answers carry
+    read-only fields (ids, dates, the secret) that the Update call would refuse."""
+    if shape.type_name == "structure" and isinstance(value, Mapping):
+        return {
+            key: _fitted(item, shape.members[key])
+            for key, item in value.items()
+            if key in shape.members and item is not None
+        }
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_fitted(item, shape.member) for item in value]
+    if shape.type_name == "map" and isinstance(value, Mapping):
+        return {key: _fitted(item, shape.value) for key, item in value.items()}
+    return value
+
+
+def update_input(cognito: Any, operation: str, described: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything of a Describe answer that `operation` takes, to send back unchanged: AWS's
+    UpdateUserPool and UpdateUserPoolClient reset every setting the call omits to its default."""
+    shape = cognito.meta.service_model.operation_model(operation).input_shape
+    return dict(_fitted(described, shape))
+
+
+def pool_update(cognito: Any, current: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+    """UpdateUserPool's parameters: the pool as it is, with dashscale's own fields set (sign-up
+    by administrators only, the email verified automatically, the app's tags)."""
+    settings = update_input(cognito, "UpdateUserPool", current)
+    admin = dict(settings.get("AdminCreateUserConfig") or {})
+    admin["AllowAdminCreateUserOnly"] = True
+    # deprecated: AWS refuses it beside PasswordPolicy.TemporaryPasswordValidityDays
+    admin.pop("UnusedAccountValidityDays", None)
+    verified = list(settings.get("AutoVerifiedAttributes") or [])
+    return {
+        **settings,
+        "UserPoolId": current["Id"],
+        "PoolName": current["Name"],
+        "AdminCreateUserConfig": admin,
+        "AutoVerifiedAttributes": verified if "email" in verified else [*verified, "email"],
+        "UserPoolTags": {**(current.get("UserPoolTags") or {}), **ctx.names.tag_map()},
+    }
+
+
+def client_update(
+    cognito: Any, current: Mapping[str, Any], pool: str, ctx: Context
+) -> dict[str, Any]:
+    """UpdateUserPoolClient's parameters: the client as it is, with dashscale's settings."""
+    settings = update_input(cognito, "UpdateUserPoolClient", current)
+    return {
+        **settings,
+        "UserPoolId": pool,
+        "ClientId": current["ClientId"],
+        "ClientName": ctx.names.user_pool_client,
+        **client_settings(ctx),
+    }
+
+
+# --- case-insensitive user names ----------------------------------------------------------------
+
+
+def case_sensitive(pool: Mapping[str, Any]) -> bool:
+    """True for a pool whose user names are case-sensitive: CreateUserPool's default when
+    UsernameConfiguration is not given, and it cannot be changed afterwards."""
+    return (pool.get("UsernameConfiguration") or {}).get("CaseSensitive") is not False
+
+
+def case_sensitive_warning(ctx: Context) -> str:
+    """How to move from a case-sensitive pool (made by an earlier dashscale): no in-place fix."""
+    name = ctx.names.user_pool
+    return (
+        f"the user pool {name} has case-sensitive user names (made before dashscale created "
+        "them case-insensitive), so someone invited as ana@example.com cannot sign in as "
+        "Ana@example.com, and Cognito cannot change this on an existing pool. To move: note "
+        "the users (`dashscale users list`), run `dashscale teardown --all` (it deletes the "
+        "pool with its users and the rest of the app), run `dashscale up` (it creates a "
+        "case-insensitive pool), then invite everyone again with `dashscale users add` "
+        "(they get new temporary passwords)"
+    )
 
 
 def callbacks(ctx: Context) -> list[str]:
@@ -136,7 +221,11 @@ class UserPool(Resource):
     key = kind = "user pool"
     named = "user_pool"
 
-    finder = staticmethod(find_user_pool)
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        pool = find_user_pool(ctx)
+        if pool is not None and case_sensitive(pool):  # a warning: the pool still works
+            ctx.ui.warn(case_sensitive_warning(ctx))
+        return pool
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         name = self.name(ctx)
@@ -159,16 +248,13 @@ class UserPool(Resource):
                     PoolName=self.name(ctx),
                     AdminCreateUserConfig=admin_only,
                     UsernameAttributes=["email"],
+                    # AWS's default is case-sensitive, and it cannot be changed later
+                    UsernameConfiguration={"CaseSensitive": False},
                     AutoVerifiedAttributes=["email"],
                     UserPoolTags=ctx.names.tag_map(),
                 )["UserPool"]
             else:
-                cognito.update_user_pool(
-                    UserPoolId=current["Id"],
-                    AdminCreateUserConfig=admin_only,
-                    AutoVerifiedAttributes=["email"],
-                    UserPoolTags=ctx.names.tag_map(),
-                )
+                cognito.update_user_pool(**pool_update(cognito, current, ctx))
         return Pool(str(current["Id"]), str(current["Arn"]))
 
     def ref(self, ctx: Context, current: Any, change: Change) -> Pool:
@@ -223,16 +309,16 @@ class UserPoolClient(Resource):
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
         cognito = ctx.client("cognito-idp")
         pool: Pool = refs[UserPool.key]
-        settings = {"ClientName": self.name(ctx), **client_settings(ctx)}
         with translated(f"setting up the app client {self.name(ctx)}"):
             if current is None:
                 client = cognito.create_user_pool_client(
-                    UserPoolId=pool.id, GenerateSecret=True, **settings
+                    UserPoolId=pool.id,
+                    GenerateSecret=True,
+                    ClientName=self.name(ctx),
+                    **client_settings(ctx),
                 )["UserPoolClient"]
                 return str(client["ClientId"])
-            cognito.update_user_pool_client(
-                UserPoolId=pool.id, ClientId=current["ClientId"], **settings
-            )
+            cognito.update_user_pool_client(**client_update(cognito, current, pool.id, ctx))
         return str(current["ClientId"])
 
     def ref(self, ctx: Context, current: Any, change: Change) -> str:

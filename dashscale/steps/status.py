@@ -296,7 +296,10 @@ def _sign_in(ctx: Context, status: Status) -> None:
             pool_id=pool["Id"],
             users=int(pool.get("EstimatedNumberOfUsers", 0)),
             domain=pool.get("Domain"),
+            case_sensitive=auth.case_sensitive(pool),
         )
+        if auth.case_sensitive(pool):
+            status.sign_in["warning"] = auth.case_sensitive_warning(ctx)
 
 
 def _service_view(service: dict[str, Any]) -> dict[str, Any]:
@@ -422,6 +425,8 @@ def _tables(ctx: Context, status: Status) -> None:
     if sign_in:
         pool = f": {sign_in['pool']}, {sign_in['users']} user(s)" if "pool" in sign_in else ""
         ui.info(f"sign-in: {sign_in['mode']}{pool}")
+        if sign_in.get("warning"):
+            ui.warn(sign_in["warning"])
     if status.certificate is not None:
         ui.info(f"certificate for {status.certificate['domain']}: {status.certificate['status']}")
     if status.serving:
