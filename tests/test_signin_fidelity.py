@@ -325,3 +325,6 @@ def test_a_rotated_oidc_client_secret_is_noticed_and_applied_and_never_shown(
     step("up", "--image", IMAGE, *flags, "--dry-run")
     _, tags = https_listener(boto)
     assert_no_leak([*outputs, json.dumps(tags)])
+    for fingerprint in (recorded, tags["dashscale:oidc-secret"]):  # nor what the tag keeps
+        salt, digest = fingerprint.split(":")
+        assert not any(part in text for text in outputs for part in (salt, digest[:8]))
