@@ -328,3 +328,8 @@ def test_a_rotated_oidc_client_secret_is_noticed_and_applied_and_never_shown(
     for fingerprint in (recorded, tags["dashscale:oidc-secret"]):  # nor what the tag keeps
         salt, digest = fingerprint.split(":")
         assert not any(part in text for text in outputs for part in (salt, digest[:8]))
+
+    step("up", "--image", IMAGE, "--set", "DOMAIN=example.com", "--set", "AUTH=none")
+    listener, tags = https_listener(boto)
+    assert [a["Type"] for a in listener["DefaultActions"]] == ["forward"]
+    assert "dashscale:oidc-secret" not in tags  # no fingerprint left behind

@@ -163,8 +163,8 @@ class HttpsListener(_AfterIssue):
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         listener = found[Listeners.key].get(HTTPS_PORT)
-        if listener is None:
-            return None
+        if listener is None or ctx.config.auth != auth.OIDC:
+            return listener
         # its tags hold the OIDC client secret's fingerprint (AWS never returns the secret)
         with translated("reading the HTTPS listener's tags"):
             answer = ctx.client("elbv2").describe_tags(ResourceArns=[listener["ListenerArn"]])
@@ -218,16 +218,18 @@ class HttpsListener(_AfterIssue):
             else:
                 arn = str(current["ListenerArn"])
                 ctx.client("elbv2").modify_listener(ListenerArn=arn, Port=HTTPS_PORT, **settings)
-            self._record_secret(ctx, arn, (current or {}).get("Tags") or {}, refs)
+            self._record_secret(ctx, arn, current or {}, refs)
         return arn
 
     def _record_secret(
-        self, ctx: Context, arn: str, tags: Mapping[str, str], refs: Mapping[str, Any]
+        self, ctx: Context, arn: str, current: Mapping[str, Any], refs: Mapping[str, Any]
     ) -> None:
         """The fingerprint of the secret just written, once the listener has it (interrupted
         before: the next run writes the secret again); removed when the listener no longer
         signs in with OIDC. Kept when the listener kept its own secret."""
         elbv2 = ctx.client("elbv2")
+        tags = current.get("Tags") or {}
+        signed_in_with = current.get("DefaultActions") or []
         secret: auth.ClientSecret | None = refs.get(auth.OidcSecret.key)
         if ctx.config.auth == auth.OIDC and secret is not None:
             if not auth.secret_matches(secret.value, tags.get(auth.FINGERPRINT_TAG)):
@@ -235,7 +237,9 @@ class HttpsListener(_AfterIssue):
                 elbv2.add_tags(
                     ResourceArns=[arn], Tags=[{"Key": auth.FINGERPRINT_TAG, "Value": value}]
                 )
-        elif ctx.config.auth != auth.OIDC and auth.FINGERPRINT_TAG in tags:
+        elif ctx.config.auth != auth.OIDC and any(
+            action.get("Type") == "authenticate-oidc" for action in signed_in_with
+        ):  # tags are read only with AUTH=oidc: the OIDC action going says the tag goes too
             elbv2.remove_tags(ResourceArns=[arn], TagKeys=[auth.FINGERPRINT_TAG])
 
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
