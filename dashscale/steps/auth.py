@@ -1,10 +1,13 @@
 """Sign-in before the app: the HTTPS listener authenticates every request before it forwards.
 
 - `AUTH=cognito`: users you manage. The user pool APP-users (sign-up by administrators only,
-  email as the user name; kept by teardown unless --all: it holds the users), its app client
+  email as the user name, case-insensitive; kept by teardown unless --all: it holds the users),
+  its app client
   (a secret, the authorization-code flow, the `openid` and `email` scopes, the callback
   https://DOMAIN/oauth2/idpresponse and the www. one where it is served) and its hosted sign-in
-  domain. `dashscale users add|list|remove` manage the users.
+  domain. `dashscale users add|list|remove` manage the users. Updates send back every setting
+  dashscale does not own (AWS resets what an Update omits): MFA, password policy, triggers and
+  token lifetimes set by hand stay.
 - `AUTH=oidc`: the company's identity provider, OIDC_ISSUER and OIDC_CLIENT_ID; its endpoints
   come from the issuer's /.well-known/openid-configuration, the client secret from the
   environment (OIDC_CLIENT_SECRET), never from .env, never shown.
@@ -16,13 +19,17 @@ rules must allow port 443 (the default all-outbound rule, which dashscale keeps,
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
+import secrets
 import ssl
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.exceptions
@@ -45,6 +52,8 @@ ENDPOINTS = {  # AuthenticateOidcConfig field -> discovery document field
     "TokenEndpoint": "token_endpoint",
     "UserInfoEndpoint": "userinfo_endpoint",
 }
+FINGERPRINT_TAG = "dashscale:oidc-secret"  # on the HTTPS listener: see `fingerprint`
+FINGERPRINT_ROUNDS = 100_000
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -52,6 +61,88 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 class Pool:
     id: str
     arn: str
+
+
+# --- updates that keep what dashscale does not own ------------------------------------------------
+
+
+def _fitted(value: Any, shape: Any) -> Any:
+    """`value` cut to what `shape` (botocore's) accepts, member by member: Describe answers carry
+    read-only fields (ids, dates, the secret) that the Update call would refuse."""
+    if shape.type_name == "structure" and isinstance(value, Mapping):
+        return {
+            key: _fitted(item, shape.members[key])
+            for key, item in value.items()
+            if key in shape.members and item is not None
+        }
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_fitted(item, shape.member) for item in value]
+    if shape.type_name == "map" and isinstance(value, Mapping):
+        return {key: _fitted(item, shape.value) for key, item in value.items()}
+    return value
+
+
+def update_input(cognito: Any, operation: str, described: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything of a Describe answer that `operation` takes, to send back unchanged: AWS's
+    UpdateUserPool and UpdateUserPoolClient reset every setting the call omits to its default."""
+    shape = cognito.meta.service_model.operation_model(operation).input_shape
+    return dict(_fitted(described, shape))
+
+
+def pool_update(cognito: Any, current: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+    """UpdateUserPool's parameters: the pool as it is, with dashscale's own fields set (sign-up
+    by administrators only, the email verified automatically, the app's tags)."""
+    settings = update_input(cognito, "UpdateUserPool", current)
+    admin = dict(settings.get("AdminCreateUserConfig") or {})
+    admin["AllowAdminCreateUserOnly"] = True
+    # deprecated: AWS refuses it beside PasswordPolicy.TemporaryPasswordValidityDays
+    admin.pop("UnusedAccountValidityDays", None)
+    verified = list(settings.get("AutoVerifiedAttributes") or [])
+    return {
+        **settings,
+        "UserPoolId": current["Id"],
+        "PoolName": current["Name"],
+        "AdminCreateUserConfig": admin,
+        "AutoVerifiedAttributes": verified if "email" in verified else [*verified, "email"],
+        "UserPoolTags": {**(current.get("UserPoolTags") or {}), **ctx.names.tag_map()},
+    }
+
+
+def client_update(
+    cognito: Any, current: Mapping[str, Any], pool: str, ctx: Context
+) -> dict[str, Any]:
+    """UpdateUserPoolClient's parameters: the client as it is, with dashscale's settings."""
+    settings = update_input(cognito, "UpdateUserPoolClient", current)
+    return {
+        **settings,
+        "UserPoolId": pool,
+        "ClientId": current["ClientId"],
+        "ClientName": ctx.names.user_pool_client,
+        **client_settings(ctx),
+    }
+
+
+# --- case-insensitive user names ----------------------------------------------------------------
+
+
+def case_sensitive(pool: Mapping[str, Any]) -> bool:
+    """True for a pool whose user names are case-sensitive: CreateUserPool's default when
+    UsernameConfiguration is not given, and it cannot be changed afterwards."""
+    return (pool.get("UsernameConfiguration") or {}).get("CaseSensitive") is not False
+
+
+def case_sensitive_warning(ctx: Context) -> str:
+    """How to move from a case-sensitive pool (made by an earlier dashscale): no in-place fix."""
+    name = ctx.names.user_pool
+    return (
+        f"the user pool {name} has case-sensitive user names (made before dashscale created "
+        "them case-insensitive), so someone invited as ana@example.com cannot sign in as "
+        "Ana@example.com, and Cognito cannot change this on an existing pool. To move: note "
+        "the users (`dashscale users list`), run `dashscale teardown --all` (it deletes the "
+        "pool with its users and the rest of the app), run `dashscale up` (it creates a "
+        "case-insensitive pool), then invite everyone again with `dashscale users add` "
+        "(they get new temporary passwords)"
+    )
 
 
 def callbacks(ctx: Context) -> list[str]:
@@ -94,8 +185,10 @@ def find_client(ctx: Context, pool_id: str) -> dict[str, Any] | None:
 
 
 def discover(issuer: str) -> dict[str, str]:
-    """The issuer's endpoints from its discovery document, fetched over HTTPS with the system's
-    trusted certificates (SSL_CERT_FILE names another bundle, such as a company CA's)."""
+    """The issuer and its endpoints from its discovery document, fetched over HTTPS with the
+    system's trusted certificates (SSL_CERT_FILE names another bundle, such as a company CA's).
+    The document must name OIDC_ISSUER as its issuer (a trailing slash aside: the document's
+    spelling is kept, the tokens carry it) and give https:// endpoints: ConfigError otherwise."""
     url = issuer.rstrip("/") + DISCOVERY_PATH
     try:
         with urllib.request.urlopen(
@@ -108,13 +201,62 @@ def discover(issuer: str) -> dict[str, str]:
             f"cannot read the identity provider's discovery document {url}: {reason}",
             "check OIDC_ISSUER (the issuer URL without /.well-known/...)",
         ) from None
-    missing = [field for field in ENDPOINTS.values() if not document.get(field)]
-    if not isinstance(document, dict) or missing:
-        raise DashscaleError(
-            f"the discovery document {url} lacks {', '.join(missing) or 'its endpoints'}",
+    fields = ("issuer", *ENDPOINTS.values())
+    missing = [f for f in fields if not isinstance(document, dict) or not document.get(f)]
+    if missing:
+        raise ConfigError(
+            f"the discovery document {url} lacks {', '.join(missing)}",
             "check OIDC_ISSUER: it must be an OpenID Connect provider",
         )
-    return {"Issuer": issuer, **{key: str(document[field]) for key, field in ENDPOINTS.items()}}
+    named = str(document["issuer"])
+    if named.rstrip("/") != issuer.rstrip("/"):
+        raise ConfigError(
+            f"the discovery document {url} names the issuer {named}, not OIDC_ISSUER {issuer}",
+            "set OIDC_ISSUER to the issuer exactly as the provider's discovery document gives it",
+        )
+    endpoints = {key: str(document[entry]) for key, entry in ENDPOINTS.items()}
+    for key, entry in ENDPOINTS.items():
+        parsed = urllib.parse.urlsplit(endpoints[key])
+        if parsed.scheme != "https" or not parsed.netloc:
+            raise ConfigError(
+                f"the discovery document {url} gives {entry} {endpoints[key]}, not an https:// URL",
+                "the load balancer signs in over HTTPS only: ask the identity provider's "
+                "administrators for its HTTPS endpoints",
+            )
+    return {"Issuer": named, **endpoints}
+
+
+@dataclass(frozen=True)
+class ClientSecret:
+    """The OIDC client secret, held for the listener only: its repr never shows the value."""
+
+    value: str = field(repr=False)
+    source: str  # "environment" or "stored"
+
+
+def find_client_secret(ctx: Context) -> ClientSecret | None:
+    """OIDC_CLIENT_SECRET from the environment, else the one `dashscale secret set` stored
+    (read now, so that a rotated secret is noticed by the plan); None when neither exists."""
+    value = os.environ.get(SECRET_VARIABLE)
+    if value:
+        return ClientSecret(value, "environment")
+    value = appconfig.stored_value(ctx, SECRET_VARIABLE)
+    return ClientSecret(value, "stored") if value else None
+
+
+def fingerprint(secret: str, salt: str | None = None) -> str:
+    """What the HTTPS listener's tag keeps of the secret AWS never returns: a random salt and a
+    slow salted hash (PBKDF2-HMAC-SHA256, truncated), so that anyone who can read the tags
+    cannot test guesses of a weak secret cheaply. Never shown."""
+    salt = salt or secrets.token_hex(8)
+    digest = hashlib.pbkdf2_hmac("sha256", secret.encode(), salt.encode(), FINGERPRINT_ROUNDS)
+    return f"{salt}:{digest.hex()[:32]}"
+
+
+def secret_matches(secret: str, recorded: str | None) -> bool:
+    """True when the listener's recorded fingerprint is of `secret`."""
+    salt, _, digest = (recorded or "").partition(":")
+    return bool(salt and digest) and hmac.compare_digest(fingerprint(secret, salt), recorded or "")
 
 
 class OidcProvider(Reading):
@@ -125,6 +267,15 @@ class OidcProvider(Reading):
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, str]:
         assert ctx.config.oidc_issuer
         return discover(ctx.config.oidc_issuer)
+
+
+class OidcSecret(Reading):
+    """The OIDC client secret (AUTH=oidc), from the environment or the store; None without."""
+
+    key = "oidc client secret"
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> ClientSecret | None:
+        return find_client_secret(ctx)
 
 
 # --- the resources --------------------------------------------------------------------------------
@@ -140,7 +291,11 @@ class UserPool(Resource):
     key = kind = "user pool"
     named = "user_pool"
 
-    finder = staticmethod(find_user_pool)
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        pool = find_user_pool(ctx)
+        if pool is not None and case_sensitive(pool):  # a warning: the pool still works
+            ctx.ui.warn(case_sensitive_warning(ctx))
+        return pool
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         name = self.name(ctx)
@@ -163,16 +318,13 @@ class UserPool(Resource):
                     PoolName=self.name(ctx),
                     AdminCreateUserConfig=admin_only,
                     UsernameAttributes=["email"],
+                    # AWS's default is case-sensitive, and it cannot be changed later
+                    UsernameConfiguration={"CaseSensitive": False},
                     AutoVerifiedAttributes=["email"],
                     UserPoolTags=ctx.names.tag_map(),
                 )["UserPool"]
             else:
-                cognito.update_user_pool(
-                    UserPoolId=current["Id"],
-                    AdminCreateUserConfig=admin_only,
-                    AutoVerifiedAttributes=["email"],
-                    UserPoolTags=ctx.names.tag_map(),
-                )
+                cognito.update_user_pool(**pool_update(cognito, current, ctx))
         return Pool(str(current["Id"]), str(current["Arn"]))
 
     def ref(self, ctx: Context, current: Any, change: Change) -> Pool:
@@ -231,16 +383,16 @@ class UserPoolClient(Resource):
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
         cognito = ctx.client("cognito-idp")
         pool: Pool = refs[UserPool.key]
-        settings = {"ClientName": self.name(ctx), **client_settings(ctx)}
         with translated(f"setting up the app client {self.name(ctx)}"):
             if current is None:
                 client = cognito.create_user_pool_client(
-                    UserPoolId=pool.id, GenerateSecret=True, **settings
+                    UserPoolId=pool.id,
+                    GenerateSecret=True,
+                    ClientName=self.name(ctx),
+                    **client_settings(ctx),
                 )["UserPoolClient"]
                 return str(client["ClientId"])
-            cognito.update_user_pool_client(
-                UserPoolId=pool.id, ClientId=current["ClientId"], **settings
-            )
+            cognito.update_user_pool_client(**client_update(cognito, current, pool.id, ctx))
         return str(current["ClientId"])
 
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
@@ -288,7 +440,7 @@ def resources(ctx: Context) -> list[Resource]:
 
 
 def readings(ctx: Context) -> list[Reading]:
-    return [OidcProvider()] if ctx.config.auth == OIDC else []
+    return [OidcProvider(), OidcSecret()] if ctx.config.auth == OIDC else []
 
 
 # --- the listener's actions -----------------------------------------------------------------------
@@ -360,23 +512,17 @@ def with_secret(
     actions: list[dict[str, Any]],
     current: list[dict[str, Any]],
     refs: Mapping[str, Any],
-    fetch: bool = True,
 ) -> list[dict[str, Any]]:
-    """The OIDC action with the client secret: from the environment, else the one stored with
-    `dashscale secret set OIDC_CLIENT_SECRET` (read only with `fetch`, when the listener is
-    written), or told to keep the listener's own when the issuer and client id stay. Stops
-    before any change without one."""
+    """The OIDC action with the client secret (the environment's, else the one stored with
+    `dashscale secret set OIDC_CLIENT_SECRET`: the OidcSecret reading), or told to keep the
+    listener's own when the issuer and client id stay. Stops before any change without one."""
     result = []
+    secret: ClientSecret | None = refs.get(OidcSecret.key)
     for action in actions:
         if action["Type"] == "authenticate-oidc":
             config = dict(action["AuthenticateOidcConfig"])
-            settings = refs.get(appconfig.SETTINGS_KEY)
-            stored = {p["Name"] for p in getattr(settings, "stored", ())}
-            secret = os.environ.get(SECRET_VARIABLE)
-            if not secret and ctx.names.secret(SECRET_VARIABLE) in stored:
-                secret = appconfig.stored_value(ctx, SECRET_VARIABLE) if fetch else "(stored)"
-            if secret:
-                config["ClientSecret"] = secret
+            if secret is not None:
+                config["ClientSecret"] = secret.value
             elif keeps_secret(config, current):
                 config["UseExistingClientSecret"] = True
             else:
@@ -389,6 +535,19 @@ def with_secret(
             action = {**action, "AuthenticateOidcConfig": config}
         result.append(action)
     return result
+
+
+def secret_change(ctx: Context, refs: Mapping[str, Any], tags: Mapping[str, str]) -> str | None:
+    """How the listener's client secret differs from the one dashscale has (the listener's tag
+    keeps its fingerprint: AWS never returns the secret), as the plan shows it; None when the
+    same, or when there is none to compare (the listener keeps its own)."""
+    secret: ClientSecret | None = refs.get(OidcSecret.key)
+    if ctx.config.auth != OIDC or secret is None:
+        return None
+    recorded = tags.get(FINGERPRINT_TAG)
+    if recorded is None:
+        return "client secret not recorded yet: written again"
+    return None if secret_matches(secret.value, recorded) else "client secret changed"
 
 
 def keeps_secret(config: Mapping[str, Any], current: list[dict[str, Any]]) -> bool:

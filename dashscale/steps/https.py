@@ -178,7 +178,14 @@ class HttpsListener(_AfterIssue):
         return TLS_POLICY + sign_in
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        return found[Listeners.key].get(HTTPS_PORT)
+        listener = found[Listeners.key].get(HTTPS_PORT)
+        if listener is None or ctx.config.auth != auth.OIDC:
+            return listener
+        # its tags hold the OIDC client secret's fingerprint (AWS never returns the secret)
+        with translated("reading the HTTPS listener's tags"):
+            answer = ctx.client("elbv2").describe_tags(ResourceArns=[listener["ListenerArn"]])
+        tags = {t["Key"]: t["Value"] for d in answer["TagDescriptions"] for t in d["Tags"]}
+        return {**listener, "Tags": tags}
 
     def _certificate(self, refs: Mapping[str, Any]) -> str:
         issued = refs.get(ISSUED)
@@ -187,7 +194,7 @@ class HttpsListener(_AfterIssue):
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         wanted = auth.listener_actions(ctx, refs)
         actions = (current or {}).get("DefaultActions", [])
-        auth.with_secret(ctx, wanted, actions, refs, fetch=False)  # none: stops, unchanged
+        auth.with_secret(ctx, wanted, actions, refs)  # none: stops, unchanged
         if current is None:
             return create(self.kind, self.name(ctx), self.detail(ctx))
         certificate = self._certificate(refs)
@@ -201,7 +208,12 @@ class HttpsListener(_AfterIssue):
             differing["certificate"] = (certificates, [certificate])
         if auth.shapes(actions) != auth.shapes(wanted):
             differing["default actions"] = (auth.describe(actions), auth.describe(wanted))
-        return compare(self.kind, self.name(ctx), differing, self.detail(ctx))
+        shown = {}
+        secret = auth.secret_change(ctx, refs, current.get("Tags") or {})
+        if secret is not None:  # never the value, never its fingerprint
+            differing["client secret"] = ("", "")
+            shown["client secret"] = secret
+        return compare(self.kind, self.name(ctx), differing, self.detail(ctx), shown)
 
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
         settings = {
@@ -218,11 +230,33 @@ class HttpsListener(_AfterIssue):
         with translated("setting up the HTTPS listener"):
             if current is None:
                 balancer: LoadBalancer = refs[LoadBalancerResource.key]
-                return create_listener(ctx, balancer.arn, HTTPS_PORT, **settings)
-            ctx.client("elbv2").modify_listener(
-                ListenerArn=current["ListenerArn"], Port=HTTPS_PORT, **settings
-            )
-        return str(current["ListenerArn"])
+                arn = create_listener(ctx, balancer.arn, HTTPS_PORT, **settings)
+            else:
+                arn = str(current["ListenerArn"])
+                ctx.client("elbv2").modify_listener(ListenerArn=arn, Port=HTTPS_PORT, **settings)
+            self._record_secret(ctx, arn, current or {}, refs)
+        return arn
+
+    def _record_secret(
+        self, ctx: Context, arn: str, current: Mapping[str, Any], refs: Mapping[str, Any]
+    ) -> None:
+        """The fingerprint of the secret just written, once the listener has it (interrupted
+        before: the next run writes the secret again); removed when the listener no longer
+        signs in with OIDC. Kept when the listener kept its own secret."""
+        elbv2 = ctx.client("elbv2")
+        tags = current.get("Tags") or {}
+        signed_in_with = current.get("DefaultActions") or []
+        secret: auth.ClientSecret | None = refs.get(auth.OidcSecret.key)
+        if ctx.config.auth == auth.OIDC and secret is not None:
+            if not auth.secret_matches(secret.value, tags.get(auth.FINGERPRINT_TAG)):
+                value = auth.fingerprint(secret.value)
+                elbv2.add_tags(
+                    ResourceArns=[arn], Tags=[{"Key": auth.FINGERPRINT_TAG, "Value": value}]
+                )
+        elif ctx.config.auth != auth.OIDC and any(
+            action.get("Type") == "authenticate-oidc" for action in signed_in_with
+        ):  # tags are read only with AUTH=oidc: the OIDC action going says the tag goes too
+            elbv2.remove_tags(ResourceArns=[arn], TagKeys=[auth.FINGERPRINT_TAG])
 
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["ListenerArn"]) if current else NEW

@@ -318,7 +318,10 @@ def _sign_in(ctx: Context, status: Status) -> None:
             pool_id=pool["Id"],
             users=int(pool.get("EstimatedNumberOfUsers", 0)),
             domain=pool.get("Domain"),
+            case_sensitive=auth.case_sensitive(pool),
         )
+        if auth.case_sensitive(pool):
+            status.sign_in["warning"] = auth.case_sensitive_warning(ctx)
 
 
 def _service_view(service: dict[str, Any]) -> dict[str, Any]:
@@ -446,6 +449,8 @@ def _tables(ctx: Context, status: Status) -> None:
         ui.info(f"sign-in: {sign_in['mode']}{pool}")
         if sign_in.get("reachable") is False:
             ui.info(f"private app not reachable yet (port 80 answers 503): {sign_in['why']}")
+        if sign_in.get("warning"):
+            ui.warn(sign_in["warning"])
     if status.certificate is not None:
         ui.info(f"certificate for {status.certificate['domain']}: {status.certificate['status']}")
     if status.serving:

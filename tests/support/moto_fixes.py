@@ -177,9 +177,61 @@ def autoscaling_not_found() -> None:
         setattr(ApplicationAutoscalingBackend, method, not_found)
 
 
+# What only CreateUserPool sets: AWS keeps it through every UpdateUserPool.
+POOL_CREATE_ONLY = ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration")
+
+
+def user_pool_update_resets() -> None:
+    """AWS: UpdateUserPool sets every setting the call omits back to its default, MFA included
+    (MfaConfiguration OFF), and keeps what only CreateUserPool sets (user name attributes and
+    their case sensitivity). moto 5 resets the other settings but keeps MFA from the create or
+    SetUserPoolMfaConfig, and forgets the create-only ones."""
+    from moto.cognitoidp.models import CognitoIdpBackend
+
+    original = CognitoIdpBackend.update_user_pool
+    if getattr(original, "_dashscale_fixed", False):
+        return
+
+    def update_user_pool(self: Any, user_pool_id: str, extended_config: dict[str, Any]) -> None:
+        pool = self.describe_user_pool(user_pool_id)
+        kept = {k: pool.extended_config[k] for k in POOL_CREATE_ONLY if k in pool.extended_config}
+        original(self, user_pool_id, extended_config)
+        pool.extended_config.update(kept)
+        # one place for MFA, as SetUserPoolMfaConfig keeps it: omitted means OFF
+        pool.mfa_config = pool.extended_config.pop("MfaConfiguration", None) or "OFF"
+
+    update_user_pool._dashscale_fixed = True  # type: ignore[attr-defined]
+    CognitoIdpBackend.update_user_pool = update_user_pool  # type: ignore[method-assign]
+
+
+def user_pool_client_update_resets() -> None:
+    """AWS: UpdateUserPoolClient sets every setting the call omits back to its default (token
+    lifetimes, auth flows, scopes, callback and logout URLs, ...). moto 5 merges the call into
+    the client's settings, so an update that forgets a setting would look harmless. Here even
+    an omitted ClientName is lost: stricter than AWS, never laxer."""
+    from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPoolClient
+
+    original = CognitoIdpBackend.update_user_pool_client
+    if getattr(original, "_dashscale_fixed", False):
+        return
+
+    def update_user_pool_client(
+        self: Any, user_pool_id: str, client_id: str, extended_config: dict[str, Any]
+    ) -> Any:
+        client = original(self, user_pool_id, client_id, {})  # the pool and client must exist
+        defaults = CognitoIdpUserPoolClient(user_pool_id, False, None).extended_config
+        client.extended_config = {**defaults, **extended_config}
+        return client
+
+    update_user_pool_client._dashscale_fixed = True  # type: ignore[attr-defined]
+    CognitoIdpBackend.update_user_pool_client = update_user_pool_client  # type: ignore[method-assign]
+
+
 def apply() -> None:
     autoscaling_not_found()
     idempotent_create_load_balancer()
     idempotent_create_listener()
     modified_listener_forgets_request()
     unique_caller_reference()
+    user_pool_update_resets()
+    user_pool_client_update_resets()

@@ -51,10 +51,14 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 @contextmanager
-def discovery_server(folder: Path) -> Iterator[tuple[str, Path]]:
-    """Serves ISSUER/.well-known/openid-configuration; yields the issuer URL and the CA file."""
+def discovery_server(
+    folder: Path, document: dict[str, str] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """Serves ISSUER/.well-known/openid-configuration; yields the issuer URL and the CA file.
+    `document`: the test's own dict, served as it is at each request (filled with a valid
+    document when empty), so a test can change it while the server runs."""
     cert_path, key_path = self_signed(folder)
-    document: dict[str, str] = {}
+    document = {} if document is None else document
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -76,13 +80,14 @@ def discovery_server(folder: Path) -> Iterator[tuple[str, Path]]:
     context.load_cert_chain(cert_path, key_path)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     issuer = f"https://127.0.0.1:{server.server_address[1]}"
-    document.update(
-        issuer=issuer,
-        authorization_endpoint=f"{issuer}/authorize",
-        token_endpoint=f"{issuer}/token",
-        userinfo_endpoint=f"{issuer}/userinfo",
-        jwks_uri=f"{issuer}/keys",
-    )
+    if not document:
+        document.update(
+            issuer=issuer,
+            authorization_endpoint=f"{issuer}/authorize",
+            token_endpoint=f"{issuer}/token",
+            userinfo_endpoint=f"{issuer}/userinfo",
+            jwks_uri=f"{issuer}/keys",
+        )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
