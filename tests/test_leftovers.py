@@ -231,26 +231,29 @@ def test_cluster_alone_keeps_them_and_the_next_up_removes_them(
 def test_status_shows_the_definition_the_service_runs_and_the_newest(
     aws: str, boto, project: Path, run, no_docker: None
 ) -> None:
+    """moto runs 3 tasks (MOTO_ECS_SERVICE_RUNNING): a service of 5 stays IN_PROGRESS."""
+    five = ("--set", "DESIRED_COUNT=5")
     configure(project, "OLD_NAME=1\n")
-    assert run("up", "--image", IMAGE).exit_code == 0
+    assert run("up", "--image", IMAGE, "--no-wait", *five).exit_code == 0
+    document = json.loads(run("status", "--json", *five).stdout)
+    assert document["task_definitions"] == {
+        "running": "demo-taskdef:1",
+        "newest": "demo-taskdef:1",
+        "deploying": True,
+    }
+    table = said(run("status", *five).stderr)
+    assert "the service runs task definition demo-taskdef:1 (a deployment is in progress)" in table
+
     configure(project, "NEW_NAME=1\n")
     assert run("cluster", "--image", IMAGE).exit_code == 0  # revision 2, not deployed
-
-    result = run("status", "--json")
-    document = json.loads(result.stdout)
+    document = json.loads(run("status", "--json", *five).stdout)
     assert document["task_definitions"] == {
         "running": "demo-taskdef:1",
         "newest": "demo-taskdef:2",
-        "deploying": False,
+        "deploying": True,
     }
-    assert "OLD_NAME" in document["configuration"]["variables"]
-    assert "NEW_NAME" not in document["configuration"]["variables"]
-    table = said(run("status").stderr)
-    assert "the service runs task definition demo-taskdef:1; newest: demo-taskdef:2" in table
-    assert "demo-taskdef:2 (not deployed) task definition variables: OLD_NAME " in table
-
-    assert run("up", "--image", IMAGE, "--no-wait", "--set", "DESIRED_COUNT=5").exit_code == 0
-    document = json.loads(run("status", "--json", "--set", "DESIRED_COUNT=5").stdout)
-    assert document["task_definitions"]["running"] == "demo-taskdef:2"
-    assert document["task_definitions"]["deploying"] is True
-    assert "NEW_NAME" in document["configuration"]["variables"]
+    # the names are those of what runs, not of the newest revision
+    assert document["configuration"]["variables"] == ["OLD_NAME"]
+    table = said(run("status", *five).stderr)
+    assert "runs task definition demo-taskdef:1; newest: demo-taskdef:2 (a deployment" in table
+    assert "task definition variables: OLD_NAME task definition secrets: (none)" in table
