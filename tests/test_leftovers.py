@@ -10,6 +10,7 @@ of each IAM deletion."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,12 @@ def test_switching_www_deletes_the_old_certificate_once_the_listener_moved(
             return "ResourceInUseException"
         return None
 
+    def slow_move(params: dict[str, Any]) -> None:  # a listener change that takes a while
+        if params.get("Certificates"):
+            time.sleep(2)
+
     hook(monkeypatch, "acm", "DeleteCertificate", in_use)
+    hook(monkeypatch, "elbv2", "ModifyListener", slow_move)
     with recording(aws) as calls:
         result = run("up", "--image", IMAGE, *domain, "--set", f"WWW={www}")
     assert result.exit_code == 0, result.output
