@@ -28,6 +28,7 @@ from dashscale.aws import error_code, translated
 from dashscale.context import Context
 from dashscale.errors import ConfigError
 from dashscale.model import (
+    ABSENT,
     CREATE,
     DELETE,
     NEW,
@@ -40,7 +41,13 @@ from dashscale.model import (
     create,
 )
 from dashscale.steps.iam import policy_document
-from dashscale.steps.taskrole import TaskRole
+from dashscale.steps.taskrole import (
+    SERVICE_KEY,
+    AfterDeployment,
+    TaskRole,
+    TaskRoleRemoval,
+    may_run_older,
+)
 
 # Keys of the model (dashscale/model.py); cluster.py's task definition needs these.
 SETTINGS_KEY, SECRETS_POLICY_KEY = "app settings", "secrets policy"
@@ -434,11 +441,10 @@ class SecretsPolicy(Resource):
     calls = {
         CREATE: ("iam:PutRolePolicy",),
         UPDATE: ("iam:PutRolePolicy",),
-        DELETE: ("iam:DeleteRolePolicy",),
     }
     key = SECRETS_POLICY_KEY
     kind = "IAM policy"
-    reads = (EXECUTION_ROLE_KEY, SETTINGS_KEY, TASK_DEFINITION_KEY)
+    reads = (EXECUTION_ROLE_KEY, SETTINGS_KEY, TASK_DEFINITION_KEY, SERVICE_KEY)
     needs = (EXECUTION_ROLE_KEY,)
 
     def name(self, ctx: Context) -> str:
@@ -447,7 +453,11 @@ class SecretsPolicy(Resource):
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         if found.get(EXECUTION_ROLE_KEY) is None:
             return None
-        if not settings_of(found).secrets and not _container_secrets(found):
+        if (
+            not settings_of(found).secrets
+            and not _container_secrets(found)
+            and not may_run_older(found)
+        ):
             return None  # no secrets asked for or in use: a no-op `up` spends no call here
         iam = ctx.client("iam")
         with translated(f"reading the policy {self.name(ctx)}"):
@@ -468,12 +478,10 @@ class SecretsPolicy(Resource):
         desired = self._desired(ctx, refs)
         names = [_short(arn) for arn in _resources(desired)]
         detail = f"reads {len(names)} secret source(s)"
+        if desired is None:  # SecretsPolicyRemoval deletes it, after the deployment
+            return absent(self.kind, self.name(ctx))
         if current is None:
-            if desired is None:
-                return absent(self.kind, self.name(ctx))
             return create(self.kind, self.name(ctx), detail)
-        if desired is None:
-            return Change(self.kind, self.name(ctx), DELETE, detail="the app has no secrets")
         have = [_short(arn) for arn in _resources(current["document"])]
         differing = {}
         if current["document"] != desired:
@@ -484,10 +492,6 @@ class SecretsPolicy(Resource):
         iam = ctx.client("iam")
         role = ctx.names.execution_role
         with translated(f"setting the policy {self.name(ctx)}"):
-            if change.action == DELETE:
-                with contextlib.suppress(iam.exceptions.NoSuchEntityException):
-                    iam.delete_role_policy(RoleName=role, PolicyName=SECRETS_POLICY)
-                return None
             desired = self._desired(ctx, refs)
             iam.put_role_policy(
                 RoleName=role, PolicyName=SECRETS_POLICY, PolicyDocument=json.dumps(desired)
@@ -495,11 +499,41 @@ class SecretsPolicy(Resource):
         return SECRETS_POLICY
 
     def ref(self, ctx: Context, current: Any, change: Change) -> Any:
-        return None if change.action == DELETE or current is None else SECRETS_POLICY
+        return None if change.action == ABSENT or current is None else SECRETS_POLICY
 
 
-# In the order a run makes them, before the task definition (cluster.RESOURCES lists them).
-RESOURCES: tuple[Resource, ...] = (SecretsPolicy(), TaskRole())
+class SecretsPolicyRemoval(AfterDeployment):
+    """The secrets policy deleted once the app has no secrets, after the new tasks serve."""
+
+    calls = {DELETE: ("iam:DeleteRolePolicy",)}
+    key = "secrets policy removal"
+    kind = SecretsPolicy.kind
+    of = SecretsPolicy()
+    reads = (SecretsPolicy.key,)
+
+    def unwanted(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> str | None:
+        if current is None or settings_of(refs).secrets:
+            return None
+        return "the app has no secrets"
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> bool:
+        iam = ctx.client("iam")
+        with (
+            translated(f"deleting the policy {self.name(ctx)}"),
+            contextlib.suppress(iam.exceptions.NoSuchEntityException),
+        ):
+            iam.delete_role_policy(RoleName=ctx.names.execution_role, PolicyName=SECRETS_POLICY)
+        return True
+
+
+# In the order a run makes them, before the task definition (cluster.RESOURCES lists them);
+# their removals after the rollout of a task definition without them.
+RESOURCES: tuple[Resource, ...] = (
+    SecretsPolicy(),
+    TaskRole(),
+    SecretsPolicyRemoval(),
+    TaskRoleRemoval(),
+)
 OPTIONAL = frozenset(r.key for r in RESOURCES)  # absent unless configured
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import botocore.exceptions
+
 from dashscale import model
-from dashscale.aws import translated
+from dashscale.aws import error_code, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, WaitTimeout
 from dashscale.model import CREATE, DELETE, NEW, UPDATE, Change, Resource, compare, create
@@ -32,6 +34,7 @@ from dashscale.steps.alb import (
 from dashscale.steps.tls import (
     Certificate,
     CertificateResource,
+    Certificates,
     HostedZone,
     ValidationRecords,
     ZoneRecords,
@@ -57,6 +60,7 @@ REDIRECT_ACTION = {
     },
 }
 ISSUED = "certificate issued"  # the run's task that waits for ACM; None: left for later
+IN_USE_WAIT = 120.0  # ACM may take a moment to see that the listener moved to the new one
 
 
 # --- the certificate's issue --------------------------------------------------------------------
@@ -155,7 +159,11 @@ class HttpsListener(_AfterIssue):
             "elasticloadbalancing:ModifyListener",
             "elasticloadbalancing:AddTags",
         ),
-        UPDATE: ("elasticloadbalancing:ModifyListener",),
+        UPDATE: (
+            "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:AddTags",
+            "elasticloadbalancing:RemoveTags",
+        ),
     }
     key = HTTPS_LISTENER
     kind = "listener"
@@ -260,6 +268,65 @@ class HttpsListener(_AfterIssue):
 
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["ListenerArn"]) if current else NEW
+
+
+class OldCertificates(_AfterIssue):
+    """The app's certificates for DOMAIN with another name set than `domains` (WWW switched on
+    or off): deleted once the HTTPS listener uses the current one, never before (ACM refuses
+    to delete a certificate a listener uses)."""
+
+    calls = {DELETE: ("acm:DeleteCertificate",)}
+    key = "old certificates"
+    kind = "certificate"
+    reads = (Certificates.key,)
+    needs = (ISSUED, HttpsListener.key)
+
+    def name(self, ctx: Context) -> str:
+        return domains(ctx)[0]
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> list[dict[str, Any]]:
+        listed = found.get(Certificates.key)
+        return list(listed[1]) if listed else []
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        if not current:
+            return model.absent(self.kind, self.name(ctx))
+        shown = "; ".join(
+            f"{' and '.join(c['Names'])} ({str(c['CertificateArn']).rsplit('/', 1)[-1]})"
+            for c in current
+        )
+        return Change(self.kind, self.name(ctx), DELETE, detail=f"{shown} (WWW changed)")
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> None:
+        acm = ctx.client("acm")
+        for certificate in current:
+            arn = str(certificate["CertificateArn"])
+
+            def delete(arn: str = arn) -> bool | None:
+                try:
+                    acm.delete_certificate(CertificateArn=arn)
+                except botocore.exceptions.ClientError as error:
+                    if error_code(error) == "ResourceNotFoundException":
+                        return True  # gone already (a retried request, another run)
+                    if error_code(error) == "ResourceInUseException":
+                        return None
+                    raise
+                return True
+
+            with translated(f"deleting the old certificate {arn.rsplit('/', 1)[-1]}"):
+                ctx.wait(
+                    f"certificate {arn.rsplit('/', 1)[-1]}: waiting until ACM sees it unused",
+                    f"ACM to release the old certificate {arn}",
+                    delete,
+                    5,
+                    timeout=min(ctx.timeout, IN_USE_WAIT),
+                    max_interval=15,
+                    hint="something other than this app's HTTPS listener may use it: see "
+                    "`aws acm describe-certificate` (InUseBy); `dashscale up` deletes it later",
+                )
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> None:
+        return None
 
 
 class AliasRecord(_AfterIssue):
@@ -381,6 +448,9 @@ RESOURCES: tuple[Resource, ...] = (
     AliasRecord(www=True),
     HttpRedirect(),
 )
+# Not in RESOURCES: teardown deletes every certificate of the app (CertificateResource's kind)
+# after the listeners, and `needs` from a certificate to a listener would say the opposite.
+CLEANUP: tuple[Resource, ...] = (OldCertificates(),)
 
 
 def tls_section(ctx: Context, update_registrar: bool = False, timeout: float = 3600.0) -> str:
@@ -388,9 +458,9 @@ def tls_section(ctx: Context, update_registrar: bool = False, timeout: float = 3
     listener, the aliases and the redirect. Needs what `alb` made. A private app's service
     (AUTH), which `alb` leaves for the signing-in listener, starts here when missing. Returns
     https://DOMAIN."""
-    resources = [*tls.RESOURCES, *auth.resources(ctx), *RESOURCES]
+    resources = [*tls.RESOURCES, *auth.resources(ctx), *RESOURCES, *CLEANUP]
     required = [LoadBalancerResource(), TargetGroup(), HttpListener()]
-    readings = [BalancerAndGroup(), Listeners(), ZoneRecords(), *auth.readings(ctx)]
+    readings = [BalancerAndGroup(), Listeners(), ZoneRecords(), Certificates(), *auth.readings(ctx)]
     private = [service.Service(behind_sign_in=True)] if signs_in(ctx) else []
     service_readings, service_required = service.prerequisites() if private else ([], [])
     found = model.read(

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import DashscaleError, NotOwnedError
 from dashscale.steps import alb, auth, autoscaling, cluster, network, taskrole, tls
@@ -55,8 +56,11 @@ class Status:
     autoscaling: dict[str, Any] | None = None
     certificate: dict[str, str] | None = None
     sign_in: dict[str, Any] = field(default_factory=dict)  # mode, and with cognito the pool
-    # the NAMES (never values) of the task definition's variables and secrets
+    # the NAMES (never values) of the variables and secrets of the task definition the
+    # service runs (the latest revision when there is no service)
     configuration: dict[str, list[str]] | None = None
+    # revisions: the one the service runs, and the newest ACTIVE one when it is another
+    task_definitions: dict[str, Any] | None = None
     address: str | None = None
     serving: bool = False
     reasons: list[str] = field(default_factory=list)
@@ -174,8 +178,6 @@ def collect(ctx: Context) -> Status:
             + ", ".join(str(c.get("image")) for c in d.get("containerDefinitions", []))
         ),
     )
-    if definition is not None:
-        status.configuration = configuration_names(definition)
     balancer = _probe(
         status,
         "load balancer",
@@ -214,6 +216,8 @@ def collect(ctx: Context) -> Status:
             f"{s.get('desiredCount', 0)} desired"
         ),
     )
+    if definition is not None:
+        _running_definition(ctx, status, definition, service)
     if service is not None:
         status.service = _service_view(service)
         scaling = _probe(
@@ -295,6 +299,50 @@ def _private_reach(status: Status, https: dict[str, Any] | None) -> None:
         why = "there is no HTTPS listener yet: run `dashscale up` (or `dashscale tls`)"
     status.sign_in.update(reachable=False, why=why)
     status.reasons.append("the private app is not reachable yet (no sign-in on HTTPS)")
+
+
+def _running_definition(
+    ctx: Context, status: Status, newest: dict[str, Any], service: dict[str, Any] | None
+) -> None:
+    """The revision the service runs (its PRIMARY deployment's) and its variable and secret
+    names; the newest ACTIVE revision besides when the service runs another (`cluster` alone,
+    a rollback) or a deployment is under way. One call more only when they differ."""
+    running = newest
+    arn = (service or {}).get("taskDefinition")
+    if arn and arn != newest.get("taskDefinitionArn"):
+        try:
+            with translated(f"reading task definition {_revision(arn)}"):
+                running = ctx.client("ecs").describe_task_definition(taskDefinition=arn)[
+                    "taskDefinition"
+                ]
+        except DashscaleError as error:
+            status.resources.append(
+                Resource("task definition", _revision(arn), "unknown", error.message)
+            )
+            running = {}
+    deployments = (service or {}).get("deployments") or []
+    deploying = len(deployments) > 1 or any(
+        d.get("rolloutState") not in (None, "COMPLETED") for d in deployments
+    )
+    shown_newest = running is not newest or deploying
+    status.task_definitions = {
+        "running": _revision(running.get("taskDefinitionArn")) if service else None,
+        "newest": _revision(newest.get("taskDefinitionArn")),
+        "deploying": deploying,
+    }
+    status.configuration = configuration_names(running) if running else None
+    row = next(r for r in status.resources if r.kind == "task definition" and r.state == FOUND)
+    if service is None:
+        row.detail += " (no service runs it)"
+    elif running is not newest:
+        row.detail = (
+            f"the service runs revision {running.get('revision', '?')}"
+            f"{', deploying' if deploying else ''}; newest: {row.detail}"
+        )
+    elif shown_newest:
+        row.detail = f"the service runs {row.detail}, deploying"
+    else:
+        row.detail = f"the service runs {row.detail}"
 
 
 def _sign_in(ctx: Context, status: Status) -> None:
@@ -400,6 +448,14 @@ def _tables(ctx: Context, status: Status) -> None:
         ("resource", "name", "state", "detail"),
         [(r.kind, r.name, r.state, r.detail) for r in status.resources],
     )
+    revisions = status.task_definitions or {}
+    if revisions.get("running"):
+        newest = revisions["newest"]
+        note = "" if newest == revisions["running"] else f"; newest: {newest}"
+        if newest != revisions["running"] or revisions["deploying"]:
+            state = "a deployment is in progress" if revisions["deploying"] else "not deployed"
+            note += f" ({state})"
+        ui.info(f"the service runs task definition {revisions['running']}{note}")
     if status.configuration is not None:
         for what in ("variables", "secrets"):
             shown = ", ".join(status.configuration[what]) or "(none)"

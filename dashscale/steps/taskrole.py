@@ -2,7 +2,8 @@
 
 Trusted by ECS tasks of this account only; TASK_ROLE_POLICIES attached (exactly those),
 TASK_POLICY_FILE as the inline policy `dashscale-task`. Absent while neither is set; `up` deletes
-it when both are unset again. Never the execution role (ECS's own), never widened for it.
+it when both are unset again, once the service runs a task definition without it (see
+`AfterDeployment`). Never the execution role (ECS's own), never widened for it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from dashscale.steps.iam import find_role, policy_document, trust_policy
 
 TASK_ROLE_KEY = "task role"
 TASK_POLICY = "dashscale-task"
+# up.py's task that follows the service's rollout: True once the service runs the new task
+# definition alone (service.py's key; cluster.py imports this module, so no import of it here)
+DEPLOYED, SERVICE_KEY, TASK_DEFINITION_KEY = "deployment", "ECS service", "task definition"
 
 
 def task_policy(ctx: Context) -> dict[str, Any] | None:
@@ -116,22 +120,16 @@ class TaskRole(Resource):
             "iam:PutRolePolicy",
             "iam:DeleteRolePolicy",
         ),
-        DELETE: (
-            "iam:DetachRolePolicy",
-            "iam:DeleteRolePolicy",
-            "iam:DeleteRole",
-        ),
     }
     key = TASK_ROLE_KEY
     kind = "IAM role"
     named = "task_role"
 
-    reads = ("task definition",)
+    reads = (TASK_DEFINITION_KEY, SERVICE_KEY)
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        if not task_role_wanted(ctx) and not (found.get("task definition") or {}).get(
-            "taskRoleArn"
-        ):
+        in_use = (found.get(TASK_DEFINITION_KEY) or {}).get("taskRoleArn")
+        if not task_role_wanted(ctx) and not in_use and not may_run_older(found):
             # Not asked for, and the app's tasks use none: nothing to check (a role left by an
             # interrupted run goes with `teardown`)
             return None
@@ -159,12 +157,8 @@ class TaskRole(Resource):
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         name = self.name(ctx)
-        if not task_role_wanted(ctx):
-            if current is None:
-                return absent(self.kind, name)
-            return Change(
-                self.kind, name, DELETE, detail="TASK_ROLE_POLICIES and TASK_POLICY_FILE unset"
-            )
+        if not task_role_wanted(ctx):  # TaskRoleRemoval deletes it, after the deployment
+            return absent(self.kind, name)
         policies = list(ctx.config.task_role_policies)
         inline = task_policy(ctx)
         shown = [arn.rsplit("/", 1)[-1] for arn in policies] + ([TASK_POLICY] if inline else [])
@@ -194,10 +188,6 @@ class TaskRole(Resource):
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> Any:
         name = self.name(ctx)
         iam = ctx.client("iam")
-        if change.action == DELETE:
-            with translated(f"deleting IAM role {name}"):
-                delete_role_named(ctx, name)
-            return None
         trust = json.dumps(trust_policy(ctx.aws.account_id))
         attached = set(current["AttachedPolicyArns"]) if current else set()
         wanted = set(ctx.config.task_role_policies)
@@ -235,6 +225,82 @@ class TaskRole(Resource):
         if change.action in (DELETE, ABSENT):
             return None
         return str(current["Arn"]) if current else NEW
+
+
+def may_run_older(found: Mapping[str, Any]) -> bool:
+    """True when the service may still run tasks of another revision than the latest (a
+    deployment under way, or one not started yet after `dashscale cluster`): what the latest
+    revision no longer names may still be in use. False without a service."""
+    service = found.get(SERVICE_KEY)
+    if not service:
+        return False
+    latest = (found.get(TASK_DEFINITION_KEY) or {}).get("taskDefinitionArn")
+    deployments = service.get("deployments") or []
+    return (
+        service.get("taskDefinition") != latest
+        or len(deployments) > 1
+        or any(d.get("rolloutState") not in (None, "COMPLETED") for d in deployments)
+    )
+
+
+class AfterDeployment(Resource):
+    """The deletion of something tasks of the running task definition use (the secrets policy,
+    the task role), apart from the resource that creates and updates it so that its turn comes
+    after the rollout: `up` deletes it once the service runs the new task definition alone
+    (DEPLOYED is True). Until then the old tasks keep it, and a task that starts meanwhile
+    with the old definition still gets it. `up --no-wait` follows the rollout anyway when it
+    deletes one of these (up.py); `dashscale cluster` keeps them for the next `up`."""
+
+    needs = (DEPLOYED,)
+    of: Resource  # the resource it deletes for; `reads` its finding, so nothing is read twice
+
+    def name(self, ctx: Context) -> str:
+        return self.of.name(ctx)
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> Any:
+        return found.get(self.of.key)
+
+    def unwanted(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> str | None:
+        """Why it goes (the plan's detail), or None when it stays or is not there."""
+        raise NotImplementedError
+
+    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        why = self.unwanted(ctx, current, refs)
+        if why is None:
+            return absent(self.kind, self.name(ctx))
+        return Change(self.kind, self.name(ctx), DELETE, detail=f"{why}; once the new tasks serve")
+
+    def ref(self, ctx: Context, current: Any, change: Change) -> bool:
+        return change.action == DELETE  # read by `skipped`: only a deletion waits
+
+    def skipped(self, refs: Mapping[str, Any]) -> str | None:
+        if refs.get(self.key) and refs.get(DEPLOYED) is not True:
+            return (
+                "kept: the service may still start tasks that use it; `dashscale up` deletes "
+                "it once the new task definition serves"
+            )
+        return None
+
+
+class TaskRoleRemoval(AfterDeployment):
+    """The task role deleted once TASK_ROLE_POLICIES and TASK_POLICY_FILE are unset."""
+
+    calls = {DELETE: ("iam:DetachRolePolicy", "iam:DeleteRolePolicy", "iam:DeleteRole")}
+    key = "task role removal"
+    kind = TaskRole.kind
+    of = TaskRole()
+    reads = (TaskRole.key,)
+
+    def unwanted(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> str | None:
+        if current is None or task_role_wanted(ctx):
+            return None
+        return "TASK_ROLE_POLICIES and TASK_POLICY_FILE unset"
+
+    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> bool:
+        name = self.name(ctx)
+        with translated(f"deleting IAM role {name}"):
+            delete_role_named(ctx, name)
+        return True
 
 
 def delete_role_named(ctx: Context, name: str) -> str:

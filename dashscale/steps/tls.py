@@ -150,9 +150,18 @@ def record_named(records: list[dict[str, Any]], name: str, kind: str) -> dict[st
 def find_certificate(ctx: Context) -> dict[str, Any] | None:
     """This app's pending or issued certificate for exactly DOMAIN (and www.DOMAIN when served),
     as DescribeCertificate gives it (one call fewer when the summary already says it is issued)."""
+    return find_certificates(ctx)[0]
+
+
+def find_certificates(ctx: Context) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """`find_certificate`'s answer, and from the same listing this app's other pending or issued
+    certificates for DOMAIN: those of another name set (an earlier WWW), which nothing needs
+    once the HTTPS listener uses the current one (https.py `OldCertificates` deletes them)."""
     domain = domains(ctx)[0]
     wanted = set(domains(ctx))
     acm = ctx.client("acm")
+    current: dict[str, Any] | None = None
+    others: list[dict[str, Any]] = []
     with translated("looking up the certificate"):
         pages = acm.get_paginator("list_certificates").paginate(
             CertificateStatuses=list(LIVE_STATUSES)
@@ -162,18 +171,27 @@ def find_certificate(ctx: Context) -> dict[str, Any] | None:
                 if summary.get("DomainName") != domain:
                     continue
                 arn = summary["CertificateArn"]
+                listed = "SubjectAlternativeNameSummaries" in summary
                 names = {domain, *summary.get("SubjectAlternativeNameSummaries", [])}
-                if "SubjectAlternativeNameSummaries" in summary and names != wanted:
-                    continue
+                if listed and names == wanted and current is not None:
+                    continue  # a second one for our names: not a leftover of another WWW
                 tags = acm.list_tags_for_certificate(CertificateArn=arn).get("Tags", [])
                 if not ctx.names.owns(tags):
                     continue
-                if summary.get("Status") == "ISSUED" and names == wanted:
-                    return dict(summary)
+                if listed and names != wanted:
+                    others.append({**summary, "Names": sorted(names)})
+                    continue
+                if listed and summary.get("Status") == "ISSUED":
+                    current = current or dict(summary)
+                    continue
+                # the summary may leave the other names out (moto does): the details say
                 details = acm.describe_certificate(CertificateArn=arn)["Certificate"]
-                if {details["DomainName"], *details.get("SubjectAlternativeNames", [])} == wanted:
-                    return dict(details)
-    return None
+                named = {details["DomainName"], *details.get("SubjectAlternativeNames", [])}
+                if named != wanted:
+                    others.append({**details, "Names": sorted(named)})
+                elif current is None:
+                    current = dict(details)
+    return current, others
 
 
 def check_delegation(ctx: Context, zone: Zone) -> bool | None:
@@ -389,6 +407,14 @@ class ZoneRecords(Reading):
         return Zone(zone.id, servers, zone.owned, zone.made_by_us, zone.name), records
 
 
+class Certificates(Reading):
+    """The app's certificates for DOMAIN, listed once: (the current one, the others)."""
+
+    key = "certificates"
+
+    finder = staticmethod(find_certificates)
+
+
 class CertificateResource(Resource):
     """This app's certificate for DOMAIN (and www.DOMAIN when served: `with_www`), DNS-validated.
     Its ref is a Certificate."""
@@ -400,11 +426,14 @@ class CertificateResource(Resource):
         ),
     }
     key = kind = "certificate"
+    reads = (Certificates.key,)
 
     def name(self, ctx: Context) -> str:
         return domains(ctx)[0]
 
-    finder = staticmethod(find_certificate)
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        listed = found.get(Certificates.key)
+        return (listed or find_certificates(ctx))[0]
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         domain = domains(ctx)[0]

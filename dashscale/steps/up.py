@@ -18,9 +18,9 @@ from typing import Any
 
 from dashscale import model
 from dashscale.context import Context
-from dashscale.model import Change, Extra, Reading, Resource
+from dashscale.model import DELETE, Change, Extra, Reading, Resource
 from dashscale.steps import alb as alb_step
-from dashscale.steps import appconfig, auth, autoscaling, deployment, https, tls
+from dashscale.steps import appconfig, auth, autoscaling, deployment, https, taskrole, tls
 from dashscale.steps import cluster as cluster_step
 from dashscale.steps.cluster import DeployImage
 from dashscale.steps.image import Image, Repository
@@ -40,7 +40,7 @@ def resources(ctx: Context, image: Image) -> list[Resource]:
     service = Service(behind_sign_in=alb_step.signs_in(ctx))
     items += [*cluster_step.RESOURCES, *alb_step.RESOURCES, service, *autoscaling.RESOURCES]
     if ctx.config.domain:
-        items += [*tls.RESOURCES, *auth.resources(ctx), *https.RESOURCES]
+        items += [*tls.RESOURCES, *auth.resources(ctx), *https.RESOURCES, *https.CLEANUP]
     return items
 
 
@@ -66,7 +66,7 @@ def readings(ctx: Context) -> list[Reading]:
         alb_step.Listeners(),
     ]
     if ctx.config.domain:
-        shared += [tls.ZoneRecords(), *auth.readings(ctx)]
+        shared += [tls.ZoneRecords(), tls.Certificates(), *auth.readings(ctx)]
     return shared
 
 
@@ -101,7 +101,7 @@ def up(
             ctx, planned, update_registrar
         )
         settled.append(zone_change)
-    extras = waits(ctx, wait, certificate_timeout, delegated, given)
+    extras = waits(ctx, wait, certificate_timeout, delegated, given, _removing(items, planned))
     rest = [item for item in items if item.key not in given]
     applied = model.apply(ctx, rest, planned, extras, given)
     results = applied.results
@@ -119,16 +119,42 @@ def up(
     return UpResult(results["image"], url, tuple(changes))
 
 
+def _removing(items: list[Resource], planned: model.Plan) -> list[str]:
+    """What the plan deletes once the new task definition serves (taskrole.AfterDeployment)."""
+    return [
+        planned.changes[item.key].name
+        for item in items
+        if isinstance(item, taskrole.AfterDeployment) and planned.changes[item.key].action == DELETE
+    ]
+
+
+def _follow(ctx: Context, refs: Mapping[str, Any], wait: bool, removing: list[str]) -> bool:
+    """The deployment followed (with `wait`, or when the run deletes what the old tasks use:
+    never a task without its secrets or role); True once the service runs the new task
+    definition alone, so those deletions may go."""
+    if removing and not wait:
+        ctx.ui.info(
+            f"following the deployment despite --no-wait: {', '.join(removing)} "
+            "go once the new tasks serve, and the old ones use them until then"
+        )
+    follow_deployment(ctx, refs, wait or bool(removing))
+    return wait or bool(removing)
+
+
 def waits(
     ctx: Context,
     wait: bool,
     certificate_timeout: float,
     delegated: bool | None,
     given: Mapping[str, Any],
+    removing: list[str] | None = None,
 ) -> list[Extra]:
     """What `up` waits for besides the resources: the deployment (in the service's task, so
-    autoscaling follows it), the load balancer becoming active, the certificate."""
-    extras = [Extra("deployment", lambda r: follow_deployment(ctx, r, wait), (Service.key,))]
+    autoscaling follows it, and the removals of taskrole.AfterDeployment after it), the load
+    balancer becoming active, the certificate."""
+    extras = [
+        Extra(taskrole.DEPLOYED, lambda r: _follow(ctx, r, wait, removing or []), (Service.key,))
+    ]
     if wait:  # nothing needs it active: with --no-wait it provisions on its own
         extras.append(
             Extra(
