@@ -193,7 +193,8 @@ def listener_80(boto) -> dict:
 
 
 def test_alb_keeps_the_https_redirect(aws: str, boto, project: Path, run) -> None:
-    assert run("up", "--image", IMAGE).exit_code == 0
+    first = run("up", "--image", IMAGE)
+    assert first.exit_code == 0, first.output
     redirect = {
         "Type": "redirect",
         "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"},

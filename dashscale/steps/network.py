@@ -277,17 +277,11 @@ class SecurityGroup(Resource):
 
 
 class AlbSecurityGroup(SecurityGroup):
+    """The load balancer's group: with AUTH it also keeps outbound HTTPS open."""
+
     calls = {
-        CREATE: (
-            "ec2:CreateSecurityGroup",
-            "ec2:CreateTags",
-            "ec2:AuthorizeSecurityGroupIngress",
-        ),
-        UPDATE: (
-            "ec2:AuthorizeSecurityGroupIngress",
-            "ec2:RevokeSecurityGroupIngress",
-            "ec2:AuthorizeSecurityGroupEgress",
-        ),
+        **SecurityGroup.calls,
+        UPDATE: (*SecurityGroup.calls[UPDATE], "ec2:AuthorizeSecurityGroupEgress"),
     }
     key = "load balancer security group"
     named = "alb_sg"

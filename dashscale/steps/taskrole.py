@@ -273,7 +273,7 @@ class AfterDeployment(Resource):
     def ref(self, ctx: Context, current: Any, change: Change) -> bool:
         return change.action == DELETE  # read by `skipped`: only a deletion waits
 
-    def skipped(self, refs: Mapping[str, Any]) -> str | None:
+    def skipped(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> str | None:
         if refs.get(self.key) and refs.get(DEPLOYED) is not True:
             return (
                 "kept: the service may still start tasks that use it; `dashscale up` deletes "
