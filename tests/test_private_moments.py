@@ -230,3 +230,45 @@ def test_a_port_80_listener_that_appeared_meanwhile_is_given_our_settings(
     assert result.exit_code == 0, result.output
     assert len(reads) >= 2  # the plan's read, and the look after DuplicateListener
     assert view(boto)[80] == "fixed"
+
+
+def test_auth_switched_on_while_a_new_certificate_is_pending_signs_in_at_once(
+    watched: Timeline, boto, project: Path, run, no_docker: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AUTH on in the same run as WWW=false (a new certificate, still pending, --no-wait):
+    443 signs in with the certificate it has rather than waiting public for the new one."""
+    import moto.settings
+
+    public = run("up", "--image", IMAGE, "--set", "DOMAIN=example.com")
+    assert public.exit_code == 0, public.output
+    assert view(boto) == {80: "redirect", 443: APP}
+    watched.moments.clear()
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 10**6)  # the new one stays pending
+    private = run("up", "--image", IMAGE, *PRIVATE, "--set", "WWW=false", "--no-wait")
+    assert private.exit_code == 0, private.output
+    assert view(boto) == {80: "redirect", 443: "sign-in"}
+    switched = next(i for i, (_, seen) in enumerate(watched.moments) if seen[443] == "sign-in")
+    assert watched.reached_the_app()[-1:] == watched.moments[switched - 1 : switched]
+    status = run("status", *PRIVATE, "--set", "WWW=false", "--json")
+    assert '"reachable": true' in status.stdout
+
+
+def test_a_private_app_deploys_no_new_tasks_while_nothing_signs_in(
+    watched: Timeline, boto, project: Path, run, no_docker: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTPS still pending (port 80 forwarded, the app public), then AUTH on with a new image:
+    port 80 closes, and the service waits, since no listener would check the new tasks."""
+    import moto.settings
+
+    from tests.test_up import IMAGE_2
+
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 10**6)
+    public = run("up", "--image", IMAGE, "--set", "DOMAIN=example.com", "--no-wait")
+    assert public.exit_code == 0, public.output
+    assert view(boto) == {80: APP, 443: "refused"}
+    watched.moments.clear()
+    private = run("up", "--image", IMAGE_2, *PRIVATE, "--no-wait")
+    assert private.exit_code == 0, private.output
+    assert view(boto) == {80: "fixed", 443: "refused"}
+    assert "UpdateService" not in operations(watched)
+    assert "deploys once the HTTPS listener signs users in" in said(private.stderr)

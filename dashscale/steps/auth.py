@@ -113,12 +113,15 @@ def client_update(
 ) -> dict[str, Any]:
     """UpdateUserPoolClient's parameters: the client as it is, with dashscale's settings."""
     settings = update_input(cognito, "UpdateUserPoolClient", current)
+    ours = client_settings(ctx)
+    if settings.get("DefaultRedirectURI") not in ours.get("CallbackURLs", []):
+        settings.pop("DefaultRedirectURI", None)  # AWS refuses one that is not a callback
     return {
         **settings,
         "UserPoolId": pool,
         "ClientId": current["ClientId"],
         "ClientName": ctx.names.user_pool_client,
-        **client_settings(ctx),
+        **ours,
     }
 
 

@@ -30,6 +30,7 @@ from dashscale.steps.alb import (
     TargetGroup,
     create_listener,
     signs_in,
+    signs_in_first,
 )
 from dashscale.steps.tls import (
     Certificate,
@@ -195,8 +196,18 @@ class HttpsListener(_AfterIssue):
         tags = {t["Key"]: t["Value"] for d in answer["TagDescriptions"] for t in d["Tags"]}
         return {**listener, "Tags": tags}
 
-    def _certificate(self, refs: Mapping[str, Any]) -> str:
+    def skipped(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> str | None:
+        # A listener that forwards without signing in (AUTH just switched on) signs in at once,
+        # with the certificate it has, even while a new one is pending: never left public.
+        if signs_in(ctx) and current is not None and not signs_in_first(current):
+            return None
+        return super().skipped(ctx, current, refs)
+
+    def _certificate(self, refs: Mapping[str, Any], current: Any) -> str:
+        """The issued certificate; while a new one is pending, the one the listener has."""
         issued = refs.get(ISSUED)
+        if ISSUED in refs and issued is None and current is not None:
+            return str(current["Certificates"][0]["CertificateArn"])
         return (issued or refs[CertificateResource.key]).arn
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
@@ -205,7 +216,7 @@ class HttpsListener(_AfterIssue):
         auth.with_secret(ctx, wanted, actions, refs)  # none: stops, unchanged
         if current is None:
             return create(self.kind, self.name(ctx), self.detail(ctx))
-        certificate = self._certificate(refs)
+        certificate = self._certificate(refs, current)
         certificates = [c["CertificateArn"] for c in current.get("Certificates", [])]
         differing: dict[str, tuple[Any, Any]] = {}
         if current.get("Protocol") != "HTTPS":
@@ -227,7 +238,7 @@ class HttpsListener(_AfterIssue):
         settings = {
             "Protocol": "HTTPS",
             "SslPolicy": TLS_POLICY,
-            "Certificates": [{"CertificateArn": self._certificate(refs)}],
+            "Certificates": [{"CertificateArn": self._certificate(refs, current)}],
             "DefaultActions": auth.with_secret(
                 ctx,
                 auth.listener_actions(ctx, refs),
@@ -313,16 +324,22 @@ class OldCertificates(_AfterIssue):
                     raise
                 return True
 
-            with translated(f"deleting the old certificate {arn.rsplit('/', 1)[-1]}"):
-                ctx.wait(
-                    f"certificate {arn.rsplit('/', 1)[-1]}: waiting until ACM sees it unused",
-                    f"ACM to release the old certificate {arn}",
-                    delete,
-                    5,
-                    timeout=min(ctx.timeout, IN_USE_WAIT),
-                    max_interval=15,
-                    hint="something other than this app's HTTPS listener may use it: see "
-                    "`aws acm describe-certificate` (InUseBy); `dashscale up` deletes it later",
+            short = arn.rsplit("/", 1)[-1]
+            try:
+                with translated(f"deleting the old certificate {short}"):
+                    ctx.wait(
+                        f"certificate {short}: waiting until ACM sees it unused",
+                        f"ACM to release the old certificate {arn}",
+                        delete,
+                        5,
+                        timeout=min(ctx.timeout, IN_USE_WAIT),
+                        max_interval=15,
+                    )
+            except WaitTimeout:  # the app serves: a leftover certificate must not fail the run
+                ctx.ui.warn(
+                    f"the old certificate {short} is still in use, so it stays: something other "
+                    "than this app's HTTPS listener may use it (`aws acm describe-certificate`, "
+                    "InUseBy); `dashscale up` tries again, `dashscale teardown` removes it"
                 )
 
     def ref(self, ctx: Context, current: Any, change: Change) -> None:
@@ -466,10 +483,10 @@ def tls_section(ctx: Context, update_registrar: bool = False, timeout: float = 3
     found = model.read(
         ctx, [*readings, *service_readings, *required, *service_required, *resources, *private]
     )
-    if private and found[service.Service.key] is None:  # started behind the sign-in
-        required += service_required
-        resources += private
     refs = model.require(ctx, required, found, "`dashscale alb` (or `dashscale up`)")
+    if private and found[service.Service.key] is None:  # started behind the sign-in
+        refs |= model.require(ctx, service_required, found, "`dashscale cluster` (or `up`)")
+        resources += private
     planned = model.plan(ctx, resources, {**found, **refs})
     _, zone, delegated = tls.settle_zone(ctx, planned, update_registrar)
     why = why_pending(zone, delegated, domains(ctx)[0])

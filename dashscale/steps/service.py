@@ -254,13 +254,17 @@ class Service(Resource):
             self.needs = (*type(self).needs, HTTPS_LISTENER)
 
     def skipped(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> str | None:
-        if not self.behind_sign_in or current is not None:
+        # No listener forwards to the group of a private app until HTTPS signs in: AWS refuses
+        # a new service there, and an update's new tasks would never be checked healthy.
+        if not self.behind_sign_in:
             return None
         made = refs.get(HTTPS_LISTENER)
         if made is not None and not is_new(made):
             return None
         if signs_in_first((refs.get(Listeners.key) or {}).get(HTTPS_PORT)):
             return None
+        if current is not None:
+            return "deploys once the HTTPS listener signs users in (AUTH)"
         return "starts once the HTTPS listener signs users in (AUTH)"
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
