@@ -101,14 +101,19 @@ def report_changes(ui: UI) -> None:
 
 
 def make_context(
-    options: Options, ui: UI, timeout: float = 900.0, dry_run: bool = False, **flags: str | None
+    options: Options,
+    ui: UI,
+    timeout: float = 900.0,
+    dry_run: bool = False,
+    defaults: dict[str, str] | None = None,
+    **flags: str | None,
 ) -> Context:
-    """Loads the configuration (flags win over environment over file) and builds the context.
-    A dry run is decided here, once: its AWS clients refuse every change (the safety net) and
-    the commands print their plan instead of applying it."""
+    """Loads the configuration (flags win over environment over file over `defaults`) and
+    builds the context. A dry run is decided here, once: its AWS clients refuse every change
+    (the safety net) and the commands print their plan instead of applying it."""
     overrides = parse_overrides(options.overrides)
     overrides.update({name: value for name, value in flags.items() if value is not None})
-    config = load_config(env_file=options.env_file, overrides=overrides)
+    config = load_config(env_file=options.env_file, overrides=overrides, defaults=defaults)
     return Context(config=config, ui=ui, timeout=timeout, dry_run=dry_run)
 
 
@@ -129,7 +134,9 @@ DRY_RUN_HELP = (
 )
 SANDBOX_HELP = (
     "Run everything on an AWS emulator started on this machine (needs dashscale[sandbox]; no "
-    "AWS account): nothing is created in AWS. Without a Docker engine the image step is skipped."
+    "AWS account): nothing is created in AWS. Without a Docker engine the image step is skipped. "
+    "With no .env, APP_NAME is the folder's name, the region us-east-1 and, with no src/, the "
+    "example app is deployed."
 )
 
 # Options several commands share, declared once.
@@ -315,12 +322,17 @@ def up(
     """
     from dashscale.steps import up as up_step
 
-    ctx = make_context(options, ui, timeout=float(timeout), dry_run=dry_run)
+    defaults = None
+    if sandbox:  # a first try needs no .env: the sandbox has defaults for what it would hold
+        from dashscale.sandbox import first_try_defaults
+
+        defaults = first_try_defaults(Path.cwd(), options.env_file)
+    ctx = make_context(options, ui, timeout=float(timeout), dry_run=dry_run, defaults=defaults)
     with contextlib.ExitStack() as stack:
         if sandbox:
             from dashscale.sandbox import sandboxed
 
-            stack.enter_context(sandboxed(ctx))
+            stack.enter_context(sandboxed(ctx, first_try=defaults is not None))
         result = up_step.up(
             ctx,
             image_uri,

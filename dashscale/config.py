@@ -356,10 +356,12 @@ class Config:
     cpu_target: int | None = None
     requests_per_target: int | None = None
     project_dir: Path = field(default_factory=Path.cwd)
+    # The app's folder when it is not PROJECT/src: the example app `up --sandbox` deploys.
+    app_source: Path | None = None
 
     @property
     def src_dir(self) -> Path:
-        return self.project_dir / "src"
+        return self.app_source or self.project_dir / "src"
 
     @property
     def app_env_path(self) -> Path:
@@ -380,7 +382,12 @@ class Config:
         return "ARM64" if self.platform == "linux/arm64" else "X86_64"
 
 
-def _raw_values(env_file: Path | None, environ: Mapping[str, str], project_dir: Path) -> dict:
+def _raw_values(
+    env_file: Path | None,
+    environ: Mapping[str, str],
+    project_dir: Path,
+    defaults: Mapping[str, str],
+) -> dict:
     path = env_file if env_file is not None else project_dir / ".env"
     if env_file is not None and not path.is_file():
         raise ConfigError(f"--env-file {path}: no such file", "give the path of a .env file")
@@ -388,6 +395,8 @@ def _raw_values(env_file: Path | None, environ: Mapping[str, str], project_dir: 
     for var in VARIABLES:
         if var.name in environ:
             values[var.name] = environ[var.name]
+        elif var.name in defaults and not (values.get(var.name) or "").strip():
+            values[var.name] = defaults[var.name]  # overrides still win (load_config)
     return values
 
 
@@ -396,12 +405,14 @@ def load_config(
     overrides: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     project_dir: Path | None = None,
+    defaults: Mapping[str, str] | None = None,
 ) -> Config:
     """Reads and validates the configuration; raises one ConfigError naming every bad
-    variable, so a user fixes them all in one go."""
+    variable, so a user fixes them all in one go. `defaults` fill what no file, environment
+    variable or override sets (the sandbox's first try)."""
     project_dir = project_dir or Path.cwd()
     environ = os.environ if environ is None else environ
-    raw = _raw_values(env_file, environ, project_dir)
+    raw = _raw_values(env_file, environ, project_dir, defaults or {})
     errors: list[ConfigError] = []
     for name, value in (overrides or {}).items():
         if name not in _BY_NAME:

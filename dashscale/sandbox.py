@@ -6,6 +6,9 @@ port for the duration of the command. Every AWS client of the run is pointed at 
 reaches AWS; the emulator is set up to behave like a healthy account (services run their tasks,
 certificates issue after a second, AWS managed policies exist). It stops at the end, also on
 errors and Ctrl-C, and everything it held is gone with it.
+
+A first try needs no set-up: with no .env, APP_NAME comes from the folder's name, the region is
+us-east-1 and, when there is no src/, the example app dashscale carries is deployed.
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
+import unicodedata
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from dashscale.config import APP_NAME_MAX
 from dashscale.context import Context
 from dashscale.errors import DashscaleError
+from dashscale.project_files import bundled
 
 MISSING_HINT = (
     "moto's server is an optional extra: install it where dashscale runs, then re-run "
@@ -27,6 +35,8 @@ MISSING_HINT = (
 ACCOUNT_ID = "123456789012"  # moto's account
 LOOPBACK = "127.0.0.1"
 CERTIFICATE_WAIT = 1  # seconds before the emulator issues a requested certificate
+DEFAULT_REGION = "us-east-1"
+FALLBACK_APP_NAME = "dash-app"  # for a folder whose name has no usable letter
 
 # Environment variables that could send a request elsewhere or pick other credentials: removed
 # for the duration (the AWS_ENDPOINT_URL_<SERVICE> ones too, which would win over ours).
@@ -149,11 +159,42 @@ def emulator(running_tasks: int = 3) -> Iterator[str]:
                 server.stop()
 
 
+def app_name_for(folder: str) -> str:
+    """A valid APP_NAME from a folder's name: "My Dash App!" gives my-dash-app (lowercase ASCII,
+    runs of other characters one hyphen, starting with a letter, at most APP_NAME_MAX long)."""
+    text = unicodedata.normalize("NFKD", folder).encode("ascii", "ignore").decode().lower()
+    name = re.sub(r"[^a-z0-9]+", "-", text).lstrip("-0123456789")
+    return name[:APP_NAME_MAX].rstrip("-") or FALLBACK_APP_NAME
+
+
+def first_try_defaults(project_dir: Path, env_file: Path | None) -> dict[str, str] | None:
+    """What `up --sandbox` assumes where there is no .env (None where there is one)."""
+    if env_file is not None or (project_dir / ".env").is_file():
+        return None
+    return {"APP_NAME": app_name_for(project_dir.name), "AWS_REGION": DEFAULT_REGION}
+
+
+def _first_try(ctx: Context) -> None:
+    """No .env here: the example app when there is no src/, and one line that says so."""
+    config = ctx.config
+    what = "src/"
+    if not config.src_dir.is_dir():
+        ctx.config = dataclasses.replace(config, app_source=bundled("src/app.py").parent)
+        what = "the example app"
+    ctx.ui.info(
+        f"sandbox: no .env here: deploying {what} as APP_NAME={config.app_name} in "
+        f"{config.aws_region} (run `dashscale init` to make it yours)"
+    )
+
+
 @contextlib.contextmanager
-def sandboxed(ctx: Context) -> Iterator[str]:
+def sandboxed(ctx: Context, first_try: bool = False) -> Iterator[str]:
     """A command's context switched to the emulator: AWS_PROFILE and AWS_ACCOUNT_ID are ignored
     (the emulator's account is moto's), the delegation check of DOMAIN asks no DNS server, and
-    the emulator runs for the duration. Yields its endpoint."""
+    the emulator runs for the duration. Yields its endpoint. `first_try`: there is no .env (the
+    configuration came from `first_try_defaults`)."""
+    if first_try:
+        _first_try(ctx)
     config = ctx.config
     if config.aws_account_id and config.aws_account_id != ACCOUNT_ID:
         ctx.ui.info(

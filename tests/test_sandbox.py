@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from dashscale import sandbox
+from dashscale.config import check_value, load_config
 from dashscale.errors import DashscaleError
 from tests.support.operating import said
 from tests.support.servers import Registry
@@ -48,9 +49,11 @@ def without_aws(project: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_sandbox(project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_sandbox(
+    project: Path, env: dict[str, str], *flags: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dashscale", "up", "--sandbox"],
+        [sys.executable, "-m", "dashscale", "up", *(flags or ("--sandbox",))],
         cwd=project,
         env=env,
         capture_output=True,
@@ -163,3 +166,70 @@ def test_sandbox_without_a_docker_engine_runs_everything_but_the_image(project: 
         assert name in err, name
     assert result.stdout.strip().splitlines()[-1] == "https://example.com"
     assert "nothing was created in AWS" in err and "Traceback" not in result.stderr
+    assert "no .env here" not in err  # the project's own configuration, as it was
+
+
+def test_first_try_in_an_empty_folder_deploys_the_example_app(tmp_path: Path) -> None:
+    """`dashscale up --sandbox` where there is nothing: no .env, no src/ (here without a Docker
+    engine, so no image is built; the example app's content still names the image)."""
+    folder = tmp_path / "first-try"
+    folder.mkdir()
+    env = without_aws(folder, DOCKER_HOST=f"unix://{tmp_path / 'no-engine.sock'}")
+    result = run_sandbox(folder, env)
+    err = said(result.stderr)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (
+        "sandbox: no .env here: deploying the example app as APP_NAME=first-try in us-east-1 "
+        "(run `dashscale init` to make it yours)" in err
+    )
+    assert err.count("no .env here") == 1
+    for name in ("first-try-cluster", "first-try-taskdef:1", "first-try-alb", "first-try-service"):
+        assert name in err, name
+    assert "first-try: 11 resource(s) created or updated" in err
+    assert result.stdout.strip().splitlines()[-1].startswith("http://first-try-alb")
+    assert "nothing was created in AWS" in err and "Traceback" not in result.stderr
+    assert list(folder.iterdir()) == []  # nothing written where the user stood
+
+    # without --sandbox, the same folder is still the clear error, before any AWS call
+    result = run_sandbox(folder, env, "--dry-run")
+    assert result.returncode == 2, result.stderr[-4000:]
+    assert "no configuration: there is no .env here and APP_NAME is not set" in said(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("folder", "app_name"),
+    [
+        ("My Dash App!", "my-dash-app"),
+        ("2024 Sales_Report", "sales-report"),  # starts with a letter
+        ("Données--clients", "donnees-clients"),  # ASCII, one hyphen at a time
+        ("sales-and-marketing-kpis", "sales-and-marketing"),  # 20 at most, no hyphen at the end
+        ("dashscale", "dashscale"),
+        ("!!!", sandbox.FALLBACK_APP_NAME),
+        ("2024", sandbox.FALLBACK_APP_NAME),
+        ("", sandbox.FALLBACK_APP_NAME),  # the root folder
+    ],
+)
+def test_a_folder_name_becomes_a_valid_app_name(folder: str, app_name: str) -> None:
+    assert sandbox.app_name_for(folder) == app_name
+    assert check_value("APP_NAME", app_name) == app_name
+
+
+def test_first_try_defaults_fill_only_what_nothing_sets(tmp_path: Path) -> None:
+    folder = tmp_path / "My Dash App!"
+    folder.mkdir()
+    defaults = sandbox.first_try_defaults(folder, None)
+    assert defaults == {"APP_NAME": "my-dash-app", "AWS_REGION": "us-east-1"}
+    config = load_config(environ={}, project_dir=folder, defaults=defaults)
+    assert (config.app_name, config.aws_region) == ("my-dash-app", "us-east-1")
+    # the environment and --set still win over them
+    config = load_config(
+        overrides={"APP_NAME": "mine"},
+        environ={"AWS_REGION": "eu-west-1"},
+        project_dir=folder,
+        defaults=defaults,
+    )
+    assert (config.app_name, config.aws_region) == ("mine", "eu-west-1")
+    # a .env here, or --env-file: the project's own configuration, no defaults
+    assert sandbox.first_try_defaults(folder, folder / "other.env") is None
+    (folder / ".env").write_text("APP_NAME=demo\n")
+    assert sandbox.first_try_defaults(folder, None) is None

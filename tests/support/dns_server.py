@@ -1,5 +1,6 @@
 """A tiny authoritative-looking DNS server on loopback that answers every NS question with a
-configurable list: stands in for public DNS in the delegation check."""
+configurable list: stands in for public DNS in the delegation check. Written by hand on purpose
+(not with dnspython, which the client uses), and able to give the bad answers real servers give."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import threading
 
 from tests.support.servers import free_port
 
+# How the server answers: the list as answers, the list as a referral (authority section),
+# NOERROR with no records, REFUSED, an answer with another id, a cut-off answer, or nothing.
+MODES = ("answer", "referral", "no-data", "refused", "foreign", "malformed", "silent")
+
 
 def _encode(name: str) -> bytes:
     return b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\0"
@@ -17,6 +22,7 @@ def _encode(name: str) -> bytes:
 class FakeDns:
     def __init__(self, servers: list[str] | None = None) -> None:
         self.servers = list(servers or [])
+        self.mode = "answer"
         self.queries = 0
         self.port = free_port()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -37,15 +43,26 @@ class FakeDns:
             except (TimeoutError, OSError):
                 continue
             self.queries += 1
-            ident = message[:2]
-            question = message[12:]
-            flags = 0x8180 if self.servers else 0x8183  # NXDOMAIN when there is nothing to give
-            header = ident + struct.pack(">HHHHH", flags, 1, len(self.servers), 0, 0)
-            answers = b""
-            for server in self.servers:
-                rdata = _encode(server)
-                answers += struct.pack(">HHHIH", 0xC00C, 2, 1, 300, len(rdata)) + rdata
-            self._sock.sendto(header + question + answers, peer)
+            if self.mode != "silent":
+                self._sock.sendto(self._reply(message), peer)
+
+    def _reply(self, message: bytes) -> bytes:
+        assert self.mode in MODES, self.mode
+        (ident,) = struct.unpack(">H", message[:2])
+        if self.mode == "foreign":
+            ident ^= 0xFFFF
+        question = message[12:]
+        servers = [] if self.mode in ("no-data", "refused") else self.servers
+        flags = 0x8180 if servers or self.mode == "no-data" else 0x8183  # NXDOMAIN: nothing
+        flags = 0x8185 if self.mode == "refused" else flags
+        counts = (0, len(servers)) if self.mode == "referral" else (len(servers), 0)
+        header = struct.pack(">HHHHHH", ident, flags, 1, *counts, 0)
+        records = b""
+        for server in servers:
+            rdata = _encode(server)
+            records += struct.pack(">HHHIH", 0xC00C, 2, 1, 300, len(rdata)) + rdata
+        reply = header + question + records
+        return reply[: len(header) + len(question) + 5] if self.mode == "malformed" else reply
 
     def stop(self) -> None:
         self._stop.set()
