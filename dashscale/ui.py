@@ -49,8 +49,9 @@ class UI:
     def __init__(
         self, verbose: bool = False, err: Console | None = None, out: Console | None = None
     ) -> None:
-        self.err = err or Console(stderr=True, highlight=False)
-        self.out = out or Console(highlight=False)
+        # emoji off: a user's "a:b:c" (a secret reference, an ARN) must not print as "a🅱c"
+        self.err = err or Console(stderr=True, highlight=False, emoji=False)
+        self.out = out or Console(highlight=False, emoji=False)
         self.verbose = verbose
         self._live: Progress | None = None
         # Every change reported so far: what an interrupted or failed run tells the user it did.
