@@ -71,8 +71,9 @@ def test_the_pool_is_made_case_insensitive_and_an_older_one_gets_a_warning(
     assert MOVE in document["sign_in"]["warning"]
 
 
+@pytest.mark.parametrize("mfa", ["OPTIONAL", "ON"])
 def test_settings_made_by_hand_survive_an_update_of_the_pool_and_the_client(
-    aws: str, boto, project: Path, run, no_docker: None
+    aws: str, boto, project: Path, run, no_docker: None, mfa: str
 ) -> None:
     assert run("up", "--image", IMAGE, *COGNITO).exit_code == 0
     cognito = boto("cognito-idp")
@@ -91,7 +92,7 @@ def test_settings_made_by_hand_survive_an_update_of_the_pool_and_the_client(
     cognito.set_user_pool_mfa_config(
         UserPoolId=pool["Id"],
         SoftwareTokenMfaConfiguration={"Enabled": True},
-        MfaConfiguration="OPTIONAL",
+        MfaConfiguration=mfa,  # ON: AWS refuses it in UpdateUserPool (SetUserPoolMfaConfig only)
     )
     cognito.update_user_pool_client(
         UserPoolId=pool["Id"],
@@ -108,14 +109,17 @@ def test_settings_made_by_hand_survive_an_update_of_the_pool_and_the_client(
         TokenValidityUnits={"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "days"},
         LogoutURLs=["https://example.com/signed-out"],
     )
-    assert the_pool(boto)["MfaConfiguration"] == "OPTIONAL"
+    assert the_pool(boto)["MfaConfiguration"] == mfa
 
     # WWW=false: the client's callbacks change (ours), and the pool's sign-up is ours again
     changed = run("up", "--image", IMAGE, *COGNITO, "--set", "WWW=false")
     assert changed.exit_code == 0, changed.output
     pool = the_pool(boto)
     assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
-    assert pool["MfaConfiguration"] == "OPTIONAL"
+    assert pool["MfaConfiguration"] == mfa
+    assert cognito.get_user_pool_mfa_config(UserPoolId=pool["Id"])[
+        "SoftwareTokenMfaConfiguration"
+    ] == {"Enabled": True}
     assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] == 14
     assert pool["Policies"]["PasswordPolicy"]["RequireSymbols"] is False
     assert pool["LambdaConfig"] == {"PreSignUp": TRIGGER}

@@ -89,6 +89,21 @@ def update_input(cognito: Any, operation: str, described: Mapping[str, Any]) -> 
     return dict(_fitted(described, shape))
 
 
+def update_pool(cognito: Any, current: Mapping[str, Any], ctx: Context) -> None:
+    """UpdateUserPool with the pool as it is; MFA that is ON (which AWS refuses to set in
+    UpdateUserPool: SetUserPoolMfaConfig only) is read first and set back after."""
+    request = pool_update(cognito, current, ctx)
+    mfa_on = request.get("MfaConfiguration") == "ON"
+    if mfa_on:
+        del request["MfaConfiguration"]
+    mfa = cognito.get_user_pool_mfa_config(UserPoolId=current["Id"]) if mfa_on else {}
+    cognito.update_user_pool(**request)
+    if mfa_on:
+        cognito.set_user_pool_mfa_config(
+            **{**update_input(cognito, "SetUserPoolMfaConfig", mfa), "UserPoolId": current["Id"]},
+        )
+
+
 def pool_update(cognito: Any, current: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
     """UpdateUserPool's parameters: the pool as it is, with dashscale's own fields set (sign-up
     by administrators only, the email verified automatically, the app's tags)."""
@@ -289,7 +304,11 @@ class UserPool(Resource):
 
     calls = {
         CREATE: ("cognito-idp:CreateUserPool",),
-        UPDATE: ("cognito-idp:UpdateUserPool",),
+        UPDATE: (
+            "cognito-idp:UpdateUserPool",
+            "cognito-idp:GetUserPoolMfaConfig",
+            "cognito-idp:SetUserPoolMfaConfig",
+        ),
     }
     key = kind = "user pool"
     named = "user_pool"
@@ -327,7 +346,7 @@ class UserPool(Resource):
                     UserPoolTags=ctx.names.tag_map(),
                 )["UserPool"]
             else:
-                cognito.update_user_pool(**pool_update(cognito, current, ctx))
+                update_pool(cognito, current, ctx)
         return Pool(str(current["Id"]), str(current["Arn"]))
 
     def ref(self, ctx: Context, current: Any, change: Change) -> Pool:

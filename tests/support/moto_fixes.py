@@ -183,9 +183,11 @@ POOL_CREATE_ONLY = ("UsernameAttributes", "AliasAttributes", "UsernameConfigurat
 
 def user_pool_update_resets() -> None:
     """AWS: UpdateUserPool sets every setting the call omits back to its default, MFA included
-    (MfaConfiguration OFF), and keeps what only CreateUserPool sets (user name attributes and
+    (MfaConfiguration OFF), refuses MfaConfiguration ON (SetUserPoolMfaConfig sets that), and
+    keeps what only CreateUserPool sets (user name attributes and
     their case sensitivity). moto 5 resets the other settings but keeps MFA from the create or
     SetUserPoolMfaConfig, and forgets the create-only ones."""
+    from moto.cognitoidp.exceptions import InvalidParameterException
     from moto.cognitoidp.models import CognitoIdpBackend
 
     original = CognitoIdpBackend.update_user_pool
@@ -193,6 +195,10 @@ def user_pool_update_resets() -> None:
         return
 
     def update_user_pool(self: Any, user_pool_id: str, extended_config: dict[str, Any]) -> None:
+        if extended_config.get("MfaConfiguration") == "ON":  # AWS: SetUserPoolMfaConfig only
+            raise InvalidParameterException(
+                "Cannot turn MFA functionality ON, once the user pool has been created."
+            )
         pool = self.describe_user_pool(user_pool_id)
         kept = {k: pool.extended_config[k] for k in POOL_CREATE_ONLY if k in pool.extended_config}
         original(self, user_pool_id, extended_config)
