@@ -446,3 +446,24 @@ def test_autoscaling_target_goes_before_the_service(
     ops = calls.operations
     assert ops.index("DeregisterScalableTarget") < ops.index("UpdateService")
     assert scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"] == []
+
+
+def test_a_certificate_deleted_while_teardown_reads_is_not_there(
+    aws: str, boto, project: Path, run, no_docker: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two apps of one account torn down side by side: the other's certificate, listed, is
+    gone when teardown asks for its tags (ACM answers ResourceNotFoundException)."""
+    from tests.support.operating import refuse
+    from tests.test_up import IMAGE
+
+    assert run("up", "--image", IMAGE).exit_code == 0
+    boto("acm").request_certificate(
+        DomainName="other.example.net",
+        ValidationMethod="DNS",
+        Tags=[{"Key": "dashscale:app", "Value": "other"}],
+    )
+    for operation in ("ListTagsForCertificate", "DescribeCertificate"):
+        refuse(monkeypatch, f"before-call.acm.{operation}", "ResourceNotFoundException")
+    result = run("teardown", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "ResourceNotFoundException" not in result.output

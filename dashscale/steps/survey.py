@@ -296,10 +296,14 @@ def _survey_certificates(
         pages = acm.get_paginator("list_certificates").paginate(Includes={"keyTypes": key_types})
         for page in pages:
             for summary in page.get("CertificateSummaryList", []):
-                tags = acm.list_tags_for_certificate(CertificateArn=summary["CertificateArn"])
+                arn = summary["CertificateArn"]
+                tags = tls.about_listed(acm.list_tags_for_certificate, arn)
+                if tags is None:
+                    continue  # deleted since the listing
                 if ctx.names.owns(tags.get("Tags", [])):
-                    described = acm.describe_certificate(CertificateArn=summary["CertificateArn"])
-                    ours.append(described["Certificate"])
+                    described = tls.about_listed(acm.describe_certificate, arn)
+                    if described is not None:
+                        ours.append(described["Certificate"])
                 else:
                     others.append(summary)
         our_names = _certificate_names(
@@ -316,8 +320,9 @@ def _survey_certificates(
                 "HasAdditionalSubjectAlternativeNames"
             )
             if our_names and shares and summary.get("Status") in LIVE_CERTIFICATE_STATUSES:
-                described = acm.describe_certificate(CertificateArn=summary["CertificateArn"])
-                sharing.append(described["Certificate"])
+                described = tls.about_listed(acm.describe_certificate, summary["CertificateArn"])
+                if described is not None:
+                    sharing.append(described["Certificate"])
 
     still_needed: dict[tuple[str, str], str] = {}
     for certificate in sharing:

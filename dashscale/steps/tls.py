@@ -8,7 +8,7 @@ the alias records, and the permanent redirect on port 80.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,8 +175,8 @@ def find_certificates(ctx: Context) -> tuple[dict[str, Any] | None, list[dict[st
                 names = {domain, *summary.get("SubjectAlternativeNameSummaries", [])}
                 if listed and names == wanted and current is not None:
                     continue  # a second one for our names: not a leftover of another WWW
-                tags = acm.list_tags_for_certificate(CertificateArn=arn).get("Tags", [])
-                if not ctx.names.owns(tags):
+                tags = about_listed(acm.list_tags_for_certificate, arn)
+                if tags is None or not ctx.names.owns(tags.get("Tags", [])):
                     continue
                 if listed and names != wanted:
                     others.append({**summary, "Names": sorted(names)})
@@ -185,13 +185,27 @@ def find_certificates(ctx: Context) -> tuple[dict[str, Any] | None, list[dict[st
                     current = current or dict(summary)
                     continue
                 # the summary may leave the other names out (moto does): the details say
-                details = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+                described = about_listed(acm.describe_certificate, arn)
+                if described is None:
+                    continue
+                details = described["Certificate"]
                 named = {details["DomainName"], *details.get("SubjectAlternativeNames", [])}
                 if named != wanted:
                     others.append({**details, "Names": sorted(named)})
                 elif current is None:
                     current = dict(details)
     return current, others
+
+
+def about_listed(call: Callable[..., dict[str, Any]], arn: str) -> dict[str, Any] | None:
+    """ACM's answer about a certificate the listing named; None when it was deleted since
+    (another app's teardown in the same account, or by hand): it is not there."""
+    try:
+        return call(CertificateArn=arn)
+    except botocore.exceptions.ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return None
+        raise
 
 
 def check_delegation(ctx: Context, zone: Zone) -> bool | None:
