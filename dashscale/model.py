@@ -12,7 +12,11 @@ its settings name (`needs`). The same descriptions serve every command:
   changes is what its plan said.
 - `--dry-run` prints that plan and stops: the only place that decides not to change AWS (the
   read-only clients of `aws.refuse_changes` stay as the safety net).
-- `status` and `teardown` use the same finders; teardown deletes in the reverse of `needs`.
+- `status` and `teardown` use the same Resources: each one's `survey` finds what the app owns of
+  its kind, wherever it is (any VPC, any domain its certificates name, every revision), marked
+  delete, keep or not this app's; `status` shows those items and what is missing, and teardown
+  deletes them with each resource's `delete`, every resource after those that need it and
+  independent branches side by side on the task graph (dashscale/inventory.py).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashscale.context import Context
-from dashscale.errors import DashscaleError
+from dashscale.errors import DashscaleError, NotOwnedError
 from dashscale.graph import TaskGraph
+from dashscale.names import TAG_KEY
 
 NEW = "(new)"  # the id or ARN of something the plan would create
 
@@ -48,6 +53,7 @@ PLANNED = {
     BUILD: "would build and push",
 }
 CHANGING = (CREATE, UPDATE, DELETE, BUILD)
+FOREIGN = "foreign"  # under one of our names, but without our tag: reported, never touched
 
 
 def is_new(value: object) -> bool:
@@ -128,6 +134,41 @@ class Reading:
         return self.finder(ctx)
 
 
+@dataclass
+class Item:
+    """One thing of the app's a survey found (for teardown and status): to delete, to keep
+    (holds data or identity, or is still needed by something else) or foreign."""
+
+    kind: str
+    name: str  # unique within its kind: the survey after the deletions matches on (kind, name)
+    action: str  # delete, keep or foreign
+    reason: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    owner: str = ""  # the key of the Resource whose survey found it (and whose delete removes it)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.name)
+
+
+class Survey:
+    """What a survey has found so far, by resource key, and readings several kinds share."""
+
+    def __init__(self, everything: bool) -> None:
+        self.everything = everything  # teardown --all: data and identity go too
+        self.found: dict[str, list[Item]] = {}
+        self._shared: dict[str, Any] = {}
+
+    def of(self, key: str) -> list[Item]:
+        return self.found.get(key, [])
+
+    def shared(self, key: str, read: Callable[[], Any]) -> Any:
+        """`read()`'s answer, read once per survey (one zone walk for every record kind)."""
+        if key not in self._shared:
+            self._shared[key] = read()
+        return self._shared[key]
+
+
 class Resource(Reading):
     """One kind of resource the app owns."""
 
@@ -160,6 +201,49 @@ class Resource(Reading):
         """Why its turn is skipped in this run (None: it is not). A resource that needs a
         skipped one is skipped too (`apply`)."""
         return None
+
+    # --- teardown and status (dashscale/inventory.py) ---
+    surveys_after: tuple[str, ...] = ()  # resources whose survey items its own survey uses
+    # besides every resource that needs it: what must be gone first because AWS releases it late
+    deleted_after: tuple[str, ...] = ()
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        """Everything of this kind the app owns, wherever it is; reads only. None by default: a
+        kind that is part of another (a policy of a role, the port-80 redirect)."""
+        return []
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        """Deletes one item its survey found; returns a note for the report. Something already
+        gone counts as deleted."""
+        raise NotImplementedError(f"{type(self).__name__} surveys items it cannot delete")
+
+    def expected(self, ctx: Context) -> bool:
+        """Whether the configuration asks for it: `status` reports it missing when absent."""
+        return True
+
+    def found_item(
+        self,
+        ctx: Context,
+        find: Callable[[], Any],
+        keep: str = "",
+        reason: str = "",
+        name: str = "",
+    ) -> list[Item]:
+        """The survey of a kind with one item under its exact name, found by a finder: delete
+        (or keep, with why), foreign for a stranger under the name, nothing when absent."""
+        name = name or self.name(ctx)
+        try:
+            found = find()
+        except NotOwnedError:
+            return [Item(self.kind, name, FOREIGN, not_ours(ctx))]
+        if found is None:
+            return []
+        action = KEEP if keep else DELETE
+        return [Item(self.kind, name, action, keep or reason, {"resource": found})]
+
+
+def not_ours(ctx: Context) -> str:
+    return f"not tagged {TAG_KEY}={ctx.names.app}: not this app's, left alone"
 
 
 @dataclass

@@ -22,9 +22,11 @@ from botocore.awsrequest import AWSResponse
 from rich.console import Console
 
 from dashscale import cli as cli_module
+from dashscale import inventory
 from dashscale.config import load_config
 from dashscale.context import Context
 from dashscale.errors import DashscaleError
+from dashscale.model import Resource
 from dashscale.steps import teardown as teardown_step
 from dashscale.ui import UI
 from tests.support.clock import FakeClock
@@ -91,13 +93,15 @@ class StrictAws:
     # --- moto's state -------------------------------------------------------------------------
     def _listeners(self) -> list[dict[str, Any]]:
         elbv2 = self.boto("elbv2")
-        return [
-            listener
-            for lb in elbv2.describe_load_balancers()["LoadBalancers"]
-            for listener in elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])[
-                "Listeners"
-            ]
-        ]
+        listeners = []
+        for lb in elbv2.describe_load_balancers()["LoadBalancers"]:
+            try:  # teardown deletes side by side: the load balancer may go meanwhile
+                listeners += elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])[
+                    "Listeners"
+                ]
+            except elbv2.exceptions.LoadBalancerNotFoundException:
+                continue
+        return listeners
 
     def _live_services(self) -> list[dict[str, Any]]:
         ecs = self.boto("ecs")
@@ -215,12 +219,17 @@ def test_a_wrong_order_is_refused_and_a_rerun_finishes_from_there(
     """The strict fake would catch a wrong order: with the security groups, target group and
     certificate moved before the listeners and load balancer, AWS's refusals outlast --timeout
     and the report names what is left and why. Then the real order finishes the job."""
-    steps = {step.kind: step for step in teardown_step.STEPS}
-    early = [teardown_step.SECURITY_GROUP, teardown_step.TARGET_GROUP, teardown_step.CERTIFICATE]
-    wrong = tuple(steps[k] for k in early) + tuple(
-        s for s in teardown_step.STEPS if s.kind not in early
-    )
-    monkeypatch.setattr(teardown_step, "STEPS", wrong)
+    early = {"task security group", "load balancer security group", "target group", "certificate"}
+
+    def wrong(resources: list[Resource], resource: Resource) -> tuple[str, ...]:
+        """The early ones first, each after the other early ones it needs gone; the rest after
+        them (what must really be gone first still decides what a failure skips)."""
+        real = inventory.gone_first(resources, resource)
+        if resource.key in early:
+            return tuple(key for key in real if key in early)
+        return (*real, *sorted(early))
+
+    monkeypatch.setattr(inventory, "run_after", wrong)
     ctx, _, output = make_context(timeout=60)
     strict = StrictAws(ctx, boto)
     with pytest.raises(DashscaleError) as error:
@@ -238,7 +247,7 @@ def test_a_wrong_order_is_refused_and_a_rerun_finishes_from_there(
     assert "dashscale teardown" in (error.value.hint or "")
     assert "left" in output.getvalue()
 
-    monkeypatch.setattr(teardown_step, "STEPS", tuple(steps.values()))
+    monkeypatch.setattr(inventory, "run_after", inventory.gone_first)
     ctx, _, output = make_context()
     strict = StrictAws(ctx, boto, eni_release=1)
     teardown_step.teardown(ctx, everything=False, yes=True, dry_run=False)

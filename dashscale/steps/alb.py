@@ -17,14 +17,18 @@ import botocore.exceptions
 from dashscale.aws import already_exists, create_or_find, error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError
+from dashscale.inventory import ignoring, retrying, unless_gone, wait_for
 from dashscale.model import (
     CREATE,
+    DELETE,
     KEEP,
     NEW,
     UPDATE,
     Change,
+    Item,
     Reading,
     Resource,
+    Survey,
     compare,
     create,
     is_new,
@@ -221,6 +225,35 @@ class LoadBalancerResource(Resource):
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return _with_attributes(ctx, self.kind, found[BalancerAndGroup.key][0])
 
+    # The app's DNS records leave the zone before the load balancer goes (the aliases need it
+    # anyway): a teardown stopped in between leaves no name of the app aimed at nothing.
+    deleted_after = ("validation record",)
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        return self.found_item(ctx, lambda: find_load_balancer(ctx))
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        """Deleted, then waited for until AWS no longer describes it."""
+        elbv2 = ctx.client("elbv2")
+        arn = item.data["resource"]["LoadBalancerArn"]
+        missing = "LoadBalancerNotFound"
+        if unless_gone(lambda: elbv2.delete_load_balancer(LoadBalancerArn=arn), missing):
+            return "already gone"
+
+        def gone() -> bool | None:
+            try:
+                found = elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"]
+            except botocore.exceptions.ClientError as error:
+                if error_code(error) != missing:
+                    raise
+                return True
+            return True if not found else None
+
+        waited = wait_for(
+            ctx, f"load balancer {ctx.names.alb}: waiting until it is gone", gone, 3.0
+        )
+        return f"gone after {int(waited)} s" if int(waited) else ""
+
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         name = self.name(ctx)
         network: Network = refs["network"]
@@ -371,6 +404,21 @@ class TargetGroup(Resource):
 
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["TargetGroupArn"]) if current else NEW
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        return self.found_item(ctx, lambda: find_target_group(ctx))
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        elbv2 = ctx.client("elbv2")
+        arn = item.data["resource"]["TargetGroupArn"]
+        return retrying(
+            ctx,
+            f"deleting target group {item.name}",
+            lambda: ignoring(
+                lambda: elbv2.delete_target_group(TargetGroupArn=arn), "TargetGroupNotFound"
+            ),
+            ("ResourceInUse",),
+        )
 
 
 class Listeners(Reading):
@@ -550,6 +598,44 @@ class HttpListener(Resource):
 
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["ListenerArn"]) if current else NEW
+
+    surveys_after = (LoadBalancerResource.key,)
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        """Every listener but the HTTPS one (https.py's): port 80, and any added by hand."""
+        return [i for i in listener_items(ctx, survey) if i.data["port"] != HTTPS_PORT]
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        return delete_listener(ctx, item)
+
+
+def listener_items(ctx: Context, survey: Survey) -> list[Item]:
+    """The listeners of the app's load balancer, listed once per survey."""
+
+    def read() -> list[Item]:
+        balancers = [i.data["resource"] for i in survey.of(LoadBalancerResource.key) if i.data]
+        if not balancers:
+            return []
+        listeners = listeners_of(ctx, str(balancers[0]["LoadBalancerArn"]))
+        return [
+            Item(
+                "listener",
+                f"{ctx.names.alb}:{port}",
+                DELETE,
+                str(listener.get("Protocol", "")),
+                {"arn": listener["ListenerArn"], "port": port, "resource": listener},
+            )
+            for port, listener in sorted(listeners.items())
+        ]
+
+    return survey.shared("listeners", read)
+
+
+def delete_listener(ctx: Context, item: Item) -> str:
+    elbv2 = ctx.client("elbv2")
+    return unless_gone(
+        lambda: elbv2.delete_listener(ListenerArn=item.data["arn"]), "ListenerNotFound"
+    )
 
 
 RESOURCES: tuple[Resource, ...] = (LoadBalancerResource(), TargetGroup(), HttpListener())

@@ -27,15 +27,19 @@ from dashscale import partition
 from dashscale.aws import error_code, translated
 from dashscale.context import Context
 from dashscale.errors import ConfigError
+from dashscale.inventory import unless_gone
 from dashscale.model import (
     ABSENT,
     CREATE,
     DELETE,
+    KEEP,
     NEW,
     UPDATE,
     Change,
+    Item,
     Reading,
     Resource,
+    Survey,
     absent,
     compare,
     create,
@@ -524,6 +528,35 @@ class SecretsPolicyRemoval(AfterDeployment):
         ):
             iam.delete_role_policy(RoleName=ctx.names.execution_role, PolicyName=SECRETS_POLICY)
         return True
+
+
+class StoredSecrets(Resource):
+    """The secrets `dashscale secret set` stored under /dashscale/APP/: the app's data, kept by
+    teardown unless --all. `up` only reads them (Settings); `secret set` and `secret delete`
+    change them."""
+
+    key = "stored secrets"
+    kind = "SSM parameter"
+    deleted_after = (SERVICE_KEY,)  # the running tasks read them until they stop
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        items = []
+        for parameter in stored_secrets(ctx):
+            if not survey.everything:
+                reason = "holds your secrets; --all deletes them"
+                items.append(Item(self.kind, parameter["Name"], KEEP, reason))
+                continue
+            changed = parameter.get("LastModifiedDate")
+            reason = f"changed {changed:%Y-%m-%d}" if changed else ""
+            items.append(Item(self.kind, parameter["Name"], DELETE, reason))
+        return items
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        ssm = ctx.client("ssm")
+        return unless_gone(lambda: ssm.delete_parameter(Name=item.name), "ParameterNotFound")
+
+    def expected(self, ctx: Context) -> bool:
+        return False  # status shows the names the task definition uses
 
 
 # In the order a run makes them, before the task definition (cluster.RESOURCES lists them);

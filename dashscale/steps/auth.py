@@ -37,7 +37,22 @@ import botocore.exceptions
 from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError, DashscaleError
-from dashscale.model import CREATE, NEW, UPDATE, Change, Reading, Resource, compare, create
+from dashscale.inventory import unless_gone
+from dashscale.model import (
+    CREATE,
+    DELETE,
+    FOREIGN,
+    KEEP,
+    NEW,
+    UPDATE,
+    Change,
+    Item,
+    Reading,
+    Resource,
+    Survey,
+    compare,
+    create,
+)
 from dashscale.steps import appconfig
 from dashscale.steps.alb import CANNOT_CHANGE, TargetGroup, forward_action
 from dashscale.steps.tls import domains
@@ -52,6 +67,7 @@ ENDPOINTS = {  # AuthenticateOidcConfig field -> discovery document field
     "TokenEndpoint": "token_endpoint",
     "UserInfoEndpoint": "userinfo_endpoint",
 }
+COGNITO_GONE = "ResourceNotFoundException"  # Cognito's answer for what is not there
 FINGERPRINT_TAG = "dashscale:oidc-secret"  # on the HTTPS listener: see `fingerprint`
 FINGERPRINT_ROUNDS = 100_000
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -352,6 +368,29 @@ class UserPool(Resource):
     def ref(self, ctx: Context, current: Any, change: Change) -> Pool:
         return Pool(str(current["Id"]), str(current["Arn"])) if current else Pool(NEW, NEW)
 
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        """Kept unless --all: it holds the users (and their passwords, MFA, groups)."""
+        items = self.found_item(ctx, lambda: find_user_pool(ctx))
+        for item in items:
+            if item.action == FOREIGN:
+                continue
+            pool = item.data["resource"]
+            users = int(pool.get("EstimatedNumberOfUsers", 0))
+            item.data["pool"] = pool["Id"]
+            if survey.everything:
+                item.reason = f"with its {users} user(s)"
+            else:
+                item.action, item.reason = KEEP, f"holds {users} user(s); --all deletes it"
+        return items
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        cognito = ctx.client("cognito-idp")
+        pool = item.data["pool"]
+        return unless_gone(lambda: cognito.delete_user_pool(UserPoolId=pool), COGNITO_GONE)
+
+    def expected(self, ctx: Context) -> bool:
+        return ctx.config.auth == COGNITO
+
 
 def client_settings(ctx: Context) -> dict[str, Any]:
     return {
@@ -420,6 +459,33 @@ class UserPoolClient(Resource):
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["ClientId"]) if current else NEW
 
+    surveys_after = (UserPool.key,)
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        """Deleted even when the pool stays: the listener that signed in with it goes too."""
+        pools = [i for i in survey.of(UserPool.key) if i.action != FOREIGN]
+        if not pools:
+            return []
+        pool = pools[0].data["pool"]
+        client = find_client(ctx, pool)
+        if client is None:
+            return []
+        data = {"pool": pool, "client": client["ClientId"]}
+        reason = "the load balancer's sign-in client"
+        return [Item(self.kind, ctx.names.user_pool_client, DELETE, reason, data)]
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        cognito = ctx.client("cognito-idp")
+        return unless_gone(
+            lambda: cognito.delete_user_pool_client(
+                UserPoolId=item.data["pool"], ClientId=item.data["client"]
+            ),
+            COGNITO_GONE,
+        )
+
+    def expected(self, ctx: Context) -> bool:
+        return False  # shown with the pool
+
 
 class UserPoolDomain(Resource):
     """The pool's hosted sign-in pages, PREFIX.auth.REGION.amazoncognito.com (names.py makes
@@ -452,6 +518,31 @@ class UserPoolDomain(Resource):
 
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current) if current else NEW
+
+    surveys_after = (UserPool.key,)
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        """Kept with the pool, deleted with it."""
+        items = []
+        for pool in (i for i in survey.of(UserPool.key) if i.action != FOREIGN):
+            prefix = pool.data["resource"].get("Domain")
+            if prefix:
+                reason = (
+                    "kept with the user pool" if pool.action == KEEP else "hosted sign-in pages"
+                )
+                data = {"pool": pool.data["pool"]}
+                items.append(Item(self.kind, str(prefix), pool.action, reason, data))
+        return items
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        cognito = ctx.client("cognito-idp")
+        return unless_gone(
+            lambda: cognito.delete_user_pool_domain(UserPoolId=item.data["pool"], Domain=item.name),
+            COGNITO_GONE,
+        )
+
+    def expected(self, ctx: Context) -> bool:
+        return False  # shown with the pool
 
 
 RESOURCES: tuple[Resource, ...] = (UserPool(), UserPoolClient(), UserPoolDomain())

@@ -21,7 +21,20 @@ import botocore.exceptions
 
 from dashscale.aws import error_code, translated
 from dashscale.context import Context
-from dashscale.model import CREATE, DELETE, NEW, UPDATE, Change, Resource, absent, compare, create
+from dashscale.model import (
+    CREATE,
+    DELETE,
+    FOREIGN,
+    NEW,
+    UPDATE,
+    Change,
+    Item,
+    Resource,
+    Survey,
+    absent,
+    compare,
+    create,
+)
 
 NAMESPACE = "ecs"
 DIMENSION = "ecs:service:DesiredCount"
@@ -202,6 +215,31 @@ class ScalableTarget(Resource):
 
     def ref(self, ctx: Context, current: Any, change: Change) -> None:
         return None
+
+    surveys_after = ("ECS service",)
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        """The target has no tag of its own: it is this app's when the service under this
+        app's names is not someone else's."""
+        current = find_autoscaling(ctx)
+        if current is None:
+            return []
+        target_id = resource_id(ctx)
+        if any(item.action == FOREIGN for item in survey.of("ECS service")):
+            return [
+                Item(
+                    self.kind, target_id, FOREIGN, f"scales {ctx.names.service}, which is not ours"
+                )
+            ]
+        target = current.target
+        counts = f"{target.get('MinCapacity')}-{target.get('MaxCapacity')}"
+        reason = f"{counts} tasks; its policies go with it"
+        return [Item(self.kind, target_id, DELETE, reason, {"autoscaling": current})]
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        """First, so the scaler cannot undo the service's scaling to zero."""
+        remove(ctx, item.data["autoscaling"])
+        return "with its scaling policies"
 
 
 class ScalingPolicy(Resource):

@@ -19,17 +19,23 @@ from dashscale import partition
 from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, DashscaleError
+from dashscale.inventory import ignoring, retrying, unless_gone
 from dashscale.model import (
     CREATE,
+    DELETE,
+    FOREIGN,
     NEW,
     UPDATE,
     Change,
+    Item,
     Reading,
     Resource,
+    Survey,
     change,
     compare,
     create,
     is_new,
+    not_ours,
     section,
 )
 from dashscale.steps import appconfig
@@ -41,7 +47,7 @@ from dashscale.steps.network import (
     SecurityGroupsReading,
     TaskSecurityGroup,
 )
-from dashscale.steps.taskrole import TASK_ROLE_KEY
+from dashscale.steps.taskrole import TASK_ROLE_KEY, delete_role_named
 
 T = TypeVar("T")
 
@@ -359,6 +365,19 @@ class Cluster(Resource):
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["clusterArn"]) if current else NEW
 
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        return self.found_item(ctx, lambda: find_cluster(ctx))
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        ecs = ctx.client("ecs")
+        name = self.name(ctx)
+        return retrying(
+            ctx,
+            f"deleting cluster {name}",
+            lambda: ignoring(lambda: ecs.delete_cluster(cluster=name), "ClusterNotFoundException"),
+            ("ClusterContainsServicesException", "ClusterContainsTasksException"),
+        )
+
 
 class ExecutionRole(Resource):
     """The task execution role: trusted by ECS tasks of this account only, with the AWS managed
@@ -443,6 +462,13 @@ class ExecutionRole(Resource):
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["Arn"]) if current else NEW
 
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        return self.found_item(ctx, lambda: find_execution_role(ctx))
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        """Its policies (the secrets policy among them), then the role."""
+        return delete_role_named(ctx, item.name)
+
 
 class LogGroup(Resource):
     """The app's log group, kept LOG_RETENTION_DAYS days."""
@@ -484,6 +510,16 @@ class LogGroup(Resource):
 
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return self.name(ctx)
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        keep = "" if survey.everything else "holds your app's logs; --all deletes it"
+        return self.found_item(ctx, lambda: find_log_group(ctx), keep=keep)
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        logs = ctx.client("logs")
+        return unless_gone(
+            lambda: logs.delete_log_group(logGroupName=self.name(ctx)), "ResourceNotFoundException"
+        )
 
 
 class TaskDefinition(Resource):
@@ -545,6 +581,72 @@ class TaskDefinition(Resource):
         if current is None or change.changes_aws:
             return f"{ctx.names.taskdef}:{NEW}"
         return str(current["taskDefinitionArn"])
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        """Every revision of the family, ACTIVE and INACTIVE; the latest one's tags decide."""
+        family = ctx.names.taskdef
+        revisions = {status: family_revisions(ctx, status) for status in ("ACTIVE", "INACTIVE")}
+        arns = revisions["ACTIVE"] + revisions["INACTIVE"]
+        if not arns:
+            return []
+        latest = max(arns, key=lambda arn: int(arn.rsplit(":", 1)[-1]))
+        with translated(f"reading task definition {family}"):
+            tags = (
+                ctx.client("ecs")
+                .describe_task_definition(taskDefinition=latest, include=["TAGS"])
+                .get("tags")
+            )
+        if not ctx.names.owns(tags):
+            return [Item(self.kind, family, FOREIGN, not_ours(ctx))]
+        data = {"arns": arns, "active": revisions["ACTIVE"]}
+        return [Item(self.kind, family, DELETE, f"{len(arns)} revision(s)", data)]
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        """Every revision deregistered, then deleted (AWS deletes only INACTIVE revisions)."""
+        ecs = ctx.client("ecs")
+        arns: list[str] = item.data["arns"]
+        for arn in item.data["active"]:
+            ecs.deregister_task_definition(taskDefinition=arn)
+        failures: list[dict[str, Any]] = []
+        for start in range(0, len(arns), TASK_DEFINITION_BATCH):
+            answer = ecs.delete_task_definitions(
+                taskDefinitions=arns[start : start + TASK_DEFINITION_BATCH]
+            )
+            failures += answer.get("failures", [])
+        if not failures:
+            return f"{len(arns)} revision(s) deregistered and deleted"
+        # A revision deleted meanwhile fails too; what is still listed has really failed.
+        left = set(family_revisions(ctx, "ACTIVE") + family_revisions(ctx, "INACTIVE"))
+        failed = [f for f in failures if f.get("arn") in left]
+        if failed:
+            reasons = "; ".join(f"{f['arn'].rsplit('/', 1)[-1]}: {f.get('reason')}" for f in failed)
+            raise AwsError(
+                f"AWS did not delete {len(failed)} revision(s) of {ctx.names.taskdef}: {reasons}",
+                "run `dashscale teardown` again; a revision still used by a task is deleted "
+                "once the task stops",
+            )
+        return f"{len(arns)} revision(s) deregistered and deleted"
+
+
+TASK_DEFINITION_BATCH = 10  # DeleteTaskDefinitions takes at most ten
+
+
+def family_revisions(ctx: Context, status: str) -> list[str]:
+    """The ARNs of the app's task definition revisions in `status` (ACTIVE or INACTIVE)."""
+    family = ctx.names.taskdef
+    with translated(f"listing the revisions of task definition {family}"):
+        pages = (
+            ctx.client("ecs")
+            .get_paginator("list_task_definitions")
+            .paginate(familyPrefix=family, status=status)
+        )
+        # familyPrefix matches prefixes (APP-taskdef2...): keep this exact family only
+        return [
+            arn
+            for page in pages
+            for arn in page["taskDefinitionArns"]
+            if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family
+        ]
 
 
 def _deregister_duplicates(

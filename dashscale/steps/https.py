@@ -17,7 +17,18 @@ from dashscale import model
 from dashscale.aws import error_code, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, WaitTimeout
-from dashscale.model import CREATE, DELETE, NEW, UPDATE, Change, Resource, compare, create
+from dashscale.model import (
+    CREATE,
+    DELETE,
+    NEW,
+    UPDATE,
+    Change,
+    Item,
+    Resource,
+    Survey,
+    compare,
+    create,
+)
 from dashscale.steps import auth, service, tls
 from dashscale.steps.alb import (
     HTTPS_LISTENER,
@@ -29,6 +40,8 @@ from dashscale.steps.alb import (
     LoadBalancerResource,
     TargetGroup,
     create_listener,
+    delete_listener,
+    listener_items,
     signs_in,
     signs_in_first,
 )
@@ -280,6 +293,14 @@ class HttpsListener(_AfterIssue):
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["ListenerArn"]) if current else NEW
 
+    surveys_after = (LoadBalancerResource.key,)
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        return [i for i in listener_items(ctx, survey) if i.data["port"] == HTTPS_PORT]
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        return delete_listener(ctx, item)
+
 
 class OldCertificates(_AfterIssue):
     """The app's certificates for DOMAIN with another name set than `domains` (WWW switched on
@@ -412,6 +433,22 @@ class AliasRecord(_AfterIssue):
 
     def ref(self, ctx: Context, current: Any, change: Change) -> None:
         return None
+
+    surveys_after = (LoadBalancerResource.key,)
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        """The app's aliases (of www.DOMAIN for the www one) in every zone of its domains."""
+        return [
+            item
+            for item in tls.domain_items(ctx, survey)
+            if item.kind == self.kind and item.data["www"] == self.www
+        ]
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        return tls.delete_record(ctx, item)
+
+    def expected(self, ctx: Context) -> bool:
+        return False  # status shows the address instead
 
 
 def is_redirect(actions: list[dict[str, Any]]) -> bool:

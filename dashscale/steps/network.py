@@ -17,7 +17,23 @@ from dashscale import model
 from dashscale.aws import already_exists, create_or_find, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import ConfigError
-from dashscale.model import CREATE, NEW, UPDATE, Change, Reading, Resource, compare, create, is_new
+from dashscale.inventory import ignoring, retrying
+from dashscale.model import (
+    CREATE,
+    DELETE,
+    FOREIGN,
+    NEW,
+    UPDATE,
+    Change,
+    Item,
+    Reading,
+    Resource,
+    Survey,
+    compare,
+    create,
+    is_new,
+    not_ours,
+)
 
 NETWORK_HINT = (
     "set VPC_ID and SUBNET_IDS in .env (subnets in two or more availability zones, with a route "
@@ -207,6 +223,40 @@ class SecurityGroup(Resource):
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return found["security groups"].get(self.name(ctx))
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        """Every group of this exact name, in whatever VPC it is (VPC_ID may have changed)."""
+        name = self.name(ctx)
+        with translated("looking up the security groups"):
+            pages = (
+                ctx.client("ec2")
+                .get_paginator("describe_security_groups")
+                .paginate(Filters=[{"Name": "group-name", "Values": [name]}])
+            )
+            groups = [g for page in pages for g in page["SecurityGroups"] if g["GroupName"] == name]
+        items = []
+        for group in sorted(groups, key=lambda g: g["GroupId"]):
+            label = f"{name} ({group['GroupId']})"
+            if ctx.names.owns(group.get("Tags")):
+                reason = f"in {group['VpcId']}"
+                items.append(Item(self.kind, label, DELETE, reason, {"resource": group}))
+            else:
+                items.append(Item(self.kind, label, FOREIGN, not_ours(ctx)))
+        return items
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        """Network interfaces of the load balancer and the tasks hold a group for minutes after
+        they are deleted: retried while AWS answers DependencyViolation."""
+        ec2 = ctx.client("ec2")
+        group_id = item.data["resource"]["GroupId"]
+        return retrying(
+            ctx,
+            f"deleting security group {item.name}",
+            lambda: ignoring(
+                lambda: ec2.delete_security_group(GroupId=group_id), "InvalidGroup.NotFound"
+            ),
+            ("DependencyViolation",),
+        )
 
     def description(self, ctx: Context) -> str:
         raise NotImplementedError

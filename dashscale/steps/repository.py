@@ -11,7 +11,20 @@ from typing import Any
 
 from dashscale.aws import require_owned, translated
 from dashscale.context import Context
-from dashscale.model import CREATE, KEEP, NEW, UPDATE, Change, Resource, compare, create
+from dashscale.inventory import unless_gone
+from dashscale.model import (
+    CREATE,
+    FOREIGN,
+    KEEP,
+    NEW,
+    UPDATE,
+    Change,
+    Item,
+    Resource,
+    Survey,
+    compare,
+    create,
+)
 from dashscale.names import TAG_KEY
 
 
@@ -189,3 +202,32 @@ class Repository(Resource):
 
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["repositoryUri"]) if current else NEW
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        """Kept unless --all: it holds the app's images (counted for the report)."""
+        keep = "" if survey.everything else "holds your images; --all deletes it"
+        items = self.found_item(ctx, lambda: find_repository(ctx), keep=keep)
+        for item in (i for i in items if i.action != FOREIGN):
+            count = count_images(ctx)
+            item.data["images"] = count
+            item.reason = (
+                f"holds {count} image(s); --all deletes it" if keep else f"{count} image(s)"
+            )
+        return items
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        ecr = ctx.client("ecr")
+        name = self.name(ctx)
+        gone = unless_gone(
+            lambda: ecr.delete_repository(repositoryName=name, force=True),
+            "RepositoryNotFoundException",
+        )
+        return gone or f"with its {item.data.get('images', 0)} image(s)"
+
+
+def count_images(ctx: Context) -> int:
+    """How many images (distinct digests) the app's repository holds."""
+    ecr = ctx.client("ecr")
+    with translated(f"counting the images of {ctx.names.repository}"):
+        pages = ecr.get_paginator("list_images").paginate(repositoryName=ctx.names.repository)
+        return len({i.get("imageDigest") for page in pages for i in page.get("imageIds", [])})

@@ -13,17 +13,23 @@ from typing import Any
 from dashscale.aws import require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError
+from dashscale.inventory import ignoring, unless_gone, wait_for
 from dashscale.model import (
     CREATE,
+    DELETE,
+    FOREIGN,
     NEW,
     UPDATE,
     Change,
     Extra,
+    Item,
     Reading,
     Resource,
+    Survey,
     compare,
     create,
     is_new,
+    not_ours,
     section,
 )
 from dashscale.steps import appconfig, deployment
@@ -304,6 +310,50 @@ class Service(Resource):
                 )
         deployment = primary_deployment(service)
         return str(service["serviceArn"]), (str(deployment["id"]) if deployment else None)
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        """The service, also while it drains after an interrupted teardown (its finder refuses
+        a draining service; here it is something to wait for)."""
+        name = self.name(ctx)
+        service = describe_service(ctx)
+        if service is None:
+            return []
+        if not ctx.names.owns(service.get("tags")):
+            return [Item(self.kind, name, FOREIGN, not_ours(ctx))]
+        if service["status"] == "DRAINING":
+            return [Item(self.kind, name, DELETE, "already being deleted", {"resource": service})]
+        reason = f"{service.get('desiredCount', 0)} task(s)"
+        return [Item(self.kind, name, DELETE, reason, {"resource": service})]
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        """Scaled to zero, deleted, then waited for until it is INACTIVE (its tasks stopped)."""
+        ecs = ctx.client("ecs")
+        name, cluster_name = self.name(ctx), ctx.names.cluster
+        gone = ("ServiceNotFoundException", "ServiceNotActiveException", "ClusterNotFoundException")
+        service = item.data["resource"]
+        if service.get("status") == "ACTIVE":
+            if service.get("desiredCount", 0) > 0 and unless_gone(
+                lambda: ecs.update_service(cluster=cluster_name, service=name, desiredCount=0),
+                *gone,
+            ):
+                return "already gone"
+            if unless_gone(
+                lambda: ecs.delete_service(cluster=cluster_name, service=name, force=True), *gone
+            ):
+                return "already gone"
+
+        def inactive() -> bool | None:
+            services: list[dict[str, Any]] = []
+            ignoring(
+                lambda: services.extend(
+                    ecs.describe_services(cluster=cluster_name, services=[name])["services"]
+                ),
+                "ClusterNotFoundException",
+            )
+            return True if all(s.get("status") == "INACTIVE" for s in services) else None
+
+        waited = wait_for(ctx, f"service {name}: stopping its tasks", inactive)
+        return f"scaled to 0, tasks stopped after {int(waited)} s" if int(waited) else "scaled to 0"
 
     def ref(self, ctx: Context, current: Any, change: Change) -> tuple[str, str | None]:
         if current is None:

@@ -19,6 +19,7 @@ from dashscale import partition
 from dashscale.aws import error_code, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError
+from dashscale.inventory import ignoring, unless_gone
 from dashscale.model import (
     ABSENT,
     CREATE,
@@ -26,7 +27,9 @@ from dashscale.model import (
     NEW,
     UPDATE,
     Change,
+    Item,
     Resource,
+    Survey,
     absent,
     compare,
     create,
@@ -226,6 +229,15 @@ class TaskRole(Resource):
             return None
         return str(current["Arn"]) if current else NEW
 
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        return self.found_item(ctx, lambda: find_task_role(ctx))
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        return delete_role_named(ctx, item.name)
+
+    def expected(self, ctx: Context) -> bool:
+        return task_role_wanted(ctx)
+
 
 def may_run_older(found: Mapping[str, Any]) -> bool:
     """True when the service may still run tasks of another revision than the latest (a
@@ -304,9 +316,10 @@ class TaskRoleRemoval(AfterDeployment):
 
 
 def delete_role_named(ctx: Context, name: str) -> str:
-    """Detaches its policies, deletes its inline ones, then the role; "already gone" or ""."""
+    """Detaches its policies, deletes its inline ones, then the role; "already gone" or "".
+    Errors by code: this runs in the teardown's threads (`iam.exceptions` are built lazily)."""
     iam = ctx.client("iam")
-    gone = iam.exceptions.NoSuchEntityException
+    gone = "NoSuchEntity"
     try:
         attached = [
             policy["PolicyArn"]
@@ -318,21 +331,22 @@ def delete_role_named(ctx: Context, name: str) -> str:
             for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
             for policy_name in page["PolicyNames"]
         ]
-    except gone:
+    except botocore.exceptions.ClientError as error:
+        if error_code(error) != gone:
+            raise
         return "already gone"
     # Each call on its own: a retried detach whose first answer was lost says NoSuchEntity
     # about the policy, not the role.
     for arn in attached:
-        with contextlib.suppress(gone):
-            iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+        ignoring(lambda arn=arn: iam.detach_role_policy(RoleName=name, PolicyArn=arn), gone)
     for policy_name in inline:
-        with contextlib.suppress(gone):
-            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
-    try:
-        iam.delete_role(RoleName=name)
-    except gone:
-        return "already gone"
-    return ""
+        ignoring(
+            lambda policy_name=policy_name: iam.delete_role_policy(
+                RoleName=name, PolicyName=policy_name
+            ),
+            gone,
+        )
+    return unless_gone(lambda: iam.delete_role(RoleName=name), gone)
 
 
 def task_role_ref(refs: Mapping[str, Any]) -> str | None:

@@ -8,13 +8,15 @@ the alias records, and the permanent redirect on port 80.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import botocore.exceptions
 import click
 
+from dashscale import partition
 from dashscale.aws import already_exists, error_code, translated, wait_until
 from dashscale.context import Context
 from dashscale.dns import (
@@ -24,14 +26,19 @@ from dashscale.dns import (
     registered_name,
     system_resolver,
 )
+from dashscale.inventory import ignoring, retrying, unless_gone
 from dashscale.model import (
     CREATE,
+    DELETE,
+    KEEP,
     NEW,
     UPDATE,
     Change,
+    Item,
     Plan,
     Reading,
     Resource,
+    Survey,
     compare,
     create,
     is_new,
@@ -397,6 +404,20 @@ class HostedZone(Resource):
     def ref(self, ctx: Context, current: Any, change: Change) -> Zone:
         return current if current is not None else Zone(NEW, (), True, name=self.name(ctx))
 
+    surveys_after = ("load balancer",)  # an alias record is the app's when it points at it
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        return [item for item in domain_items(ctx, survey) if item.kind == self.kind]
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        route53 = ctx.client("route53")
+        return unless_gone(
+            lambda: route53.delete_hosted_zone(Id=item.data["zone"]), "NoSuchHostedZone"
+        )
+
+    def expected(self, ctx: Context) -> bool:
+        return bool(ctx.config.domain)
+
 
 def _servers(ctx: Context, records: list[dict[str, Any]], domain: str) -> tuple[str, ...]:
     record = record_named(records, domain, "NS") or {}
@@ -476,6 +497,27 @@ class CertificateResource(Resource):
             return Certificate(NEW, "PENDING_VALIDATION")
         return Certificate(str(current["CertificateArn"]), str(current["Status"]))
 
+    deleted_after = ("load balancer",)  # ACM takes a while to notice the load balancer is gone
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        return app_certificates(ctx, survey).items
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        """Once no listener uses it: ACM takes a while to notice the load balancer is gone."""
+        acm = ctx.client("acm")
+        return retrying(
+            ctx,
+            f"deleting the certificate {item.name}",
+            lambda: ignoring(
+                lambda: acm.delete_certificate(CertificateArn=item.data["arn"]),
+                "ResourceNotFoundException",
+            ),
+            ("ResourceInUseException",),
+        )
+
+    def expected(self, ctx: Context) -> bool:
+        return bool(ctx.config.domain)
+
 
 class ValidationRecords(Resource):
     """The CNAME records ACM names for the certificate, in DOMAIN's zone: while it is pending
@@ -525,6 +567,17 @@ class ValidationRecords(Resource):
             return create(self.kind, self.name(ctx), f"{len(missing)} CNAME(s){why}")
         detail = f"{len(wanted)} CNAME(s)" + (", certificate issued" if issued else "")
         return compare(self.kind, self.name(ctx), {}, detail)
+
+    surveys_after = ("load balancer",)
+
+    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
+        return [item for item in domain_items(ctx, survey) if item.kind == self.kind]
+
+    def delete(self, ctx: Context, item: Item) -> str:
+        return delete_record(ctx, item)
+
+    def expected(self, ctx: Context) -> bool:
+        return False  # shown with the certificate
 
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> None:
         zone: Zone = refs[HostedZone.key]
@@ -632,3 +685,262 @@ def settle_zone(
         return decided, zone, True
     offer_registrar_update(ctx, zone, update_registrar)
     return decided, zone, check_delegation(ctx, zone)
+
+
+# --- what teardown and status find: wherever DOMAIN pointed before ------------------------------
+
+# Certificates that still rely on their validation records: pending ones to be issued, issued
+# ones to be renewed.
+LIVE_CERTIFICATE_STATUSES = ("PENDING_VALIDATION", "ISSUED")
+ALIAS_RECORD, VALIDATION_RECORD = "alias record", ValidationRecords.kind
+
+
+def certificate_names(names: Iterable[str]) -> set[str]:
+    """The names whose validation records a certificate uses (*.example.com uses example.com's)."""
+    return {name.lower().removeprefix("*.") for name in names}
+
+
+def records_validating(certificate: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (fqdn(option["ResourceRecord"]["Name"]), option["ResourceRecord"]["Value"])
+        for option in certificate.get("DomainValidationOptions", [])
+        if "ResourceRecord" in option
+    }
+
+
+def short_arn(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1][:8]
+
+
+def listed_certificates(ctx: Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every certificate of the account, whatever its domain (DOMAIN may have changed or been
+    unset): this app's, described, and the summaries of the others."""
+    acm = ctx.client("acm")
+    ours: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
+    # Without Includes, ListCertificates gives RSA 2048 certificates only: ask for every key
+    # type, so that another certificate sharing a validation record is seen whatever its key.
+    key_types = list(acm.meta.service_model.shape_for("KeyAlgorithm").enum)
+    with translated("looking up the certificates"):
+        pages = acm.get_paginator("list_certificates").paginate(Includes={"keyTypes": key_types})
+        for summary in (s for page in pages for s in page.get("CertificateSummaryList", [])):
+            arn = summary["CertificateArn"]
+            tags = about_listed(acm.list_tags_for_certificate, arn)
+            if tags is None:
+                continue  # deleted since the listing
+            if not ctx.names.owns(tags.get("Tags", [])):
+                others.append(summary)
+            elif (described := about_listed(acm.describe_certificate, arn)) is not None:
+                ours.append(described["Certificate"])
+    return ours, others
+
+
+def records_still_needed(
+    ctx: Context, ours: list[dict[str, Any]], others: list[dict[str, Any]]
+) -> dict[tuple[str, str], str]:
+    """The validation records that certificates of others still use (ACM gives every
+    certificate of a domain the same record): record -> which certificate needs it."""
+    acm = ctx.client("acm")
+    our_names = certificate_names(
+        name for c in ours for name in [c["DomainName"], *c.get("SubjectAlternativeNames", [])]
+    )
+    needed: dict[tuple[str, str], str] = {}
+    with translated("looking up the certificates"):
+        for summary in others:
+            names = [summary["DomainName"], *summary.get("SubjectAlternativeNameSummaries", [])]
+            shares = certificate_names(names) & our_names or summary.get(
+                "HasAdditionalSubjectAlternativeNames"
+            )
+            if not (our_names and shares and summary.get("Status") in LIVE_CERTIFICATE_STATUSES):
+                continue
+            described = about_listed(acm.describe_certificate, summary["CertificateArn"])
+            if described is None:
+                continue
+            other = described["Certificate"]
+            for record in records_validating(other):
+                needed[record] = (
+                    f"also validates the certificate {short_arn(other['CertificateArn'])} "
+                    f"for {other['DomainName']}, which is not this app's"
+                )
+    return needed
+
+
+def tagged_zone_names(ctx: Context) -> set[str]:
+    """Public hosted zones tagged as this app's (found even when DOMAIN changed or is unset)."""
+    route53 = ctx.client("route53")
+    zones: dict[str, str] = {}
+    with translated("listing the hosted zones"):
+        for page in route53.get_paginator("list_hosted_zones").paginate():
+            for zone in page.get("HostedZones", []):
+                if not zone.get("Config", {}).get("PrivateZone"):
+                    zones[zone["Id"].rsplit("/", 1)[-1]] = zone["Name"]
+        ids = sorted(zones)
+        owned: set[str] = set()
+        for start in range(0, len(ids), 10):  # ListTagsForResources takes at most ten
+            answer = route53.list_tags_for_resources(
+                ResourceType="hostedzone", ResourceIds=ids[start : start + 10]
+            )
+            for tag_set in answer.get("ResourceTagSets", []):
+                if ctx.names.owns(tag_set.get("Tags", [])):
+                    owned.add(tag_set["ResourceId"].rsplit("/", 1)[-1])
+    return {zones[zone_id].lower().rstrip(".") for zone_id in owned}
+
+
+def points_at_our_load_balancer(
+    ctx: Context, alias: dict[str, Any], balancer: dict[str, Any] | None
+) -> bool:
+    """True for an alias to APP-alb: today's, or one already deleted (an interrupted teardown),
+    recognised by its DNS name APP-alb-ID.REGION.elb.DNS-SUFFIX (the partition's)."""
+    target = fqdn(alias["DNSName"]).removeprefix("dualstack.")
+    if balancer is not None and target == fqdn(balancer["DNSName"]):
+        return True
+    prefix = f"{ctx.names.alb}-".lower()
+    suffix = partition.for_region(ctx.config.aws_region).elb_suffix(ctx.config.aws_region) + "."
+    if not (target.startswith(prefix) and target.endswith(suffix)):
+        return False
+    middle = target[len(prefix) : -len(suffix)]
+    return middle.isalnum()  # a longer name (APP-alb-x-ID) is another load balancer
+
+
+@dataclass
+class AppCertificates:
+    """This app's certificates, described, as survey items, and the validation records that
+    certificates which stay still use."""
+
+    ours: list[dict[str, Any]]
+    items: list[Item]
+    still_needed: dict[tuple[str, str], str]  # validation record -> what else uses it
+
+
+def app_certificates(ctx: Context, survey: Survey) -> AppCertificates:
+    """Read once per survey: the certificates' and the DNS records' surveys both use it. A
+    certificate something else uses (InUseBy other than the app's load balancer) stays."""
+
+    def read() -> AppCertificates:
+        ours, others = listed_certificates(ctx)
+        still_needed = records_still_needed(ctx, ours, others)
+        # InUseBy names the load balancer (or one of its listeners): ARNs with /app/APP-alb/.
+        ours_in_use = re.compile(
+            rf":(loadbalancer|listener|listener-rule)/app/{re.escape(ctx.names.alb)}/"
+        )
+        items = []
+        for certificate in ours:
+            arn = certificate["CertificateArn"]
+            name = f"{certificate['DomainName']} ({short_arn(arn)})"
+            users = [u for u in certificate.get("InUseBy", []) if not ours_in_use.search(u)]
+            if not users:
+                reason = certificate["Status"].lower()
+                items.append(Item(CertificateResource.kind, name, DELETE, reason, {"arn": arn}))
+                continue
+            reason = f"in use by {', '.join(users)}; remove it there first"
+            items.append(Item(CertificateResource.kind, name, KEEP, reason, {"arn": arn}))
+            if certificate.get("Status") in LIVE_CERTIFICATE_STATUSES:
+                for record in records_validating(certificate):
+                    still_needed[record] = f"validates the certificate {name}, which stays"
+        return AppCertificates(ours, items, still_needed)
+
+    return survey.shared("app certificates", read)
+
+
+def domain_items(ctx: Context, survey: Survey) -> list[Item]:
+    """The app's records and zones, in the zone of every domain of the app (DOMAIN, its
+    certificates', its tagged zones); read once per survey, each record kind takes its own."""
+
+    def read() -> list[Item]:
+        certificates = app_certificates(ctx, survey)
+        domains = {ctx.config.domain.lower()} if ctx.config.domain else set()
+        domains |= {c["DomainName"].lower().removeprefix("*.") for c in certificates.ours}
+        domains |= tagged_zone_names(ctx)
+        zones: dict[str, tuple[Zone, set[str]]] = {}  # a zone may hold several app domains
+        for domain in sorted(domains):
+            zone = find_enclosing_zone(ctx, domain)
+            if zone is not None:
+                zones.setdefault(zone.id, (zone, set()))[1].add(domain)
+        balancers = [i.data["resource"] for i in survey.of("load balancer") if i.data]
+        balancer = balancers[0] if balancers else None
+        items: list[Item] = []
+        for zone, names in zones.values():
+            records = zone_records(ctx, zone.id)
+            ours = _app_records(ctx, zone.id, records, names, certificates, balancer)
+            items += [*ours, _zone_item(zone, records, ours, survey.everything)]
+        return items
+
+    return survey.shared("domain items", read)
+
+
+def _app_records(
+    ctx: Context,
+    zone_id: str,
+    records: list[dict[str, Any]],
+    names: set[str],
+    certificates: AppCertificates,
+    balancer: dict[str, Any] | None,
+) -> list[Item]:
+    """In one zone: the alias records of each domain and www.domain that point at the app's
+    load balancer, and the validation records of its certificates (exact values). Every
+    other record is the user's and is never touched."""
+    aliases = {fqdn(n) for name in names for n in (name, f"www.{name}")}
+    www_names = {fqdn(f"www.{name}") for name in names}
+    validation = set().union(*(records_validating(c) for c in certificates.ours))
+    items: list[Item] = []
+    for record in records:
+        name = fqdn(record["Name"])
+        label = f"{name.rstrip('.')} {record['Type']}"
+        data: dict[str, Any] = {"zone": zone_id, "record": record}
+        alias = record.get("AliasTarget")
+        if record["Type"] == "A" and alias and name in aliases:
+            if points_at_our_load_balancer(ctx, alias, balancer):
+                data["www"] = name in www_names
+                items.append(Item(ALIAS_RECORD, label, DELETE, f"alias to {ctx.names.alb}", data))
+        elif record["Type"] == "CNAME" and "ResourceRecords" in record:
+            values = [r["Value"] for r in record["ResourceRecords"]]
+            if len(values) != 1 or (name, values[0]) not in validation:
+                continue
+            needed_by = certificates.still_needed.get((name, values[0]))
+            if needed_by:
+                items.append(Item(VALIDATION_RECORD, label, KEEP, needed_by))
+            else:
+                items.append(Item(VALIDATION_RECORD, label, DELETE, "certificate validation", data))
+    return items
+
+
+def _zone_item(
+    zone: Zone, records: list[dict[str, Any]], ours: list[Item], everything: bool
+) -> Item:
+    """The zone: deleted only with --all, when dashscale made it and nothing of the user's is
+    in it once the app's records are gone."""
+    going = [item.data["record"] for item in ours if item.action == DELETE]
+    others = [
+        r
+        for r in records
+        if r not in going
+        and not (fqdn(r["Name"]) == fqdn(zone.name) and r["Type"] in ("SOA", "NS"))
+    ]
+    kind, name = HostedZone.kind, zone.name
+    if not zone.owned:
+        return Item(kind, name, KEEP, "not created by dashscale for this app: never deleted")
+    if not everything:
+        return Item(kind, name, KEEP, "holds your domain's DNS; --all deletes it")
+    if others:
+        return Item(kind, name, KEEP, f"holds {len(others)} record(s) that are not dashscale's")
+    return Item(kind, name, DELETE, "created by dashscale", {"zone": zone.id})
+
+
+def delete_record(ctx: Context, item: Item) -> str:
+    """DELETE with the exact record as listed: a record changed since is not removed."""
+    route53 = ctx.client("route53")
+    try:
+        route53.change_resource_record_sets(
+            HostedZoneId=item.data["zone"],
+            ChangeBatch={
+                "Comment": f"dashscale teardown {ctx.names.app}",
+                "Changes": [{"Action": "DELETE", "ResourceRecordSet": item.data["record"]}],
+            },
+        )
+    except botocore.exceptions.ClientError as error:
+        if error_code(error) == "InvalidChangeBatch":
+            return "already gone or changed since the survey: left as it is"
+        if error_code(error) == "NoSuchHostedZone":
+            return "already gone"
+        raise
+    return ""

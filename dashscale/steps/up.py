@@ -45,11 +45,13 @@ def resources(ctx: Context, image: Image) -> list[Resource]:
 
 
 def every_resource() -> list[Resource]:
-    """One of each kind the app can own (teardown's order follows their `needs`)."""
+    """The one inventory: one of each kind the app can own. `status` shows what their surveys
+    find and `teardown` deletes it, in the reverse of their `needs` (dashscale/inventory.py)."""
     return [
         Repository(),
         Image(),
         *cluster_step.RESOURCES,
+        appconfig.StoredSecrets(),
         *alb_step.RESOURCES,
         Service(),
         *autoscaling.RESOURCES,
