@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -161,13 +162,43 @@ def test_overrides() -> None:
         load_config(environ=BASE, overrides={"NOPE": "1"}, project_dir=Path("."))
 
 
+def _table_rows(text: str, heading: str) -> dict[str, list[str]]:
+    """The cells of each Markdown table row whose first cell is a `NAME`, by NAME, in the
+    section under `heading` (up to the next heading of its level)."""
+    section = text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and cells[0].startswith("`") and cells[0].endswith("`"):
+            rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
 def test_every_variable_is_documented() -> None:
     root = Path(__file__).resolve().parent.parent
     readme = (root / "README.md").read_text()
+    reference = (root / "docs" / "configuration.md").read_text()
     example = (root / "example.env").read_text()
+    short = _table_rows(readme, "## Configuration")
+    full = _table_rows(reference, "## Variables")
+    assert "(docs/configuration.md)" in readme, "README's table must link the full reference"
     for var in VARIABLES:
-        assert f"`{var.name}`" in readme, f"{var.name} missing from README's table"
+        # README: one line of meaning; docs/configuration.md: default, accepted values, meaning
+        assert var.name in short and short[var.name][0], f"{var.name} missing from README's table"
+        assert var.name in full, f"{var.name} missing from docs/configuration.md's table"
+        default, accepted, meaning = full[var.name]
+        assert accepted and meaning, f"{var.name}: docs/configuration.md lacks its details"
+        if var.default is not None:
+            assert f"`{var.default}`" in default, f"{var.name}: default is not {var.default}"
+        else:
+            # no fixed default: "(unset)", "(required)" or a computed one ("`true` for an apex")
+            assert not re.fullmatch(r"`[^`]*`", default), (
+                f"{var.name}: docs/configuration.md gives a default, dashscale has none"
+            )
         assert f"\n{var.name}=" in example, f"{var.name} missing from example.env"
+    names = {var.name for var in VARIABLES}
+    assert set(short) - names == set(), "README documents variables dashscale does not have"
+    assert set(full) - names == set(), "docs/configuration.md documents unknown variables"
 
 
 def test_the_global_iam_role_is_named_per_region() -> None:
