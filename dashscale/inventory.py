@@ -32,6 +32,9 @@ class Inventory:
     """Every item the survey found, in the order of the resources that found them."""
 
     items: list[Item] = field(default_factory=list)
+    survey: Survey = field(default_factory=lambda: Survey(False))  # the items by resource key
+    # resource key -> why its survey could not read it (status only: see `survey`)
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     @property
     def to_delete(self) -> list[Item]:
@@ -46,15 +49,25 @@ class Inventory:
         return [i for i in self.items if i.action == FOREIGN]
 
 
-def survey(ctx: Context, resources: Sequence[Resource], everything: bool) -> Inventory:
-    """Every resource's survey, each after the surveys it uses. Makes no change."""
+def survey(
+    ctx: Context, resources: Sequence[Resource], everything: bool, tolerant: bool = False
+) -> Inventory:
+    """Every resource's survey, each after the surveys it uses. Makes no change. `tolerant`
+    (status): a survey that fails (a permission missing for one lookup) is noted as
+    unreadable and the others go on."""
     found = Survey(everything)
+    unreadable: dict[str, str] = {}
     for resource in in_order(resources, lambda r: r.surveys_after):
-        items = resource.survey(ctx, found)
+        try:
+            items = resource.survey(ctx, found)
+        except DashscaleError as error:
+            if not tolerant:
+                raise
+            unreadable[resource.key], items = error.message, []
         for item in items:
             item.owner = resource.key
         found.found[resource.key] = items
-    return Inventory([item for r in resources for item in found.of(r.key)])
+    return Inventory([item for r in resources for item in found.of(r.key)], found, unreadable)
 
 
 def gone_first(resources: Sequence[Resource], resource: Resource) -> tuple[str, ...]:

@@ -217,9 +217,17 @@ class Resource(Reading):
         gone counts as deleted."""
         raise NotImplementedError(f"{type(self).__name__} surveys items it cannot delete")
 
-    def expected(self, ctx: Context) -> bool:
-        """Whether the configuration asks for it: `status` reports it missing when absent."""
-        return True
+    # `status` shows it as missing when its survey finds nothing (see `when_absent`)
+    missing_shown: bool = False
+
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        """How `status` shows an item its survey found: (name, detail)."""
+        return item.name, item.reason
+
+    def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
+        """How `status` shows that its survey found nothing: (name, state, detail), or None to
+        leave it out (a kind shown with another, or not asked for)."""
+        return (self.name(ctx), "missing", "") if self.missing_shown else None
 
     def found_item(
         self,

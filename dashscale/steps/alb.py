@@ -229,8 +229,14 @@ class LoadBalancerResource(Resource):
     # anyway): a teardown stopped in between leaves no name of the app aimed at nothing.
     deleted_after = ("validation record",)
 
+    missing_shown = True
+
     def survey(self, ctx: Context, survey: Survey) -> list[Item]:
         return self.found_item(ctx, lambda: find_load_balancer(ctx))
+
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        balancer = item.data["resource"]
+        return item.name, f"{(balancer.get('State') or {}).get('Code', '?')}, {balancer['DNSName']}"
 
     def delete(self, ctx: Context, item: Item) -> str:
         """Deleted, then waited for until AWS no longer describes it."""
@@ -405,8 +411,14 @@ class TargetGroup(Resource):
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["TargetGroupArn"]) if current else NEW
 
+    missing_shown = True
+
     def survey(self, ctx: Context, survey: Survey) -> list[Item]:
         return self.found_item(ctx, lambda: find_target_group(ctx))
+
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        group = item.data["resource"]
+        return item.name, f"HTTP {group.get('Port')}, check {group.get('HealthCheckPath')}"
 
     def delete(self, ctx: Context, item: Item) -> str:
         elbv2 = ctx.client("elbv2")
@@ -605,6 +617,12 @@ class HttpListener(Resource):
         """Every listener but the HTTPS one (https.py's): port 80, and any added by hand."""
         return [i for i in listener_items(ctx, survey) if i.data["port"] != HTTPS_PORT]
 
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        return shown_listener(item)
+
+    def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
+        return missing_listener(ctx, survey, HTTP_PORT)
+
     def delete(self, ctx: Context, item: Item) -> str:
         return delete_listener(ctx, item)
 
@@ -629,6 +647,19 @@ def listener_items(ctx: Context, survey: Survey) -> list[Item]:
         ]
 
     return survey.shared("listeners", read)
+
+
+def shown_listener(item: Item) -> tuple[str, str]:
+    listener = item.data["resource"]
+    kinds = [a.get("Type", "?") for a in listener.get("DefaultActions", [])]
+    return item.name, f"{listener.get('Protocol')} {listener.get('Port')}: {', '.join(kinds)}"
+
+
+def missing_listener(ctx: Context, survey: Survey, port: int) -> tuple[str, str, str] | None:
+    """A listener is missing only on a load balancer that is there."""
+    if not any(i.data for i in survey.of(LoadBalancerResource.key)):
+        return None
+    return f"{ctx.names.alb}:{port}", "missing", ""
 
 
 def delete_listener(ctx: Context, item: Item) -> str:

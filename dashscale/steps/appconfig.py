@@ -555,9 +555,6 @@ class StoredSecrets(Resource):
         ssm = ctx.client("ssm")
         return unless_gone(lambda: ssm.delete_parameter(Name=item.name), "ParameterNotFound")
 
-    def expected(self, ctx: Context) -> bool:
-        return False  # status shows the names the task definition uses
-
 
 # In the order a run makes them, before the task definition (cluster.RESOURCES lists them);
 # their removals after the rollout of a task definition without them.

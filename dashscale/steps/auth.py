@@ -388,8 +388,12 @@ class UserPool(Resource):
         pool = item.data["pool"]
         return unless_gone(lambda: cognito.delete_user_pool(UserPoolId=pool), COGNITO_GONE)
 
-    def expected(self, ctx: Context) -> bool:
-        return ctx.config.auth == COGNITO
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        pool = item.data["resource"]
+        return item.name, f"{pool['Id']}, {pool.get('EstimatedNumberOfUsers', 0)} user(s)"
+
+    def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
+        return (self.name(ctx), "missing", "") if ctx.config.auth == COGNITO else None
 
 
 def client_settings(ctx: Context) -> dict[str, Any]:
@@ -483,9 +487,6 @@ class UserPoolClient(Resource):
             COGNITO_GONE,
         )
 
-    def expected(self, ctx: Context) -> bool:
-        return False  # shown with the pool
-
 
 class UserPoolDomain(Resource):
     """The pool's hosted sign-in pages, PREFIX.auth.REGION.amazoncognito.com (names.py makes
@@ -540,9 +541,6 @@ class UserPoolDomain(Resource):
             lambda: cognito.delete_user_pool_domain(UserPoolId=item.data["pool"], Domain=item.name),
             COGNITO_GONE,
         )
-
-    def expected(self, ctx: Context) -> bool:
-        return False  # shown with the pool
 
 
 RESOURCES: tuple[Resource, ...] = (UserPool(), UserPoolClient(), UserPoolDomain())

@@ -236,6 +236,18 @@ class ScalableTarget(Resource):
         reason = f"{counts} tasks; its policies go with it"
         return [Item(self.kind, target_id, DELETE, reason, {"autoscaling": current})]
 
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        current: Autoscaling = item.data["autoscaling"]
+        return ctx.names.service, f"{current.min_count}-{current.max_count} tasks"
+
+    def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
+        """Shown for a service of the app's only: off (not configured) or missing."""
+        if not any(i.action != FOREIGN for i in survey.of("ECS service")):
+            return None
+        if not ctx.config.autoscaling:
+            return ctx.names.service, "off", "MIN_COUNT and MAX_COUNT unset"
+        return ctx.names.service, "missing", ""
+
     def delete(self, ctx: Context, item: Item) -> str:
         """First, so the scaler cannot undo the service's scaling to zero."""
         remove(ctx, item.data["autoscaling"])

@@ -365,8 +365,13 @@ class Cluster(Resource):
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["clusterArn"]) if current else NEW
 
+    missing_shown = True
+
     def survey(self, ctx: Context, survey: Survey) -> list[Item]:
         return self.found_item(ctx, lambda: find_cluster(ctx))
+
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        return item.name, "ACTIVE"
 
     def delete(self, ctx: Context, item: Item) -> str:
         ecs = ctx.client("ecs")
@@ -462,8 +467,13 @@ class ExecutionRole(Resource):
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["Arn"]) if current else NEW
 
+    missing_shown = True
+
     def survey(self, ctx: Context, survey: Survey) -> list[Item]:
         return self.found_item(ctx, lambda: find_execution_role(ctx))
+
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        return item.name, "task execution"
 
     def delete(self, ctx: Context, item: Item) -> str:
         """Its policies (the secrets policy among them), then the role."""
@@ -511,9 +521,14 @@ class LogGroup(Resource):
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return self.name(ctx)
 
+    missing_shown = True
+
     def survey(self, ctx: Context, survey: Survey) -> list[Item]:
         keep = "" if survey.everything else "holds your app's logs; --all deletes it"
         return self.found_item(ctx, lambda: find_log_group(ctx), keep=keep)
+
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        return item.name, f"kept {item.data['resource'].get('retentionInDays', 'forever')} days"
 
     def delete(self, ctx: Context, item: Item) -> str:
         logs = ctx.client("logs")
@@ -589,17 +604,29 @@ class TaskDefinition(Resource):
         arns = revisions["ACTIVE"] + revisions["INACTIVE"]
         if not arns:
             return []
-        latest = max(arns, key=lambda arn: int(arn.rsplit(":", 1)[-1]))
+        # the newest ACTIVE revision (what `up` compares with), else the newest of all
+        latest = max(revisions["ACTIVE"] or arns, key=lambda arn: int(arn.rsplit(":", 1)[-1]))
         with translated(f"reading task definition {family}"):
-            tags = (
-                ctx.client("ecs")
-                .describe_task_definition(taskDefinition=latest, include=["TAGS"])
-                .get("tags")
+            described = ctx.client("ecs").describe_task_definition(
+                taskDefinition=latest, include=["TAGS"]
             )
-        if not ctx.names.owns(tags):
+        if not ctx.names.owns(described.get("tags")):
             return [Item(self.kind, family, FOREIGN, not_ours(ctx))]
-        data = {"arns": arns, "active": revisions["ACTIVE"]}
+        data = {
+            "arns": arns,
+            "active": revisions["ACTIVE"],
+            "newest": described["taskDefinition"] if revisions["ACTIVE"] else None,
+        }
         return [Item(self.kind, family, DELETE, f"{len(arns)} revision(s)", data)]
+
+    missing_shown = True
+
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        newest = item.data["newest"]
+        if newest is None:
+            return item.name, f"{len(item.data['arns'])} inactive revision(s)"
+        images = ", ".join(str(c.get("image")) for c in newest.get("containerDefinitions", []))
+        return item.name, f"revision {newest.get('revision')}: {images}"
 
     def delete(self, ctx: Context, item: Item) -> str:
         """Every revision deregistered, then deleted (AWS deletes only INACTIVE revisions)."""

@@ -42,6 +42,8 @@ from dashscale.steps.alb import (
     create_listener,
     delete_listener,
     listener_items,
+    missing_listener,
+    shown_listener,
     signs_in,
     signs_in_first,
 )
@@ -298,6 +300,12 @@ class HttpsListener(_AfterIssue):
     def survey(self, ctx: Context, survey: Survey) -> list[Item]:
         return [i for i in listener_items(ctx, survey) if i.data["port"] == HTTPS_PORT]
 
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        return shown_listener(item)
+
+    def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
+        return missing_listener(ctx, survey, HTTPS_PORT) if ctx.config.domain else None
+
     def delete(self, ctx: Context, item: Item) -> str:
         return delete_listener(ctx, item)
 
@@ -446,9 +454,6 @@ class AliasRecord(_AfterIssue):
 
     def delete(self, ctx: Context, item: Item) -> str:
         return tls.delete_record(ctx, item)
-
-    def expected(self, ctx: Context) -> bool:
-        return False  # status shows the address instead
 
 
 def is_redirect(actions: list[dict[str, Any]]) -> bool:

@@ -244,6 +244,12 @@ class SecurityGroup(Resource):
                 items.append(Item(self.kind, label, FOREIGN, not_ours(ctx)))
         return items
 
+    missing_shown = True
+
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        group = item.data.get("resource") or {}
+        return self.name(ctx), str(group.get("GroupId", ""))
+
     def delete(self, ctx: Context, item: Item) -> str:
         """Network interfaces of the load balancer and the tasks hold a group for minutes after
         they are deleted: retried while AWS answers DependencyViolation."""

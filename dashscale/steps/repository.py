@@ -215,6 +215,11 @@ class Repository(Resource):
             )
         return items
 
+    missing_shown = True
+
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        return item.name, str(item.data["resource"].get("repositoryUri", ""))
+
     def delete(self, ctx: Context, item: Item) -> str:
         ecr = ctx.client("ecr")
         name = self.name(ctx)

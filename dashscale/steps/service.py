@@ -311,6 +311,16 @@ class Service(Resource):
         deployment = primary_deployment(service)
         return str(service["serviceArn"]), (str(deployment["id"]) if deployment else None)
 
+    missing_shown = True
+
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        service = item.data["resource"]
+        counts = (
+            f"{service.get('runningCount', 0)} running, {service.get('pendingCount', 0)} pending, "
+            f"{service.get('desiredCount', 0)} desired"
+        )
+        return item.name, counts if service.get("status") == "ACTIVE" else "being deleted"
+
     def survey(self, ctx: Context, survey: Survey) -> list[Item]:
         """The service, also while it drains after an interrupted teardown (its finder refuses
         a draining service; here it is something to wait for)."""

@@ -1,9 +1,11 @@
 """`dashscale status`: is the app there, is it serving, and what is it doing. Reads only.
 
-Every resource of the app is looked up with the steps' own finders and shown as found, missing or
-"not this app's" (a resource under one of our names without our tag: reported, never an error).
-Then the service's counts and deployments, the target health with reasons, the autoscaling, the
-certificate, and the address.
+Every resource of the one inventory (`up.every_resource()`) is shown as its own survey finds it
+(dashscale/inventory.py, the same survey teardown reads): found, with what the resource says of
+itself (`Resource.shown`), "not this app's" (under one of our names without our tag: reported,
+never an error), or missing when the configuration asks for it (`Resource.when_absent`). Then the
+service's counts and deployments, the target health with reasons, the autoscaling, the
+certificate, the sign-in, and the address, all from what the survey found.
 
 Serving, the exit code's meaning: the load balancer and the service exist and the target group
 has at least one healthy target and none unhealthy. Targets that are starting (initial),
@@ -13,22 +15,23 @@ draining or unused do not count either way, so a rolling deploy still serves.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from dashscale import inventory, model
 from dashscale.aws import translated
 from dashscale.context import Context
-from dashscale.errors import DashscaleError, NotOwnedError
-from dashscale.steps import alb, auth, autoscaling, cluster, network, taskrole, tls
-from dashscale.steps import repository as ecr_repository
-from dashscale.steps import service as ecs_service
-from dashscale.steps.alb import HTTP_PORT
+from dashscale.errors import DashscaleError
+from dashscale.inventory import Inventory
+from dashscale.steps import alb, auth, autoscaling, tls
+from dashscale.steps.cluster import TaskDefinition
 from dashscale.steps.deployment import target_health
-from dashscale.steps.service import primary_deployment
+from dashscale.steps.https import HttpsListener
+from dashscale.steps.service import Service, primary_deployment
+from dashscale.steps.up import every_resource
 
-HTTPS_PORT = 443
 FOUND, MISSING, FOREIGN, OFF = "found", "missing", "not this app's", "off"
 EVENTS_SHOWN = 3
 
@@ -39,6 +42,8 @@ class NotServing(DashscaleError):
 
 @dataclass
 class Resource:
+    """One row of the resources table (and of `resources` in --json)."""
+
     kind: str
     name: str
     state: str  # found, missing, not this app's, off (autoscaling), unknown
@@ -69,26 +74,6 @@ class Status:
         return asdict(self)
 
 
-def _probe(
-    status: Status, kind: str, name: str, find: Callable[[], Any], detail: Callable[[Any], str]
-) -> Any:
-    """Runs one finder; records the resource's state and returns what it found (None when
-    missing, foreign or unreadable)."""
-    try:
-        found = find()
-    except NotOwnedError:
-        status.resources.append(Resource(kind, name, FOREIGN, "same name, without our tag"))
-        return None
-    except DashscaleError as error:  # e.g. a permission missing for this one lookup
-        status.resources.append(Resource(kind, name, "unknown", error.message))
-        return None
-    if found is None:
-        status.resources.append(Resource(kind, name, MISSING))
-        return None
-    status.resources.append(Resource(kind, name, FOUND, detail(found)))
-    return found
-
-
 def _when(value: Any) -> str | None:
     """A time AWS gave, in UTC to the second (ISO 8601)."""
     if isinstance(value, datetime):
@@ -111,174 +96,105 @@ def configuration_names(definition: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
-def _listener_detail(listener: dict[str, Any]) -> str:
-    kinds = [a.get("Type", "?") for a in listener.get("DefaultActions", [])]
-    return f"{listener.get('Protocol')} {listener.get('Port')}: {', '.join(kinds)}"
+def rows(ctx: Context, resources: Sequence[model.Resource], found: Inventory) -> list[Resource]:
+    """A row for each item a resource's survey found, or for its absence when it is shown."""
+    shown: list[Resource] = []
+    for resource in resources:
+        name = resource.name(ctx) if resource.named else resource.kind
+        if resource.key in found.unreadable:
+            shown.append(Resource(resource.kind, name, "unknown", found.unreadable[resource.key]))
+            continue
+        items = found.survey.of(resource.key)
+        for item in items:
+            if item.action == model.FOREIGN:
+                shown.append(Resource(item.kind, name, FOREIGN, "same name, without our tag"))
+            else:
+                label, detail = resource.shown(ctx, item)
+                shown.append(Resource(item.kind, label, FOUND, detail))
+        absent = None if items else resource.when_absent(ctx, found.survey)
+        if absent is not None:
+            shown.append(Resource(resource.kind, *absent))
+    return shown
+
+
+def ours(found: Inventory, key: str, field_name: str = "resource") -> Any:
+    """What the survey of resource `key` found of the app's (not a stranger's), or None."""
+    for item in found.survey.of(key):
+        if item.action != model.FOREIGN and item.data.get(field_name) is not None:
+            return item.data[field_name]
+    return None
 
 
 def collect(ctx: Context) -> Status:
-    """Looks everything up (read-only calls only) and decides whether the app is serving."""
-    names = ctx.names
-    status = Status(names.app, ctx.config.aws_region, ctx.aws.account_id)
-
-    _probe(
-        status,
-        "ECR repository",
-        names.repository,
-        lambda: ecr_repository.find_repository(ctx),
-        lambda repo: str(repo.get("repositoryUri", "")),
-    )
-    try:
-        net: network.Network | None = network.find_network(ctx)
-    except DashscaleError as error:
-        status.resources.append(Resource("network", "VPC and subnets", "unknown", error.message))
-        net = None
-    if net is not None:
-        for group in (names.alb_sg, names.task_sg):
-            _probe(
-                status,
-                "security group",
-                group,
-                lambda group=group: network.find_security_group(ctx, group, net.vpc_id),
-                lambda found: str(found.get("GroupId", "")),
-            )
-    _probe(
-        status, "ECS cluster", names.cluster, lambda: cluster.find_cluster(ctx), lambda c: "ACTIVE"
-    )
-    _probe(
-        status,
-        "IAM role",
-        names.execution_role,
-        lambda: cluster.find_execution_role(ctx),
-        lambda role: "task execution",
-    )
-    _probe(
-        status,
-        "IAM role",
-        names.task_role,
-        lambda: taskrole.find_task_role(ctx),
-        lambda role: "task role (the app's own permissions)",
-    )
-    if status.resources[-1].state == MISSING and not taskrole.task_role_wanted(ctx):
-        status.resources.pop()  # not asked for and not there: nothing to report
-    _probe(
-        status,
-        "log group",
-        names.log_group,
-        lambda: cluster.find_log_group(ctx),
-        lambda group: f"kept {group.get('retentionInDays', 'forever')} days",
-    )
-    definition = _probe(
-        status,
-        "task definition",
-        names.taskdef,
-        lambda: cluster.find_task_definition(ctx),
-        lambda d: (
-            f"revision {d.get('revision')}: "
-            + ", ".join(str(c.get("image")) for c in d.get("containerDefinitions", []))
-        ),
-    )
-    balancer = _probe(
-        status,
-        "load balancer",
-        names.alb,
-        lambda: alb.find_load_balancer(ctx),
-        lambda b: f"{(b.get('State') or {}).get('Code', '?')}, {b.get('DNSName')}",
-    )
-    group = _probe(
-        status,
-        "target group",
-        names.target_group,
-        lambda: alb.find_target_group(ctx),
-        lambda g: f"HTTP {g.get('Port')}, check {g.get('HealthCheckPath')}",
-    )
-    https = None
-    if balancer is not None:
-        arn = str(balancer["LoadBalancerArn"])
-        ports = (HTTP_PORT, HTTPS_PORT) if ctx.config.domain else (HTTP_PORT,)
-        for port in ports:
-            found = _probe(
-                status,
-                "listener",
-                f"{names.alb}:{port}",
-                lambda port=port: alb.find_listener(ctx, port, arn),
-                _listener_detail,
-            )
-            if port == HTTPS_PORT:
-                https = found
-    service = _probe(
-        status,
-        "ECS service",
-        names.service,
-        lambda: ecs_service.find_service(ctx),
-        lambda s: (
-            f"{s.get('runningCount', 0)} running, {s.get('pendingCount', 0)} pending, "
-            f"{s.get('desiredCount', 0)} desired"
-        ),
-    )
+    """Surveys everything (read-only calls only) and decides whether the app is serving."""
+    status = Status(ctx.names.app, ctx.config.aws_region, ctx.aws.account_id)
+    resources = every_resource()
+    found = inventory.survey(ctx, resources, everything=True, tolerant=True)
+    status.resources = rows(ctx, resources, found)
+    service = ours(found, Service.key)
+    if service is not None and service.get("status") != "ACTIVE":
+        service = None  # being deleted: not the app's service any more
+    definition = ours(found, TaskDefinition.key, "newest")
     if definition is not None:
         _running_definition(ctx, status, definition, service)
     if service is not None:
         status.service = _service_view(service)
-        scaling = _probe(
-            status,
-            "scalable target",
-            names.service,
-            lambda: autoscaling.find_autoscaling(ctx),
-            lambda a: f"{a.min_count}-{a.max_count} tasks",
-        )
-        last = status.resources[-1]
-        if last.state == MISSING and not ctx.config.autoscaling:
-            last.state, last.detail = OFF, "MIN_COUNT and MAX_COUNT unset"
-        if scaling is not None:
-            status.autoscaling = {
-                "min": scaling.min_count,
-                "max": scaling.max_count,
-                "policies": [
-                    {
-                        "name": p.get("PolicyName"),
-                        "type": p.get("PolicyType"),
-                        "target": autoscaling.describe_policy(p),
-                    }
-                    for p in sorted(scaling.policies, key=lambda p: str(p.get("PolicyName")))
-                ],
-            }
+        status.autoscaling = _autoscaling_view(ours(found, "scalable target", "autoscaling"))
+    group = ours(found, alb.TargetGroup.key)
     if group is not None:
         status.targets = [
             {"target": target, "state": state, "reason": reason}
             for target, state, reason in target_health(ctx, str(group["TargetGroupArn"]))
         ]
-    if ctx.config.domain:
-        domain = ctx.config.domain
-        _probe(
-            status,
-            "hosted zone",
-            domain,
-            lambda: tls.find_enclosing_zone(ctx),
-            lambda z: z.id if z.owned else f"{z.id} (yours, not created by dashscale)",
-        )
-        certificate = _probe(
-            status,
-            "certificate",
-            domain,
-            lambda: tls.find_certificate(ctx),
-            lambda c: str(c["Status"]),
-        )
-        if certificate is not None:
-            status.certificate = {
-                "domain": domain,
-                "arn": str(certificate["CertificateArn"]),
-                "status": str(certificate["Status"]),
-            }
-    _sign_in(ctx, status)
+    status.certificate = _certificate_view(ctx, found)
+    _sign_in(ctx, status, ours(found, auth.UserPool.key))
+    https = ours(found, HttpsListener.key)
     if ctx.config.auth != auth.NONE:
         _private_reach(status, https)
+    balancer = ours(found, alb.LoadBalancerResource.key)
     if https is not None and ctx.config.domain:
         status.address = f"https://{ctx.config.domain}"
     elif balancer is not None:
         status.address = alb.load_balancer_of(balancer).address
     _decide(status, balancer is not None, service is not None)
     return status
+
+
+def _autoscaling_view(scaling: autoscaling.Autoscaling | None) -> dict[str, Any] | None:
+    if scaling is None:
+        return None
+    return {
+        "min": scaling.min_count,
+        "max": scaling.max_count,
+        "policies": [
+            {
+                "name": p.get("PolicyName"),
+                "type": p.get("PolicyType"),
+                "target": autoscaling.describe_policy(p),
+            }
+            for p in sorted(scaling.policies, key=lambda p: str(p.get("PolicyName")))
+        ],
+    }
+
+
+def _certificate_view(ctx: Context, found: Inventory) -> dict[str, str] | None:
+    """DOMAIN's certificate: the issued one when there are several (a new one pending)."""
+    domain = ctx.config.domain
+    if not domain:
+        return None
+    mine = [
+        item.data["resource"]
+        for item in found.survey.of(tls.CertificateResource.key)
+        if item.data.get("resource", {}).get("DomainName", "").lower() == domain.lower()
+    ]
+    if not mine:
+        return None
+    certificate = next((c for c in mine if c["Status"] == "ISSUED"), mine[0])
+    return {
+        "domain": domain,
+        "arn": str(certificate["CertificateArn"]),
+        "status": str(certificate["Status"]),
+    }
 
 
 def _private_reach(status: Status, https: dict[str, Any] | None) -> None:
@@ -345,31 +261,23 @@ def _running_definition(
         row.detail = f"the service runs {row.detail}"
 
 
-def _sign_in(ctx: Context, status: Status) -> None:
-    """The sign-in mode; with AUTH=cognito the user pool and its user count (no call else)."""
+def _sign_in(ctx: Context, status: Status, pool: dict[str, Any] | None) -> None:
+    """The sign-in mode; with AUTH=cognito the user pool and its user count."""
     mode = ctx.config.auth
     status.sign_in = {"mode": mode}
     if mode == auth.OIDC:
         status.sign_in.update(issuer=ctx.config.oidc_issuer, client_id=ctx.config.oidc_client_id)
-    if mode != auth.COGNITO:
+    if mode != auth.COGNITO or pool is None:
         return
-    pool = _probe(
-        status,
-        "user pool",
-        ctx.names.user_pool,
-        lambda: auth.find_user_pool(ctx),
-        lambda p: f"{p['Id']}, {p.get('EstimatedNumberOfUsers', 0)} user(s)",
+    status.sign_in.update(
+        pool=ctx.names.user_pool,
+        pool_id=pool["Id"],
+        users=int(pool.get("EstimatedNumberOfUsers", 0)),
+        domain=pool.get("Domain"),
+        case_sensitive=auth.case_sensitive(pool),
     )
-    if pool is not None:
-        status.sign_in.update(
-            pool=ctx.names.user_pool,
-            pool_id=pool["Id"],
-            users=int(pool.get("EstimatedNumberOfUsers", 0)),
-            domain=pool.get("Domain"),
-            case_sensitive=auth.case_sensitive(pool),
-        )
-        if auth.case_sensitive(pool):
-            status.sign_in["warning"] = auth.case_sensitive_warning(ctx)
+    if auth.case_sensitive(pool):
+        status.sign_in["warning"] = auth.case_sensitive_warning(ctx)
 
 
 def _service_view(service: dict[str, Any]) -> dict[str, Any]:
@@ -460,30 +368,41 @@ def _tables(ctx: Context, status: Status) -> None:
         for what in ("variables", "secrets"):
             shown = ", ".join(status.configuration[what]) or "(none)"
             ui.info(f"task definition {what}: {shown}")
-    service = status.service
-    if service is not None:
-        ui.table(
-            f"Service: {service['running']} running, {service['pending']} pending, "
-            f"{service['desired']} desired",
-            ("deployment", "status", "rollout", "tasks", "task definition", "started"),
-            [
-                (
-                    d["id"],
-                    d["status"] + (" (current)" if d["current"] else ""),
-                    d["rollout_state"] or "?",
-                    f"{d['running']}/{d['desired']} running, {d['pending']} pending"
-                    + (f", {d['failed']} failed" if d["failed"] else ""),
-                    d["task_definition"],
-                    d["created_at"] or "",
-                )
-                for d in service["deployments"]
-            ],
-        )
-        for deployment in service["deployments"]:
-            if deployment["rollout_state"] == "FAILED" and deployment["rollout_state_reason"]:
-                ui.info(f"  {deployment['id']}: {deployment['rollout_state_reason']}")
-        for event in service["events"]:
-            ui.info(f"  event {event['at']}: {event['message']}")
+    if status.service is not None:
+        _service_tables(ctx, status.service)
+    _rest(ctx, status)
+
+
+def _service_tables(ctx: Context, service: dict[str, Any]) -> None:
+    """The service's counts, its deployments, why a rollout failed, its last events."""
+    ui = ctx.ui
+    ui.table(
+        f"Service: {service['running']} running, {service['pending']} pending, "
+        f"{service['desired']} desired",
+        ("deployment", "status", "rollout", "tasks", "task definition", "started"),
+        [
+            (
+                d["id"],
+                d["status"] + (" (current)" if d["current"] else ""),
+                d["rollout_state"] or "?",
+                f"{d['running']}/{d['desired']} running, {d['pending']} pending"
+                + (f", {d['failed']} failed" if d["failed"] else ""),
+                d["task_definition"],
+                d["created_at"] or "",
+            )
+            for d in service["deployments"]
+        ],
+    )
+    for deployment in service["deployments"]:
+        if deployment["rollout_state"] == "FAILED" and deployment["rollout_state_reason"]:
+            ui.info(f"  {deployment['id']}: {deployment['rollout_state_reason']}")
+    for event in service["events"]:
+        ui.info(f"  event {event['at']}: {event['message']}")
+
+
+def _rest(ctx: Context, status: Status) -> None:
+    """The targets, the autoscaling, the sign-in, the certificate, and whether it serves."""
+    ui = ctx.ui
     if status.targets:
         ui.table(
             "Targets",

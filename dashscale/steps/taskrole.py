@@ -235,8 +235,11 @@ class TaskRole(Resource):
     def delete(self, ctx: Context, item: Item) -> str:
         return delete_role_named(ctx, item.name)
 
-    def expected(self, ctx: Context) -> bool:
-        return task_role_wanted(ctx)
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        return item.name, "task role (the app's own permissions)"
+
+    def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
+        return (self.name(ctx), "missing", "") if task_role_wanted(ctx) else None
 
 
 def may_run_older(found: Mapping[str, Any]) -> bool:

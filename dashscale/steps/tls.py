@@ -415,8 +415,14 @@ class HostedZone(Resource):
             lambda: route53.delete_hosted_zone(Id=item.data["zone"]), "NoSuchHostedZone"
         )
 
-    def expected(self, ctx: Context) -> bool:
-        return bool(ctx.config.domain)
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        zone_id = item.data["zone"]
+        return item.name, zone_id if item.data[
+            "owned"
+        ] else f"{zone_id} (yours, not created by dashscale)"
+
+    def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
+        return (domains(ctx)[0], "missing", "") if ctx.config.domain else None
 
 
 def _servers(ctx: Context, records: list[dict[str, Any]], domain: str) -> tuple[str, ...]:
@@ -515,8 +521,12 @@ class CertificateResource(Resource):
             ("ResourceInUseException",),
         )
 
-    def expected(self, ctx: Context) -> bool:
-        return bool(ctx.config.domain)
+    def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        certificate = item.data["resource"]
+        return str(certificate["DomainName"]), str(certificate["Status"])
+
+    def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
+        return (domains(ctx)[0], "missing", "") if ctx.config.domain else None
 
 
 class ValidationRecords(Resource):
@@ -575,9 +585,6 @@ class ValidationRecords(Resource):
 
     def delete(self, ctx: Context, item: Item) -> str:
         return delete_record(ctx, item)
-
-    def expected(self, ctx: Context) -> bool:
-        return False  # shown with the certificate
 
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> None:
         zone: Zone = refs[HostedZone.key]
@@ -830,10 +837,12 @@ def app_certificates(ctx: Context, survey: Survey) -> AppCertificates:
             users = [u for u in certificate.get("InUseBy", []) if not ours_in_use.search(u)]
             if not users:
                 reason = certificate["Status"].lower()
-                items.append(Item(CertificateResource.kind, name, DELETE, reason, {"arn": arn}))
+                data = {"arn": arn, "resource": certificate}
+                items.append(Item(CertificateResource.kind, name, DELETE, reason, data))
                 continue
             reason = f"in use by {', '.join(users)}; remove it there first"
-            items.append(Item(CertificateResource.kind, name, KEEP, reason, {"arn": arn}))
+            data = {"arn": arn, "resource": certificate}
+            items.append(Item(CertificateResource.kind, name, KEEP, reason, data))
             if certificate.get("Status") in LIVE_CERTIFICATE_STATUSES:
                 for record in records_validating(certificate):
                     still_needed[record] = f"validates the certificate {name}, which stays"
@@ -916,14 +925,15 @@ def _zone_item(
         if r not in going
         and not (fqdn(r["Name"]) == fqdn(zone.name) and r["Type"] in ("SOA", "NS"))
     ]
-    kind, name = HostedZone.kind, zone.name
+    kind, name, data = HostedZone.kind, zone.name, {"zone": zone.id, "owned": zone.owned}
     if not zone.owned:
-        return Item(kind, name, KEEP, "not created by dashscale for this app: never deleted")
+        return Item(kind, name, KEEP, "not created by dashscale for this app: never deleted", data)
     if not everything:
-        return Item(kind, name, KEEP, "holds your domain's DNS; --all deletes it")
+        return Item(kind, name, KEEP, "holds your domain's DNS; --all deletes it", data)
     if others:
-        return Item(kind, name, KEEP, f"holds {len(others)} record(s) that are not dashscale's")
-    return Item(kind, name, DELETE, "created by dashscale", {"zone": zone.id})
+        reason = f"holds {len(others)} record(s) that are not dashscale's"
+        return Item(kind, name, KEEP, reason, data)
+    return Item(kind, name, DELETE, "created by dashscale", data)
 
 
 def delete_record(ctx: Context, item: Item) -> str:
