@@ -1,8 +1,9 @@
-"""The one inventory (dashscale/inventory.py): a new kind of resource is one class, and teardown,
-its dry run and its order follow from it; the delete order is the reverse of `needs`."""
+"""The one inventory (dashscale/inventory.py): a new kind of resource is one class, and status,
+teardown, its dry run and its order follow from it; the delete order is the reverse of `needs`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from dashscale import inventory
 from dashscale.context import Context
 from dashscale.model import DELETE, Item, Resource, Survey
+from dashscale.steps import status as status_step
 from dashscale.steps import teardown as teardown_step
 from dashscale.steps.up import every_resource
 from tests.support.operating import IMAGE, said
@@ -57,9 +59,17 @@ def test_a_new_kind_is_in_teardown_its_dry_run_and_its_order(
 ) -> None:
     assert run("up", "--image", IMAGE).exit_code == 0
     deleted: list[bool] = []
-    monkeypatch.setattr(
-        teardown_step, "every_resource", lambda: [*every_resource(), Throwaway(boto, deleted)]
-    )
+    with_it = lambda: [*every_resource(), Throwaway(boto, deleted)]  # noqa: E731
+    monkeypatch.setattr(teardown_step, "every_resource", with_it)
+    monkeypatch.setattr(status_step, "every_resource", with_it)
+
+    shown = json.loads(run("status", "--json").stdout)["resources"]
+    assert {
+        "kind": "throwaway thing",
+        "name": "demo-thing",
+        "state": "found",
+        "detail": "made by a test",
+    } in shown
 
     listing = run("teardown", "--dry-run")
     assert listing.exit_code == 0, listing.output
