@@ -129,6 +129,20 @@ def run() -> callable:
     return invoke
 
 
+@pytest.fixture
+def oidc_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict]]:
+    """A discovery server on 127.0.0.1: yields its issuer and the document it serves (a test
+    may change it); the CLI trusts its certificate."""
+    from tests.support.oidc import discovery_server
+
+    document: dict[str, str] = {}
+    with discovery_server(tmp_path, document) as (issuer, ca_file):
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.setenv(name, "127.0.0.1,localhost")
+        yield issuer, document
+
+
 @pytest.fixture(scope="session")
 def docker_client():
     """The real Docker engine; the test command starts one when none runs."""

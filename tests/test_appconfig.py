@@ -337,28 +337,23 @@ def test_the_installed_command_takes_a_secret_on_stdin(aws: str, boto, project: 
 
     from tests.support.operating import installed_command
 
-    done = subprocess.run(
-        [*installed_command(), "secret", "set", "API_TOKEN"],
-        cwd=project,
-        input=VALUE,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=120,
-    )
+    def secret_set(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*installed_command(), "secret", "set", name],
+            cwd=project,
+            input=VALUE,
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=120,
+        )
+
+    done = secret_set("API_TOKEN")
     assert done.returncode == 0, done.stderr
     assert_no_leak_in_results((done,), BOTH)
     stored = boto("ssm").get_parameter(Name="/dashscale/demo/API_TOKEN", WithDecryption=True)
     assert stored["Parameter"]["Value"] == VALUE
-    refused = subprocess.run(
-        [*installed_command(), "secret", "set", "API-TOKEN"],
-        cwd=project,
-        input=VALUE,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=120,
-    )
+    refused = secret_set("API-TOKEN")
     assert refused.returncode == 2
     assert_no_leak_in_results((refused,), BOTH)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ctrl_c import CtrlCAfter
 from tests.support.flaky_aws import Faults, FlakyAws
 from tests.support.operating import installed_command
 from tests.test_flaky_aws import EXACTLY_ONE_OF_EACH, IMAGE, count_resources
@@ -36,29 +37,16 @@ UP = [sys.executable, "-m", "dashscale", "up", "--image", IMAGE, "--set", "DOMAI
     ],
 )
 def test_ctrl_c_then_up_converges(aws: str, boto, project: Path, run, operation: str) -> None:
-    state: dict[str, float] = {}
-    process: subprocess.Popen[str] | None = None
-
-    def interrupt(seen: str) -> None:
-        if seen == operation and "sent" not in state and process is not None:
-            state["sent"] = time.monotonic()
-            process.send_signal(signal.SIGINT)
-            time.sleep(0.5)  # let the signal land while the client still waits for the answer
-
-    proxy = FlakyAws(aws, Faults())
-    proxy.after_forward = interrupt
+    ctrl_c = CtrlCAfter(operation)
+    proxy = FlakyAws(aws, Faults(), after_forward=ctrl_c)
     env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url}
     try:
-        process = subprocess.Popen(
-            UP, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        _, stderr = process.communicate(timeout=120)
-        ended = time.monotonic()
+        code, stderr, ended = ctrl_c.run(UP, project, env, timeout=120)
     finally:
         proxy.stop()
-    assert "sent" in state, f"{operation} never happened:\n{stderr}"
-    assert process.returncode == 130, stderr
-    assert ended - state["sent"] < 5
+    assert ctrl_c.sent is not None, f"{operation} never happened:\n{stderr}"
+    assert code == 130, stderr
+    assert ended - ctrl_c.sent < 5
     assert "Traceback" not in stderr
     assert "interrupted" in stderr and "run `dashscale up` again" in stderr
     assert "done before stopping" in stderr or "nothing was changed" in stderr
@@ -129,35 +117,19 @@ def test_ctrl_c_during_a_blocked_aws_call_ends_within_3_s(aws: str, project: Pat
     """AWS holds CreateLoadBalancer for 45 s (the answer comes late): the command does not wait
     for it, prints nothing after its message, and a later `up` finds what the call made."""
     release = threading.Event()
-    state: dict[str, float] = {}
-    process: subprocess.Popen[str] | None = None
-
-    def hold(seen: str) -> None:
-        if seen == "CreateLoadBalancer" and "sent" not in state and process is not None:
-            state["sent"] = time.monotonic()
-            process.send_signal(signal.SIGINT)
-            release.wait(45)
-
-    proxy = FlakyAws(aws, Faults())
-    proxy.after_forward = hold
+    ctrl_c = CtrlCAfter("CreateLoadBalancer", then=lambda: release.wait(45))
+    proxy = FlakyAws(aws, Faults(), after_forward=ctrl_c)
     env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url}
     try:
-        process = subprocess.Popen(
-            [*installed_command(), "up", "--image", IMAGE],
-            cwd=project,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        code, stderr, ended = ctrl_c.run(
+            [*installed_command(), "up", "--image", IMAGE], project, env, timeout=120
         )
-        _, stderr = process.communicate(timeout=120)
-        ended = time.monotonic()
     finally:
         release.set()
         proxy.stop()
-    assert "sent" in state, stderr
-    assert process.returncode == 130, stderr
-    assert ended - state["sent"] < 3, stderr
+    assert ctrl_c.sent is not None, stderr
+    assert code == 130, stderr
+    assert ended - ctrl_c.sent < 3, stderr
     assert "Traceback" not in stderr
     # the message is the last thing said: nothing a held piece finished is printed after it
     tail = " ".join(stderr[stderr.index("error: interrupted") :].split())

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.leaks import assert_no_leak, assert_no_leak_in_results, distinctive_secret
-from tests.support.oidc import discovery_server
 from tests.support.operating import said
 from tests.support.recording import recording
+from tests.support.sign_in import oidc_flags, the_client, the_pool
 from tests.test_dry_run import plan_of
 from tests.test_up import IMAGE
 
@@ -133,17 +133,13 @@ def test_cognito_sign_in_users_and_back_to_none(
     result = run("up", "--image", IMAGE, *COGNITO)
     assert result.exit_code == 0, result.output
     cognito = boto("cognito-idp")
-    (pool,) = cognito.list_user_pools(MaxResults=10)["UserPools"]
-    assert pool["Name"] == "demo-users"
-    described = cognito.describe_user_pool(UserPoolId=pool["Id"])["UserPool"]
+    described = the_pool(boto)
+    assert described["Name"] == "demo-users"
     assert described["UserPoolTags"] == {"dashscale:app": "demo"}
     assert described["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
     assert described["UsernameAttributes"] == ["email"]
     assert described["Domain"].startswith("demo-")
-    (listed,) = cognito.list_user_pool_clients(UserPoolId=pool["Id"])["UserPoolClients"]
-    client = cognito.describe_user_pool_client(UserPoolId=pool["Id"], ClientId=listed["ClientId"])[
-        "UserPoolClient"
-    ]
+    client = the_client(boto, described["Id"])
     assert client["ClientSecret"]
     assert client["AllowedOAuthFlows"] == ["code"]
     assert set(client["AllowedOAuthScopes"]) == {"openid", "email"}
@@ -160,7 +156,7 @@ def test_cognito_sign_in_users_and_back_to_none(
     first, second = ordered(found[443]["DefaultActions"])
     assert (first["Type"], int(first["Order"])) == ("authenticate-cognito", 1)
     assert first["AuthenticateCognitoConfig"]["UserPoolArn"] == described["Arn"]
-    assert first["AuthenticateCognitoConfig"]["UserPoolClientId"] == listed["ClientId"]
+    assert first["AuthenticateCognitoConfig"]["UserPoolClientId"] == client["ClientId"]
     assert first["AuthenticateCognitoConfig"]["UserPoolDomain"] == described["Domain"]
     assert (second["Type"], int(second["Order"])) == ("forward", 2)
     assert found[80]["DefaultActions"][0]["Type"] == "redirect"
@@ -168,7 +164,7 @@ def test_cognito_sign_in_users_and_back_to_none(
     added = run("users", "add", "ana@example.com", *COGNITO)
     assert added.exit_code == 0, added.output
     assert "invited" in added.stdout
-    users = cognito.list_users(UserPoolId=pool["Id"])["Users"]
+    users = cognito.list_users(UserPoolId=described["Id"])["Users"]
     assert [u["Username"] for u in users] != []
     listing = run("users", "list", *COGNITO)
     assert listing.exit_code == 0, listing.output
@@ -204,90 +200,72 @@ def test_oidc_sign_in_uses_the_discovery_document_and_never_shows_the_secret(
     project: Path,
     run,
     no_docker: None,
-    tmp_path: Path,
+    oidc_provider: tuple[str, dict],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with discovery_server(tmp_path) as (issuer, ca_file):
-        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-        for name in ("NO_PROXY", "no_proxy"):
-            monkeypatch.setenv(name, "127.0.0.1,localhost")
-        oidc = (
-            "--set",
-            "DOMAIN=example.com",
-            "--set",
-            "AUTH=oidc",
-            "--set",
-            f"OIDC_ISSUER={issuer}",
-            "--set",
-            "OIDC_CLIENT_ID=dash-client",
-        )
-        missing = run("up", "--image", IMAGE, *oidc)
-        assert missing.exit_code == 2, missing.output  # no secret: stops before any change
-        assert "OIDC_CLIENT_SECRET" in missing.output
-        assert boto("elbv2").describe_load_balancers()["LoadBalancers"] == []
+    issuer, _ = oidc_provider
+    oidc = oidc_flags(issuer)
+    missing = run("up", "--image", IMAGE, *oidc)
+    assert missing.exit_code == 2, missing.output  # no secret: stops before any change
+    assert "OIDC_CLIENT_SECRET" in missing.output
+    assert boto("elbv2").describe_load_balancers()["LoadBalancers"] == []
 
-        monkeypatch.setenv("OIDC_CLIENT_SECRET", SECRET)
-        result = run("up", "--image", IMAGE, *oidc)
-        assert result.exit_code == 0, result.output
-        first, second = ordered(listeners(boto)[443]["DefaultActions"])
-        config = first["AuthenticateOidcConfig"]
-        assert first["Type"] == "authenticate-oidc"
-        assert config["Issuer"] == issuer
-        assert config["AuthorizationEndpoint"] == f"{issuer}/authorize"
-        assert config["TokenEndpoint"] == f"{issuer}/token"
-        assert config["UserInfoEndpoint"] == f"{issuer}/userinfo"
-        assert config["ClientId"] == "dash-client"
-        assert second["Type"] == "forward"
+    monkeypatch.setenv("OIDC_CLIENT_SECRET", SECRET)
+    result = run("up", "--image", IMAGE, *oidc)
+    assert result.exit_code == 0, result.output
+    first, second = ordered(listeners(boto)[443]["DefaultActions"])
+    config = first["AuthenticateOidcConfig"]
+    assert first["Type"] == "authenticate-oidc"
+    assert config["Issuer"] == issuer
+    assert config["AuthorizationEndpoint"] == f"{issuer}/authorize"
+    assert config["TokenEndpoint"] == f"{issuer}/token"
+    assert config["UserInfoEndpoint"] == f"{issuer}/userinfo"
+    assert config["ClientId"] == "dash-client"
+    assert second["Type"] == "forward"
 
-        dry = run("up", "--image", IMAGE, *oidc, "--dry-run")
-        status = run("status", "--json", *oidc)
-        with recording(aws) as calls:
-            again = run("up", "--image", IMAGE, *oidc)
-        assert again.exit_code == 0, again.output
-        assert calls.changing == []
-        assert dry.exit_code == 0, dry.output
-        assert '"sign_in"' in status.stdout, status.output  # it said something (exit 1: no target)
-        assert_no_leak_in_results((result, dry, status, again), [SECRET])
-        assert_no_leak((project / ".env").read_text(), [SECRET], ".env")
-        definition = boto("ecs").describe_task_definition(taskDefinition="demo-taskdef")
-        assert_no_leak(str(definition["taskDefinition"]), [SECRET], "the task definition")
+    dry = run("up", "--image", IMAGE, *oidc, "--dry-run")
+    status = run("status", "--json", *oidc)
+    with recording(aws) as calls:
+        again = run("up", "--image", IMAGE, *oidc)
+    assert again.exit_code == 0, again.output
+    assert calls.changing == []
+    assert dry.exit_code == 0, dry.output
+    assert '"sign_in"' in status.stdout, status.output  # it said something (exit 1: no target)
+    assert_no_leak_in_results((result, dry, status, again), [SECRET])
+    assert_no_leak((project / ".env").read_text(), [SECRET], ".env")
+    definition = boto("ecs").describe_task_definition(taskDefinition="demo-taskdef")
+    assert_no_leak(str(definition["taskDefinition"]), [SECRET], "the task definition")
 
 
 def test_the_oidc_client_secret_can_be_stored_and_is_not_the_apps(
-    aws: str, boto, project: Path, run, no_docker: None, tmp_path: Path, monkeypatch
+    aws: str,
+    boto,
+    project: Path,
+    run,
+    no_docker: None,
+    oidc_provider: tuple[str, dict],
+    monkeypatch,
 ) -> None:
     """`dashscale secret set OIDC_CLIENT_SECRET` instead of the environment: the load balancer
     gets it; the app's tasks do not (it is the load balancer's, not the app's)."""
     monkeypatch.delenv("OIDC_CLIENT_SECRET", raising=False)
-    with discovery_server(tmp_path) as (issuer, ca_file):
-        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-        for name in ("NO_PROXY", "no_proxy"):
-            monkeypatch.setenv(name, "127.0.0.1,localhost")
-        oidc = (
-            "--set",
-            "DOMAIN=example.com",
-            "--set",
-            "AUTH=oidc",
-            "--set",
-            f"OIDC_ISSUER={issuer}",
-            "--set",
-            "OIDC_CLIENT_ID=dash-client",
-        )
-        stored = run("secret", "set", "OIDC_CLIENT_SECRET", input=SECRET + "\n")
-        assert stored.exit_code == 0, stored.output
-        result = run("up", "--image", IMAGE, *oidc)
-        assert result.exit_code == 0, result.output
-        first, _ = ordered(listeners(boto)[443]["DefaultActions"])
-        assert first["Type"] == "authenticate-oidc"
-        assert first["AuthenticateOidcConfig"]["ClientId"] == "dash-client"
-        definition = boto("ecs").describe_task_definition(taskDefinition="demo-taskdef")
-        (container,) = definition["taskDefinition"]["containerDefinitions"]
-        assert [s["name"] for s in container.get("secrets", [])] == []
-        with recording(aws) as calls:
-            again = run("up", "--image", IMAGE, *oidc)
-        assert again.exit_code == 0 and calls.changing == []
-        assert_no_leak_in_results((stored, result, again), [SECRET])
-        assert_no_leak(str(definition["taskDefinition"]), [SECRET], "the task definition")
+    issuer, _ = oidc_provider
+    oidc = oidc_flags(issuer)
+    stored = run("secret", "set", "OIDC_CLIENT_SECRET", input=SECRET + "\n")
+    assert stored.exit_code == 0, stored.output
+    result = run("up", "--image", IMAGE, *oidc)
+    assert result.exit_code == 0, result.output
+    first, _ = ordered(listeners(boto)[443]["DefaultActions"])
+    assert first["Type"] == "authenticate-oidc"
+    assert first["AuthenticateOidcConfig"]["ClientId"] == "dash-client"
+    definition = boto("ecs").describe_task_definition(taskDefinition="demo-taskdef")
+    (container,) = definition["taskDefinition"]["containerDefinitions"]
+    assert [s["name"] for s in container.get("secrets", [])] == []
+    with recording(aws) as calls:
+        again = run("up", "--image", IMAGE, *oidc)
+    assert again.exit_code == 0 and calls.changing == []
+    assert_no_leak_in_results((stored, result, again), [SECRET])
+    assert_no_leak(str(definition["taskDefinition"]), [SECRET], "the task definition")
 
 
 def test_sticky_sessions_on_and_off(aws: str, boto, project: Path, run, no_docker: None) -> None:

@@ -10,15 +10,14 @@ outsider would (tests/support/outsider.py). No moment may forward an outsider to
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.ctrl_c import CtrlCAfter
 from tests.support.flaky_aws import Faults, FlakyAws
 from tests.support.operating import said
 from tests.support.outsider import APP, Timeline, view
@@ -169,31 +168,20 @@ def test_ctrl_c_at_any_point_leaves_the_app_private(
 ) -> None:
     """`up` as users run it, interrupted right after AWS acted on `operation`: the state it
     leaves is private, and so is every moment of the `up` that finishes the job."""
-    state: dict[str, float] = {}
-    process: subprocess.Popen[str] | None = None
-
-    def interrupt(seen: str) -> None:
-        if seen == operation and "sent" not in state and process is not None:
-            state["sent"] = time.monotonic()
-            process.send_signal(signal.SIGINT)
-            time.sleep(0.5)
-
+    ctrl_c = CtrlCAfter(operation)
     timeline = Timeline(boto)
 
     def both(seen: str) -> None:
         timeline(seen)
-        interrupt(seen)
+        ctrl_c(seen)
 
     proxy = FlakyAws(aws, Faults(), after_forward=both, one_change_at_a_time=True)
     env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url}
     command = [sys.executable, "-m", "dashscale", "up", "--image", IMAGE, *PRIVATE]
     try:
-        process = subprocess.Popen(
-            command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        _, stderr = process.communicate(timeout=180)
-        assert "sent" in state, f"{operation} never happened:\n{stderr}"
-        assert process.returncode == 130, stderr
+        code, stderr, _ = ctrl_c.run(command, project, env, timeout=180)
+        assert ctrl_c.sent is not None, f"{operation} never happened:\n{stderr}"
+        assert code == 130, stderr
         assert timeline.reached_the_app() == []
         assert APP not in view(boto).values()
 

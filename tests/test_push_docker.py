@@ -7,7 +7,7 @@ import contextlib
 import io
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import bcrypt
@@ -72,6 +72,25 @@ def use_registry(monkeypatch: pytest.MonkeyPatch, engine_refs: list[str], addres
     engine_refs.append(address)
 
 
+@pytest.fixture
+def proxied_registry(
+    registry_now: Registry, engine_refs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., FlakyTcpProxy]]:
+    """Starts a FlakyTcpProxy in front of registry_now with the given faults and makes it
+    DASHSCALE_REGISTRY; every proxy started is stopped after the test."""
+    proxies: list[FlakyTcpProxy] = []
+
+    def start(fail_first: int = 0, fail_when: Callable[[str], bool] | None = None) -> FlakyTcpProxy:
+        proxy = FlakyTcpProxy(registry_now.port, fail_first=fail_first, fail_when=fail_when)
+        proxies.append(proxy)
+        use_registry(monkeypatch, engine_refs, proxy.address)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.stop()
+
+
 PING = "GET /v2/ HTTP/1.1"  # what the engine asks a registry first, for each push
 
 
@@ -107,58 +126,53 @@ def test_push_after_build_as_a_new_user(
     boto,
     base_image: str,
     registry_now: Registry,
-    engine_refs: list[str],
+    proxied_registry: Callable[..., FlakyTcpProxy],
     docker_config: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # a proxy that breaks nothing, to count the bytes that reach the registry
-    proxy = FlakyTcpProxy(registry_now.port, fail_first=0)
-    try:
-        use_registry(monkeypatch, engine_refs, proxy.address)
-        built = run("build", "--no-check")
-        assert built.exit_code == 0, built.output
-        tag = built.stdout.strip().split(":")[-1]
+    proxy = proxied_registry(fail_first=0)
+    built = run("build", "--no-check")
+    assert built.exit_code == 0, built.output
+    tag = built.stdout.strip().split(":")[-1]
 
-        first = run("push")
-        assert first.exit_code == 0, first.output
-        uri, digest = result_lines(first)
-        assert uri == f"{proxy.address}/{REPOSITORY}:{tag}"
-        assert registry_now.tags(REPOSITORY) == [tag]
-        assert digest == registry_digest(registry_now, tag)
-        assert proxy.bytes_up > 50_000_000  # the layers went up
-        assert "layers uploaded" in said(first.output)
+    first = run("push")
+    assert first.exit_code == 0, first.output
+    uri, digest = result_lines(first)
+    assert uri == f"{proxy.address}/{REPOSITORY}:{tag}"
+    assert registry_now.tags(REPOSITORY) == [tag]
+    assert digest == registry_digest(registry_now, tag)
+    assert proxy.bytes_up > 50_000_000  # the layers went up
+    assert "layers uploaded" in said(first.output)
 
-        settings = repository_settings(boto)
-        assert settings["scan"] is True and settings["mutability"] == "IMMUTABLE"
-        assert {"Key": "dashscale:app", "Value": "demo"} in settings["tags"]
-        assert settings["policy"] == lifecycle_policy(30)
+    settings = repository_settings(boto)
+    assert settings["scan"] is True and settings["mutability"] == "IMMUTABLE"
+    assert {"Key": "dashscale:app", "Value": "demo"} in settings["tags"]
+    assert settings["policy"] == lifecycle_policy(30)
 
-        # the same content again: exit 0, nothing uploaded, nothing changed in AWS
-        sent = proxy.bytes_up
-        with recording(aws) as calls:
-            second = run("push", "--verbose")
-        assert second.exit_code == 0, second.output
-        assert result_lines(second) == (uri, digest)
-        assert "already in the registry; nothing uploaded" in said(second.output)
-        assert proxy.bytes_up - sent < 100_000
-        assert calls.changing == []
+    # the same content again: exit 0, nothing uploaded, nothing changed in AWS
+    sent = proxy.bytes_up
+    with recording(aws) as calls:
+        second = run("push", "--verbose")
+    assert second.exit_code == 0, second.output
+    assert result_lines(second) == (uri, digest)
+    assert "already in the registry; nothing uploaded" in said(second.output)
+    assert proxy.bytes_up - sent < 100_000
+    assert calls.changing == []
 
-        # a source change: a new tag, and only the changed layer goes up
-        app = project / "src" / "app.py"
-        app.write_text(app.read_text().replace("Hello from dashscale", "Hello again"))
-        sent = proxy.bytes_up
-        third = run("push", "--no-check")
-        assert third.exit_code == 0, third.output
-        new_uri, new_digest = result_lines(third)
-        assert new_uri != uri and new_digest != digest
-        assert sorted(registry_now.tags(REPOSITORY)) == sorted([tag, new_uri.split(":")[-1]])
-        assert proxy.bytes_up - sent < 5_000_000
-        assert "already there" in said(third.output) and "0 already there" not in said(third.output)
+    # a source change: a new tag, and only the changed layer goes up
+    app = project / "src" / "app.py"
+    app.write_text(app.read_text().replace("Hello from dashscale", "Hello again"))
+    sent = proxy.bytes_up
+    third = run("push", "--no-check")
+    assert third.exit_code == 0, third.output
+    new_uri, new_digest = result_lines(third)
+    assert new_uri != uri and new_digest != digest
+    assert sorted(registry_now.tags(REPOSITORY)) == sorted([tag, new_uri.split(":")[-1]])
+    assert proxy.bytes_up - sent < 5_000_000
+    assert "already there" in said(third.output) and "0 already there" not in said(third.output)
 
-        assert shows_no_token(first, second, third)
-        assert list(docker_config.iterdir()) == []  # no login stored anywhere
-    finally:
-        proxy.stop()
+    assert shows_no_token(first, second, third)
+    assert list(docker_config.iterdir()) == []  # no login stored anywhere
 
 
 def test_push_goes_through_connections_broken_at_first(
@@ -167,26 +181,21 @@ def test_push_goes_through_connections_broken_at_first(
     aws: str,
     base_image: str,
     registry_now: Registry,
-    engine_refs: list[str],
-    monkeypatch: pytest.MonkeyPatch,
+    proxied_registry: Callable[..., FlakyTcpProxy],
 ) -> None:
     # the engine's first request to the registry, which it does not retry by itself
-    proxy = FlakyTcpProxy(registry_now.port, fail_first=1, fail_when=is_ping)
-    try:
-        use_registry(monkeypatch, engine_refs, proxy.address)
-        result = run("push", "--no-check")
-        assert result.exit_code == 0, result.output
-        assert proxy.broken == [PING]
-        assert "attempt 1 of 6 failed" in said(result.output)
-        assert "attempt 2 of 6 failed" not in said(result.output)
-        assert "connection reset by peer" in said(result.output)
-        uri, digest = result_lines(result)
-        tag = uri.split(":")[-1]
-        assert registry_now.tags(REPOSITORY) == [tag]
-        assert digest == registry_digest(registry_now, tag)
-        assert shows_no_token(result)
-    finally:
-        proxy.stop()
+    proxy = proxied_registry(fail_first=1, fail_when=is_ping)
+    result = run("push", "--no-check")
+    assert result.exit_code == 0, result.output
+    assert proxy.broken == [PING]
+    assert "attempt 1 of 6 failed" in said(result.output)
+    assert "attempt 2 of 6 failed" not in said(result.output)
+    assert "connection reset by peer" in said(result.output)
+    uri, digest = result_lines(result)
+    tag = uri.split(":")[-1]
+    assert registry_now.tags(REPOSITORY) == [tag]
+    assert digest == registry_digest(registry_now, tag)
+    assert shows_no_token(result)
 
 
 class ArmingUI(UI):
@@ -216,30 +225,25 @@ def test_failures_inside_the_push_stream_are_retried(
     aws: str,
     base_image: str,
     registry_now: Registry,
-    engine_refs: list[str],
-    monkeypatch: pytest.MonkeyPatch,
+    proxied_registry: Callable[..., FlakyTcpProxy],
 ) -> None:
-    proxy = FlakyTcpProxy(registry_now.port, fail_first=0)
-    try:
-        use_registry(monkeypatch, engine_refs, proxy.address)
-        buffer = io.StringIO()
-        ui = ArmingUI(proxy, failures=1, buffer=buffer)
-        sleeps: list[float] = []
-        ctx = Context(config=load_config(), ui=ui, clock=Clock(sleep=sleeps.append))
-        pushed = push(ctx)
-        text = buffer.getvalue()
-        assert ui.pushes == 2 and len(sleeps) == 1  # the stream failed, the push ran again
-        assert proxy.broken == [PING]
-        assert f"failed (pushing {pushed.uri})" in text
-        assert "connection reset by peer" in text
-        tag = pushed.uri.split(":")[-1]
-        assert registry_now.tags(REPOSITORY) == [tag]
-        assert pushed.digest == registry_digest(registry_now, tag)
-        assert pushed.architecture == "X86_64"
-        # what `up` asks: the registry holds the current content's image
-        assert find_pushed(ctx) == pushed
-    finally:
-        proxy.stop()
+    proxy = proxied_registry(fail_first=0)
+    buffer = io.StringIO()
+    ui = ArmingUI(proxy, failures=1, buffer=buffer)
+    sleeps: list[float] = []
+    ctx = Context(config=load_config(), ui=ui, clock=Clock(sleep=sleeps.append))
+    pushed = push(ctx)
+    text = buffer.getvalue()
+    assert ui.pushes == 2 and len(sleeps) == 1  # the stream failed, the push ran again
+    assert proxy.broken == [PING]
+    assert f"failed (pushing {pushed.uri})" in text
+    assert "connection reset by peer" in text
+    tag = pushed.uri.split(":")[-1]
+    assert registry_now.tags(REPOSITORY) == [tag]
+    assert pushed.digest == registry_digest(registry_now, tag)
+    assert pushed.architecture == "X86_64"
+    # what `up` asks: the registry holds the current content's image
+    assert find_pushed(ctx) == pushed
 
 
 def test_retries_run_out_when_the_registry_never_answers(
@@ -247,25 +251,20 @@ def test_retries_run_out_when_the_registry_never_answers(
     aws: str,
     base_image: str,
     registry_now: Registry,
-    engine_refs: list[str],
-    monkeypatch: pytest.MonkeyPatch,
+    proxied_registry: Callable[..., FlakyTcpProxy],
 ) -> None:
-    proxy = FlakyTcpProxy(registry_now.port, fail_first=10_000)
-    try:
-        use_registry(monkeypatch, engine_refs, proxy.address)
-        sleeps: list[float] = []
-        buffer = io.StringIO()
-        console = Console(file=buffer, width=300)
-        ctx = Context(
-            config=load_config(), ui=UI(err=console, out=console), clock=Clock(sleep=sleeps.append)
-        )
-        with pytest.raises(PushError) as raised:
-            push(ctx, retries=2)
-        assert len(sleeps) == 2 and 1.0 <= sleeps[0] <= 2.0 and 2.0 <= sleeps[1] <= 4.0
-        assert "failed 3 times" in raised.value.message
-        assert registry_now.tags(REPOSITORY) == []
-    finally:
-        proxy.stop()
+    proxied_registry(fail_first=10_000)  # every connection is reset
+    sleeps: list[float] = []
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=300)
+    ctx = Context(
+        config=load_config(), ui=UI(err=console, out=console), clock=Clock(sleep=sleeps.append)
+    )
+    with pytest.raises(PushError) as raised:
+        push(ctx, retries=2)
+    assert len(sleeps) == 2 and 1.0 <= sleeps[0] <= 2.0 and 2.0 <= sleeps[1] <= 4.0
+    assert "failed 3 times" in raised.value.message
+    assert registry_now.tags(REPOSITORY) == []
 
 
 def test_a_refused_login_stops_at_once_without_showing_the_token(

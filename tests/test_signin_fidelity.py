@@ -4,37 +4,20 @@ updates that keep what dashscale does not own (moto_fixes makes moto reset like 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
-from tests.support.oidc import discovery_server
 from tests.support.operating import said
 from tests.support.recording import recording
+from tests.support.sign_in import oidc_flags, the_client, the_pool
 from tests.test_dry_run import plan_of
 from tests.test_private import COGNITO
 from tests.test_up import IMAGE
 
 TRIGGER = "arn:aws:lambda:us-east-1:123456789012:function:pre-sign-up"
 MOVE = "dashscale teardown --all"
-
-
-def the_pool(boto) -> dict:
-    cognito = boto("cognito-idp")
-    (pool,) = cognito.list_user_pools(MaxResults=10)["UserPools"]
-    return dict(cognito.describe_user_pool(UserPoolId=pool["Id"])["UserPool"])
-
-
-def the_client(boto, pool_id: str) -> dict:
-    cognito = boto("cognito-idp")
-    (listed,) = cognito.list_user_pool_clients(UserPoolId=pool_id)["UserPoolClients"]
-    return dict(
-        cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=listed["ClientId"])[
-            "UserPoolClient"
-        ]
-    )
 
 
 def test_the_pool_is_made_case_insensitive_and_an_older_one_gets_a_warning(
@@ -174,31 +157,6 @@ def assert_no_leak(texts: list[str]) -> None:
                 assert leaked == [], f"{leaked} of a client secret in the output"
 
 
-@pytest.fixture
-def provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict]]:
-    """A discovery server on 127.0.0.1: yields its issuer and the document it serves (a test
-    may change it); the CLI trusts its certificate."""
-    document: dict[str, str] = {}
-    with discovery_server(tmp_path, document) as (issuer, ca_file):
-        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-        for name in ("NO_PROXY", "no_proxy"):
-            monkeypatch.setenv(name, "127.0.0.1,localhost")
-        yield issuer, document
-
-
-def oidc_flags(issuer: str) -> tuple[str, ...]:
-    return (
-        "--set",
-        "DOMAIN=example.com",
-        "--set",
-        "AUTH=oidc",
-        "--set",
-        f"OIDC_ISSUER={issuer}",
-        "--set",
-        "OIDC_CLIENT_ID=dash-client",
-    )
-
-
 def https_listener(boto) -> tuple[dict, dict[str, str]]:
     elbv2 = boto("elbv2")
     (lb,) = elbv2.describe_load_balancers(Names=["demo-alb"])["LoadBalancers"]
@@ -239,13 +197,13 @@ def test_a_discovery_document_that_does_not_fit_stops_before_any_change(
     project: Path,
     run,
     no_docker: None,
-    provider: tuple[str, dict],
+    oidc_provider: tuple[str, dict],
     monkeypatch: pytest.MonkeyPatch,
     field: str,
     value: str,
     message: str,
 ) -> None:
-    issuer, document = provider
+    issuer, document = oidc_provider
     monkeypatch.setenv("OIDC_CLIENT_SECRET", SECRETS[0])
     document[field] = value
     with recording(aws) as calls:
@@ -258,9 +216,9 @@ def test_a_discovery_document_that_does_not_fit_stops_before_any_change(
 
 
 def test_a_trailing_slash_on_oidc_issuer_is_the_same_issuer(
-    aws: str, project: Path, run, no_docker: None, provider: tuple[str, dict], monkeypatch
+    aws: str, project: Path, run, no_docker: None, oidc_provider: tuple[str, dict], monkeypatch
 ) -> None:
-    issuer, _ = provider
+    issuer, _ = oidc_provider
     monkeypatch.setenv("OIDC_CLIENT_SECRET", SECRETS[0])
     dry = run("up", "--image", IMAGE, *oidc_flags(issuer + "/"), "--dry-run")
     assert dry.exit_code == 0, dry.output
@@ -272,10 +230,10 @@ def test_a_rotated_oidc_client_secret_is_noticed_and_applied_and_never_shown(
     project: Path,
     run,
     no_docker: None,
-    provider: tuple[str, dict],
+    oidc_provider: tuple[str, dict],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    issuer, _ = provider
+    issuer, _ = oidc_provider
     flags = oidc_flags(issuer)
     outputs: list[str] = []
 

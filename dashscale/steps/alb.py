@@ -1,9 +1,17 @@
-"""`dashscale alb`: the load balancer, its target group, the port-80 listener and the ECS service.
+"""The load balancer, its target group and the port-80 listener: the front half of `dashscale alb`.
 
-This module declares the load balancer, the target group and the port-80 listener (the service is
-in service.py, what follows a deployment in deployment.py). Create order follows real AWS, which
-the emulator does not enforce: the listener forwards to the target group before the service is
-attached to it.
+Declared here as resources: APP-alb (internet-facing, in the subnets with APP-alb-sg, dropping
+invalid header fields); APP-tg (type ip, HTTP on APP_PORT, the tuned health check, the drain time
+and STICKY_SESSIONS); the port-80 listener, forwarding to APP-tg or, with AUTH, answering a fixed
+503 until the HTTPS listener signs users in. The finders read APP-alb and APP-tg together (one
+DescribeTags call for both) and every listener of the load balancer in one call.
+
+Also the listener pieces other steps share (https.py, auth.py, service.py):
+creating a listener (a DuplicateListener is found and given our settings), comparing a listener
+with the settings a create would ask, forward actions, and whether a listener signs users in.
+The ECS service and the `alb` command itself are in service.py, what follows a deployment in
+deployment.py. Create order follows real AWS, which the emulator does not enforce:
+the listener forwards to the target group before the service is attached to it.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from dashscale.config import Config
 from dashscale.context import Context
 from dashscale.errors import ConfigError, DockerError
 from dashscale.project_files import dockerfile_template
+from dashscale.ui import WaitDisplay
 
 # Never copied into the image even when they sit inside src/.
 EXCLUDED_NAMES = {
@@ -321,45 +323,45 @@ def build(ctx: Context, verbose: bool = False) -> Image:
     repository = ctx.names.local_image
     client = ctx.docker
     ctx.ui.step(f"Building {repository}:{tag} for {ctx.config.platform}")
-    build_args = {k: os.environ[k] for k in PROXY_BUILD_ARGS if os.environ.get(k)}
+    options = _build_options(ctx, context, f"{repository}:{tag}")
+    started = time.monotonic()
+    built = client.images.get(_run_build(ctx, options, verbose))
+    built.tag(repository, tag)
+    built.tag(repository, "latest")
+    ctx.ui.resource(
+        "image",
+        f"{repository}:{tag}",
+        "created",
+        f"{built.short_id}, {time.monotonic() - started:.1f} s",
+    )
+    return Image(repository, tag, built.id, ctx.config.architecture)
+
+
+def _build_options(ctx: Context, context: BuildContext, ref: str) -> dict[str, Any]:
+    """The engine's build request: our tar as the whole context, the proxy variables set here."""
     options: dict[str, Any] = {
         "fileobj": io.BytesIO(context.tar()),
         "custom_context": True,
-        "tag": f"{repository}:{tag}",
+        "tag": ref,
         "platform": ctx.config.platform,
-        "buildargs": build_args,
+        "buildargs": {k: os.environ[k] for k in PROXY_BUILD_ARGS if os.environ.get(k)},
         "labels": source_labels(ctx.config),
         "rm": True,
         "forcerm": True,
         "decode": True,
     }
-    if not has_bridge_network(client):
+    if not has_bridge_network(ctx.docker):
         options["network_mode"] = "host"
+    return options
+
+
+def _run_build(ctx: Context, options: dict[str, Any], verbose: bool) -> str:
+    """Runs the build; the new image's id. A failure shows the log's tail (unless --verbose
+    showed it all, or the run was cancelled) and becomes a DockerError."""
     log: list[str] = []
-    image_id = None
-    started = time.monotonic()
     with ctx.ui.waiting("docker build") as display:
         try:
-            for chunk in client.api.build(**options):
-                if ctx.clock.cancelled.is_set():  # stop reading: the engine ends the build
-                    raise Cancelled()
-                if "error" in chunk:
-                    log.append(chunk["error"])
-                    raise DockerError(
-                        f"the image build failed: {chunk['error'].strip()}",
-                        "read the build log above; run with --verbose for all of it",
-                    )
-                text = chunk.get("stream", "")
-                if "aux" in chunk and "ID" in chunk["aux"]:
-                    image_id = chunk["aux"]["ID"]
-                for line in text.splitlines():
-                    if not line.strip():
-                        continue
-                    log.append(line)
-                    if verbose:
-                        ctx.ui.detail(line)
-                    if line.startswith("Step "):
-                        display.update(f"docker build: {line[:90]}")
+            image_id = _follow_build(ctx, ctx.docker.api.build(**options), log, verbose, display)
         except (DockerError, Cancelled):
             if not ctx.clock.cancelled.is_set():
                 _show_log_tail(ctx, log, verbose)
@@ -372,16 +374,38 @@ def build(ctx: Context, verbose: bool = False) -> Image:
             ) from None
     if image_id is None:
         raise DockerError("the image build finished without an image id", "run with --verbose")
-    built = client.images.get(image_id)
-    built.tag(repository, tag)
-    built.tag(repository, "latest")
-    ctx.ui.resource(
-        "image",
-        f"{repository}:{tag}",
-        "created",
-        f"{built.short_id}, {time.monotonic() - started:.1f} s",
-    )
-    return Image(repository, tag, built.id, ctx.config.architecture)
+    return image_id
+
+
+def _follow_build(
+    ctx: Context,
+    chunks: Iterable[dict[str, Any]],
+    log: list[str],
+    verbose: bool,
+    display: WaitDisplay,
+) -> str | None:
+    """Reads the engine's build stream into `log`, showing each step; the image id it ends with."""
+    image_id = None
+    for chunk in chunks:
+        if ctx.clock.cancelled.is_set():  # stop reading: the engine ends the build
+            raise Cancelled()
+        if "error" in chunk:
+            log.append(chunk["error"])
+            raise DockerError(
+                f"the image build failed: {chunk['error'].strip()}",
+                "read the build log above; run with --verbose for all of it",
+            )
+        if "aux" in chunk and "ID" in chunk["aux"]:
+            image_id = chunk["aux"]["ID"]
+        for line in chunk.get("stream", "").splitlines():
+            if not line.strip():
+                continue
+            log.append(line)
+            if verbose:
+                ctx.ui.detail(line)
+            if line.startswith("Step "):
+                display.update(f"docker build: {line[:90]}")
+    return image_id
 
 
 def ensure_image(ctx: Context) -> Image:

@@ -1,8 +1,16 @@
 """`dashscale cluster`: the guide's ECS section up to the task definition.
 
-Security groups, the Fargate cluster, the task execution role, the app's log group and the task
-definition for the image. Every resource is found first by exact name and the dashscale:app tag;
-only what is missing is created and only what differs is changed, so a re-run makes no change.
+Declared here: the Fargate cluster, the task execution role, the app's log group and the task
+definition (a new revision only when the latest differs; duplicates of a retried register are
+deregistered), with their finders, which status, survey and logs use too. The section
+(RESOURCES) adds the security groups of network.py and appconfig.py's resources (the secrets
+policy and the task role, made or removed as configured), in the order a run makes them;
+`cluster_section` runs it for the `cluster` command.
+
+Also here: DeployImage (the image a task runs) and `resolve_image` (`--image URI`, or what `push`
+pushed for the current content); the RegisterTaskDefinition request and its comparison with a
+registered revision, field by field for a dry run (variables and secrets by name, never a value);
+and the retry while ECS cannot use a freshly made role yet, which service.py uses too.
 """
 
 from __future__ import annotations

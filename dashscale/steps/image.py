@@ -1,8 +1,13 @@
-"""The image `up` deploys and its ECR repository, as resources of the model.
+"""The image `up` deploys, as a resource of the model, and the ways `up` gets it.
 
-The image is the current content's (build.current_image: a tag from the content of src/ and the
-build settings); it is "found" when the registry already holds that tag, and otherwise built,
-smoke-checked and pushed when its turn comes. `--image URI` deploys that image as it is.
+The Image resource is `--image URI` as given, or else the current content's image
+(build.current_image: a tag from the content of src/ and the build settings): "found" when the
+registry already holds that tag, otherwise built, smoke-checked and pushed when its turn comes.
+Its ref is a cluster.DeployImage. The ECR repository it reads and needs is repository.py's.
+
+How it is got: `local_image` from the local engine (built and smoke-checked when missing),
+`image_for_up` that image pushed, `sandbox_image` for `up --sandbox` (pushed only to
+DASHSCALE_REGISTRY; without a Docker engine the image step is skipped and the rest runs).
 """
 
 from __future__ import annotations

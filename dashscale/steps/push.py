@@ -210,9 +210,6 @@ class _Redactor:
         return text
 
 
-# --- the repository ---------------------------------------------------------------------------
-
-
 # --- talking to the registry through the engine -----------------------------------------------
 
 
@@ -435,43 +432,61 @@ def push(ctx: Context, retries: int = 5, check: bool = False, verbose: bool = Fa
     uri = _uri(target, tag)
     local = build.find_local_image(ctx, tag)
     remote = session.run("reading the registry", lambda auth: _remote_image(ctx, uri, auth))
-
     if remote is not None:
-        if local is not None and not _pushed_from_here(ctx, local.id, target, remote.digest):
-            if ctx.config.image_tag:
-                raise PushError(
-                    f"the registry already holds {uri} with other content ({remote.digest}); "
-                    "tags are immutable, so this image cannot be pushed under the same tag",
-                    "set another IMAGE_TAG, or unset it so the tag follows the content",
-                )
-            note = "built elsewhere from the same content; nothing uploaded"
-        else:
-            note = "nothing uploaded"
-        ctx.ui.resource("image", uri, "found", f"already in the registry; {note}")
-        architecture = local.architecture if local else ctx.config.architecture
-        return PushedImage(uri, remote.digest, remote.architecture or architecture)
-
+        return _already_pushed(ctx, uri, target, local, remote)
     if local is None:
         local = build.build(ctx, verbose=verbose)
         if check:
             build.smoke_check(ctx, local)
     else:
         ctx.ui.resource("image", local.ref, "found")
+    _tag_for_registry(ctx, local, target, tag)
+    digest = _upload(ctx, session, target, tag)
+    return PushedImage(uri, digest, local.architecture)
+
+
+def _already_pushed(
+    ctx: Context, uri: str, target: str, local: build.Image | None, remote: _Remote
+) -> PushedImage:
+    """The registry holds the tag already: nothing to upload, unless IMAGE_TAG names other
+    content than the local image's (an immutable tag cannot take it)."""
+    if local is not None and not _pushed_from_here(ctx, local.id, target, remote.digest):
+        if ctx.config.image_tag:
+            raise PushError(
+                f"the registry already holds {uri} with other content ({remote.digest}); "
+                "tags are immutable, so this image cannot be pushed under the same tag",
+                "set another IMAGE_TAG, or unset it so the tag follows the content",
+            )
+        note = "built elsewhere from the same content; nothing uploaded"
+    else:
+        note = "nothing uploaded"
+    ctx.ui.resource("image", uri, "found", f"already in the registry; {note}")
+    architecture = local.architecture if local else ctx.config.architecture
+    return PushedImage(uri, remote.digest, remote.architecture or architecture)
+
+
+def _tag_for_registry(ctx: Context, local: build.Image, target: str, tag: str) -> None:
+    """The engine pushes by name: the local image gets the registry's name too."""
     try:
         ctx.docker.api.tag(local.id, target, tag)
     except Exception as error:
         raise DockerError(
-            f"could not tag the image as {uri}: {_api_failure(error).message}",
+            f"could not tag the image as {_uri(target, tag)}: {_api_failure(error).message}",
             "check that Docker is running, then re-run `dashscale push`",
         ) from None
 
+
+def _upload(ctx: Context, session: _Session, target: str, tag: str) -> str:
+    """Pushes the tagged image with the session's retries; the manifest digest."""
+    uri = _uri(target, tag)
     layers = _Layers()
     started = time.monotonic()
-    attempts = [0]
+    attempts = 0
 
     def push_attempt(auth: dict[str, str]) -> str:
-        attempts[0] += 1
-        if attempts[0] > 1:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1:
             # The tag was absent when we started: if it is there now, an earlier attempt stored
             # the image and only its answer was lost. Pushing again would hit the immutable tag.
             stored = _remote_image(ctx, uri, auth)
@@ -491,4 +506,4 @@ def push(ctx: Context, retries: int = 5, check: bool = False, verbose: bool = Fa
         f"{time.monotonic() - started:.1f} s",
     )
     ctx.ui.info(f"digest {digest}")
-    return PushedImage(uri, digest, local.architecture)
+    return digest

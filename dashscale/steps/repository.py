@@ -96,59 +96,73 @@ def ensure_repository(ctx: Context, quiet: bool = False) -> dict[str, Any]:
     """
     ecr = ctx.client("ecr")
     name = ctx.names.repository
-    keep = ctx.config.ecr_keep_images
-    policy = json.dumps(lifecycle_policy(keep))
     with translated(f"looking up the ECR repository {name}"):
         repo = describe_repository(ecr, name)
     if repo is None:
-        with translated(f"creating the ECR repository {name}"):
-            try:
-                repo = ecr.create_repository(
-                    repositoryName=name,
-                    tags=ctx.names.tags(),
-                    imageTagMutability="IMMUTABLE",
-                    imageScanningConfiguration={"scanOnPush": True},
-                )["repository"]
-            except ecr.exceptions.RepositoryAlreadyExistsException:  # a retried, lost answer
-                repo = describe_repository(ecr, name)
-            ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=policy)
-        if not quiet:
-            ctx.ui.resource(
-                "ECR repository",
-                name,
-                "created",
-                f"scan on push, immutable tags, keeps {keep} images",
-            )
-        return dict(repo or {})
-
+        return _create_repository(ctx, quiet)
     with translated(f"reading the settings of the ECR repository {name}"):
         tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
-        differences = repository_differences(ecr, repo, keep)
+        differences = repository_differences(ecr, repo, ctx.config.ecr_keep_images)
     if not ctx.names.owns(tags):
-        if not quiet:
-            ctx.ui.resource(
-                "ECR repository", name, "found", "not created by dashscale: used as it is"
-            )
-        if differences:
-            ctx.ui.warn(
-                f"{name} is not tagged {TAG_KEY}={ctx.names.app}, so dashscale leaves it as it "
-                f"is although {'; '.join(differences)}. Tag it {TAG_KEY}={ctx.names.app} to let "
-                "dashscale manage it."
-            )
-        return repo
-    if not differences:
-        if not quiet:
-            ctx.ui.resource("ECR repository", name, "found")
-        return repo
+        _use_as_it_is(ctx, differences, quiet)
+    elif differences:
+        _fix_settings(ctx, differences, quiet)
+    elif not quiet:
+        ctx.ui.resource("ECR repository", name, "found")
+    return repo
+
+
+def _policy_text(ctx: Context) -> str:
+    return json.dumps(lifecycle_policy(ctx.config.ecr_keep_images))
+
+
+def _create_repository(ctx: Context, quiet: bool) -> dict[str, Any]:
+    ecr = ctx.client("ecr")
+    name = ctx.names.repository
+    with translated(f"creating the ECR repository {name}"):
+        try:
+            repo = ecr.create_repository(
+                repositoryName=name,
+                tags=ctx.names.tags(),
+                imageTagMutability="IMMUTABLE",
+                imageScanningConfiguration={"scanOnPush": True},
+            )["repository"]
+        except ecr.exceptions.RepositoryAlreadyExistsException:  # a retried, lost answer
+            repo = describe_repository(ecr, name)
+        ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=_policy_text(ctx))
+    if not quiet:
+        keep = ctx.config.ecr_keep_images
+        ctx.ui.resource(
+            "ECR repository", name, "created", f"scan on push, immutable tags, keeps {keep} images"
+        )
+    return dict(repo or {})
+
+
+def _use_as_it_is(ctx: Context, differences: list[str], quiet: bool) -> None:
+    """Another's repository of our name: never changed, what differs only said."""
+    name = ctx.names.repository
+    if not quiet:
+        ctx.ui.resource("ECR repository", name, "found", "not created by dashscale: used as it is")
+    if differences:
+        ctx.ui.warn(
+            f"{name} is not tagged {TAG_KEY}={ctx.names.app}, so dashscale leaves it as it "
+            f"is although {'; '.join(differences)}. Tag it {TAG_KEY}={ctx.names.app} to let "
+            "dashscale manage it."
+        )
+
+
+def _fix_settings(ctx: Context, differences: list[str], quiet: bool) -> None:
+    """Our repository, brought back to our settings (each call sets one, idempotently)."""
+    ecr = ctx.client("ecr")
+    name = ctx.names.repository
     with translated(f"updating the ECR repository {name}"):
         ecr.put_image_scanning_configuration(
             repositoryName=name, imageScanningConfiguration={"scanOnPush": True}
         )
         ecr.put_image_tag_mutability(repositoryName=name, imageTagMutability="IMMUTABLE")
-        ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=policy)
+        ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=_policy_text(ctx))
     if not quiet:
         ctx.ui.resource("ECR repository", name, "updated", "; ".join(differences) + " (fixed)")
-    return repo
 
 
 class Repository(Resource):
