@@ -16,7 +16,6 @@ and the retry while ECS cannot use a freshly made role yet, which service.py use
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -48,14 +47,14 @@ from dashscale.model import (
 )
 from dashscale.steps import appconfig
 from dashscale.steps.appconfig import SECRETS_POLICY_KEY, SETTINGS_KEY
-from dashscale.steps.iam import find_role, policy_document, trust_policy
+from dashscale.steps.iam import Role, find_role
 from dashscale.steps.network import (
     AlbSecurityGroup,
     NetworkReading,
     SecurityGroupsReading,
     TaskSecurityGroup,
 )
-from dashscale.steps.taskrole import TASK_ROLE_KEY, delete_role_named
+from dashscale.steps.taskrole import TASK_ROLE_KEY
 
 T = TypeVar("T")
 
@@ -392,100 +391,29 @@ class Cluster(Resource):
         )
 
 
-class ExecutionRole(Resource):
-    """The task execution role: trusted by ECS tasks of this account only, with the AWS managed
-    task execution policy and nothing else attached."""
+class ExecutionRole(Role):
+    """The task execution role: what ECS itself uses to pull the image, write the logs and read
+    the secrets (appconfig's SecretsPolicy, an inline policy of its own); the AWS managed task
+    execution policy and nothing else attached."""
 
     calls = {
-        CREATE: (
-            "iam:CreateRole",
-            "iam:TagRole",
-            "iam:AttachRolePolicy",
-        ),
-        UPDATE: (
-            "iam:UpdateAssumeRolePolicy",
-            "iam:AttachRolePolicy",
-            "iam:DetachRolePolicy",
-        ),
+        CREATE: ("iam:CreateRole", "iam:TagRole", "iam:AttachRolePolicy"),
+        UPDATE: ("iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy"),
     }
     key = "execution role"
-    kind = "IAM role"
     named = "execution_role"
 
+    def description(self, ctx: Context) -> str:
+        return f"dashscale: lets ECS pull {ctx.names.app}'s image and write logs"
+
+    def attached(self, ctx: Context) -> list[str]:
+        return [execution_policy_arn(ctx)]
+
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        role = find_execution_role(ctx)
-        if role is None:
-            return None
-        with translated(f"reading the policies of IAM role {self.name(ctx)}"):
-            attached = ctx.client("iam").list_attached_role_policies(RoleName=self.name(ctx))
-        return {
-            **role,
-            "AttachedPolicyArns": sorted(p["PolicyArn"] for p in attached["AttachedPolicies"]),
-        }
-
-    def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
-        detail = "AmazonECSTaskExecutionRolePolicy"
-        if current is None:
-            return create(self.kind, self.name(ctx), detail)
-        differing: dict[str, tuple[Any, Any]] = {}
-        account = str(current["Arn"]).split(":")[4]  # the role's own: no call to ask
-        if policy_document(current.get("AssumeRolePolicyDocument")) != trust_policy(account):
-            differing["trust policy"] = ("other", "ECS tasks of this account only")
-        policy = execution_policy_arn(ctx)
-        if current["AttachedPolicyArns"] != [policy]:
-            differing["attached policies"] = (current["AttachedPolicyArns"], [policy])
-        return compare(
-            self.kind,
-            self.name(ctx),
-            differing,
-            detail,
-            shown={"trust policy": "trust policy (ECS tasks of this account only)"},
-        )
-
-    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
-        name = self.name(ctx)
-        iam = ctx.client("iam")
-        trust = json.dumps(trust_policy(ctx.aws.account_id))
-        attached = set(current["AttachedPolicyArns"]) if current else set()
-        with translated(f"setting up IAM role {name}"):
-            if current is None:
-                with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-                    iam.create_role(
-                        RoleName=name,
-                        AssumeRolePolicyDocument=trust,
-                        Description=(
-                            f"dashscale: lets ECS pull {ctx.names.app}'s image and write logs"
-                        ),
-                        Tags=ctx.names.tags(),
-                    )
-                current = find_execution_role(ctx)
-                if current is None:
-                    raise AwsError(
-                        f"IAM role {name} was created but cannot be found", "re-run in a minute"
-                    )
-            elif "trust policy" in change.fields:
-                iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
-            policy = execution_policy_arn(ctx)
-            if policy not in attached:
-                iam.attach_role_policy(RoleName=name, PolicyArn=policy)
-            for extra in sorted(attached - {policy}):
-                iam.detach_role_policy(RoleName=name, PolicyArn=extra)
-        return str(current["Arn"])
-
-    def ref(self, ctx: Context, current: Any, change: Change) -> str:
-        return str(current["Arn"]) if current else NEW
-
-    missing_shown = True
-
-    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
-        return self.found_item(ctx, lambda: find_execution_role(ctx))
+        return self.read(ctx)
 
     def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
         return item.name, "task execution"
-
-    def delete(self, ctx: Context, item: Item) -> str:
-        """Its policies (the secrets policy among them), then the role."""
-        return delete_role_named(ctx, item.name)
 
 
 class LogGroup(Resource):

@@ -245,6 +245,10 @@ class SecurityGroup(Resource):
         return items
 
     missing_shown = True
+    # Both groups go once the load balancer is gone (the tasks' one too, though nothing of the
+    # load balancer uses it): the network interfaces of both are released late, and one
+    # retrying wait for them after the load balancer costs nothing extra.
+    deleted_after = ("load balancer",)
 
     def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
         group = item.data.get("resource") or {}

@@ -8,7 +8,6 @@ it when both are unset again, once the service runs a task definition without it
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -18,23 +17,18 @@ import botocore.exceptions
 from dashscale import partition
 from dashscale.aws import error_code, translated
 from dashscale.context import Context
-from dashscale.errors import AwsError, ConfigError
-from dashscale.inventory import ignoring, unless_gone
+from dashscale.errors import ConfigError
 from dashscale.model import (
     ABSENT,
-    CREATE,
     DELETE,
     NEW,
-    UPDATE,
     Change,
     Item,
     Resource,
     Survey,
     absent,
-    compare,
-    create,
 )
-from dashscale.steps.iam import find_role, policy_document, trust_policy
+from dashscale.steps.iam import Role, delete_role_named, find_role
 
 TASK_ROLE_KEY = "task role"
 TASK_POLICY = "dashscale-task"
@@ -106,29 +100,27 @@ def find_task_role(ctx: Context) -> dict[str, Any] | None:
     return find_role(ctx, ctx.names.task_role)
 
 
-class TaskRole(Resource):
-    """APP-REGION-task-role: what the app's own code may do in AWS (absent when not asked for)."""
+class TaskRole(Role):
+    """APP-REGION-task-role: what the app's own code may do in AWS (absent when not asked for):
+    TASK_ROLE_POLICIES attached, TASK_POLICY_FILE as its inline policy."""
 
-    calls = {
-        CREATE: (
-            "iam:CreateRole",
-            "iam:TagRole",
-            "iam:AttachRolePolicy",
-            "iam:PutRolePolicy",
-        ),
-        UPDATE: (
-            "iam:UpdateAssumeRolePolicy",
-            "iam:AttachRolePolicy",
-            "iam:DetachRolePolicy",
-            "iam:PutRolePolicy",
-            "iam:DeleteRolePolicy",
-        ),
-    }
     key = TASK_ROLE_KEY
-    kind = "IAM role"
     named = "task_role"
+    inline_name = TASK_POLICY
 
     reads = (TASK_DEFINITION_KEY, SERVICE_KEY)
+
+    def description(self, ctx: Context) -> str:
+        return f"dashscale: what {ctx.names.app}'s code may do in AWS"
+
+    def attached(self, ctx: Context) -> list[str]:
+        return sorted(ctx.config.task_role_policies)
+
+    def inline(self, ctx: Context) -> dict[str, Any] | None:
+        return task_policy(ctx)
+
+    def inline_source(self, ctx: Context) -> str:
+        return ctx.config.task_policy_file or "(none)"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         in_use = (found.get(TASK_DEFINITION_KEY) or {}).get("taskRoleArn")
@@ -136,104 +128,20 @@ class TaskRole(Resource):
             # Not asked for, and the app's tasks use none: nothing to check (a role left by an
             # interrupted run goes with `teardown`)
             return None
-        iam = ctx.client("iam")
         for arn in ctx.config.task_role_policies:  # an unknown policy stops the run here
             if not policy_exists(ctx, arn):
                 raise unknown_policy(ctx, arn)
-        role = find_task_role(ctx)
-        if role is None:
-            return None
-        name = self.name(ctx)
-        with translated(f"reading the policies of IAM role {name}"):
-            attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
-            try:
-                inline = policy_document(
-                    iam.get_role_policy(RoleName=name, PolicyName=TASK_POLICY)["PolicyDocument"]
-                )
-            except iam.exceptions.NoSuchEntityException:
-                inline = None
-        return {
-            **role,
-            "AttachedPolicyArns": sorted(p["PolicyArn"] for p in attached),
-            "InlinePolicy": inline,
-        }
+        return self.read(ctx)
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
-        name = self.name(ctx)
         if not task_role_wanted(ctx):  # TaskRoleRemoval deletes it, after the deployment
-            return absent(self.kind, name)
-        policies = list(ctx.config.task_role_policies)
-        inline = task_policy(ctx)
-        shown = [arn.rsplit("/", 1)[-1] for arn in policies] + ([TASK_POLICY] if inline else [])
-        detail = ", ".join(shown)
-        if current is None:
-            return create(self.kind, name, detail)
-        differing: dict[str, tuple[Any, Any]] = {}
-        account = str(current["Arn"]).split(":")[4]
-        if policy_document(current.get("AssumeRolePolicyDocument")) != trust_policy(account):
-            differing["trust policy"] = ("other", "ECS tasks of this account only")
-        if current["AttachedPolicyArns"] != policies:
-            differing["attached policies"] = (
-                [a.rsplit("/", 1)[-1] for a in current["AttachedPolicyArns"]],
-                [a.rsplit("/", 1)[-1] for a in policies],
-            )
-        if current["InlinePolicy"] != inline:
-            have = "(none)" if current["InlinePolicy"] is None else "other"
-            differing["inline policy"] = (have, ctx.config.task_policy_file or "(none)")
-        return compare(
-            self.kind,
-            name,
-            differing,
-            detail,
-            shown={"trust policy": "trust policy (ECS tasks of this account only)"},
-        )
-
-    def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> Any:
-        name = self.name(ctx)
-        iam = ctx.client("iam")
-        trust = json.dumps(trust_policy(ctx.aws.account_id))
-        attached = set(current["AttachedPolicyArns"]) if current else set()
-        wanted = set(ctx.config.task_role_policies)
-        inline = task_policy(ctx)
-        with translated(f"setting up IAM role {name}"):
-            if current is None:
-                with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-                    iam.create_role(
-                        RoleName=name,
-                        AssumeRolePolicyDocument=trust,
-                        Description=f"dashscale: what {ctx.names.app}'s code may do in AWS",
-                        Tags=ctx.names.tags(),
-                    )
-                current = find_task_role(ctx)
-                if current is None:
-                    raise AwsError(
-                        f"IAM role {name} was created but cannot be found", "re-run in a minute"
-                    )
-            elif "trust policy" in change.fields:
-                iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
-            for arn in sorted(wanted - attached):
-                iam.attach_role_policy(RoleName=name, PolicyArn=arn)
-            for arn in sorted(attached - wanted):
-                iam.detach_role_policy(RoleName=name, PolicyArn=arn)
-            if inline is not None and (change.action != UPDATE or "inline policy" in change.fields):
-                iam.put_role_policy(
-                    RoleName=name, PolicyName=TASK_POLICY, PolicyDocument=json.dumps(inline)
-                )
-            elif inline is None and "inline policy" in change.fields:
-                with contextlib.suppress(iam.exceptions.NoSuchEntityException):
-                    iam.delete_role_policy(RoleName=name, PolicyName=TASK_POLICY)
-        return str(current["Arn"])
+            return absent(self.kind, self.name(ctx))
+        return super().plan(ctx, current, refs)
 
     def ref(self, ctx: Context, current: Any, change: Change) -> Any:
         if change.action in (DELETE, ABSENT):
             return None
         return str(current["Arn"]) if current else NEW
-
-    def survey(self, ctx: Context, survey: Survey) -> list[Item]:
-        return self.found_item(ctx, lambda: find_task_role(ctx))
-
-    def delete(self, ctx: Context, item: Item) -> str:
-        return delete_role_named(ctx, item.name)
 
     def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
         return item.name, "task role (the app's own permissions)"
@@ -316,42 +224,3 @@ class TaskRoleRemoval(AfterDeployment):
         with translated(f"deleting IAM role {name}"):
             delete_role_named(ctx, name)
         return True
-
-
-def delete_role_named(ctx: Context, name: str) -> str:
-    """Detaches its policies, deletes its inline ones, then the role; "already gone" or "".
-    Errors by code: this runs in the teardown's threads (`iam.exceptions` are built lazily)."""
-    iam = ctx.client("iam")
-    gone = "NoSuchEntity"
-    try:
-        attached = [
-            policy["PolicyArn"]
-            for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
-            for policy in page["AttachedPolicies"]
-        ]
-        inline = [
-            policy_name
-            for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
-            for policy_name in page["PolicyNames"]
-        ]
-    except botocore.exceptions.ClientError as error:
-        if error_code(error) != gone:
-            raise
-        return "already gone"
-    # Each call on its own: a retried detach whose first answer was lost says NoSuchEntity
-    # about the policy, not the role.
-    for arn in attached:
-        ignoring(lambda arn=arn: iam.detach_role_policy(RoleName=name, PolicyArn=arn), gone)
-    for policy_name in inline:
-        ignoring(
-            lambda policy_name=policy_name: iam.delete_role_policy(
-                RoleName=name, PolicyName=policy_name
-            ),
-            gone,
-        )
-    return unless_gone(lambda: iam.delete_role(RoleName=name), gone)
-
-
-def task_role_ref(refs: Mapping[str, Any]) -> str | None:
-    role = refs.get(TaskRole.key)
-    return str(role) if role else None
