@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ class Context:
     _aws: Aws | None = None
     _docker: Any = None
     _account_checked: bool = False
+    # the steps of a run start side by side: one of them makes the session, the others wait
+    # for it (each making its own would build every client again, and check the account again)
+    _aws_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def names(self) -> Names:
@@ -39,12 +43,15 @@ class Context:
     @property
     def aws(self) -> Aws:
         """The run's AWS session; the first use checks AWS_ACCOUNT_ID before anything changes."""
-        if self._aws is None:
-            self._aws = Aws(self.config.aws_region, self.config.aws_profile, read_only=self.dry_run)
-        if not self._account_checked:
-            self._account_checked = True
-            self._aws.check_account(self.config.aws_account_id)
-        return self._aws
+        with self._aws_lock:
+            if self._aws is None:
+                self._aws = Aws(
+                    self.config.aws_region, self.config.aws_profile, read_only=self.dry_run
+                )
+            if not self._account_checked:
+                self._aws.check_account(self.config.aws_account_id)
+                self._account_checked = True
+            return self._aws
 
     def client(self, service: str, region: str | None = None) -> Any:
         return self.aws.client(service, region)
