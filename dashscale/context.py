@@ -26,6 +26,9 @@ class Context:
     # A dry run only reads: it prints the plan instead of applying it (dashscale/model.py) and,
     # as a safety net, its AWS clients refuse every changing call.
     dry_run: bool = False
+    # --wait-drained: a deployment is followed until the old tasks are gone, not only until
+    # the new ones serve (dashscale/steps/deployment.py)
+    wait_drained: bool = False
     # Stable within one run, new for each: idempotency tokens make retries of one request safe
     # without making a later run reuse a token whose resource is gone.
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
