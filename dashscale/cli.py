@@ -106,6 +106,7 @@ def make_context(
     timeout: float = 900.0,
     dry_run: bool = False,
     defaults: dict[str, str] | None = None,
+    wait_drained: bool = False,
     **flags: str | None,
 ) -> Context:
     """Loads the configuration (flags win over environment over file over `defaults`) and
@@ -114,7 +115,9 @@ def make_context(
     overrides = parse_overrides(options.overrides)
     overrides.update({name: value for name, value in flags.items() if value is not None})
     config = load_config(env_file=options.env_file, overrides=overrides, defaults=defaults)
-    return Context(config=config, ui=ui, timeout=timeout, dry_run=dry_run)
+    return Context(
+        config=config, ui=ui, timeout=timeout, dry_run=dry_run, wait_drained=wait_drained
+    )
 
 
 REGISTRAR_HELP = (
@@ -147,7 +150,14 @@ wait_option = click.option(
     "--wait/--no-wait",
     default=True,
     show_default=True,
-    help="Follow the deployment until it completes (or fails and says why).",
+    help="Follow the deployment until the new tasks serve: healthy in the target group, the "
+    "old ones draining (or until it fails, and say why).",
+)
+wait_drained_option = click.option(
+    "--wait-drained",
+    is_flag=True,
+    help="After a redeploy, wait until the old tasks have drained and stopped (the target "
+    "group's deregistration delay, 30 s by default), not only until the new ones serve.",
 )
 timeout_option = click.option(
     "--timeout", type=click.IntRange(min=1), default=900, show_default=True, help=TIMEOUT_HELP
@@ -261,14 +271,19 @@ def cluster(options: Options, ui: UI, image_uri: str | None, dry_run: bool) -> N
 
 @cli.command()
 @wait_option
+@wait_drained_option
 @timeout_option
 @dry_run_option
 @shared_options
-def alb(options: Options, ui: UI, wait: bool, timeout: int, dry_run: bool) -> None:
+def alb(
+    options: Options, ui: UI, wait: bool, wait_drained: bool, timeout: int, dry_run: bool
+) -> None:
     """Create the load balancer, target group, port-80 listener and the ECS service."""
     from dashscale.steps.service import alb_section
 
-    ctx = make_context(options, ui, timeout=float(timeout), dry_run=dry_run)
+    ctx = make_context(
+        options, ui, timeout=float(timeout), dry_run=dry_run, wait_drained=wait_drained
+    )
     address = alb_section(ctx, wait=wait)
     if address is not None:
         ui.result(address)
@@ -277,6 +292,7 @@ def alb(options: Options, ui: UI, wait: bool, timeout: int, dry_run: bool) -> No
 @cli.command()
 @image_option
 @wait_option
+@wait_drained_option
 @timeout_option
 @click.option(
     "--retries",
@@ -307,6 +323,7 @@ def up(
     ui: UI,
     image_uri: str | None,
     wait: bool,
+    wait_drained: bool,
     timeout: int,
     retries: int,
     check: bool,
@@ -327,7 +344,14 @@ def up(
         from dashscale.sandbox import first_try_defaults
 
         defaults = first_try_defaults(Path.cwd(), options.env_file)
-    ctx = make_context(options, ui, timeout=float(timeout), dry_run=dry_run, defaults=defaults)
+    ctx = make_context(
+        options,
+        ui,
+        timeout=float(timeout),
+        dry_run=dry_run,
+        defaults=defaults,
+        wait_drained=wait_drained,
+    )
     with contextlib.ExitStack() as stack:
         if sandbox:
             from dashscale.sandbox import sandboxed

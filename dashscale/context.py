@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,12 +26,18 @@ class Context:
     # A dry run only reads: it prints the plan instead of applying it (dashscale/model.py) and,
     # as a safety net, its AWS clients refuse every changing call.
     dry_run: bool = False
+    # --wait-drained: a deployment is followed until the old tasks are gone, not only until
+    # the new ones serve (dashscale/steps/deployment.py)
+    wait_drained: bool = False
     # Stable within one run, new for each: idempotency tokens make retries of one request safe
     # without making a later run reuse a token whose resource is gone.
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _aws: Aws | None = None
     _docker: Any = None
     _account_checked: bool = False
+    # the steps of a run start side by side: one of them makes the session, the others wait
+    # for it (each making its own would build every client again, and check the account again)
+    _aws_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def names(self) -> Names:
@@ -39,12 +46,15 @@ class Context:
     @property
     def aws(self) -> Aws:
         """The run's AWS session; the first use checks AWS_ACCOUNT_ID before anything changes."""
-        if self._aws is None:
-            self._aws = Aws(self.config.aws_region, self.config.aws_profile, read_only=self.dry_run)
-        if not self._account_checked:
-            self._account_checked = True
-            self._aws.check_account(self.config.aws_account_id)
-        return self._aws
+        with self._aws_lock:
+            if self._aws is None:
+                self._aws = Aws(
+                    self.config.aws_region, self.config.aws_profile, read_only=self.dry_run
+                )
+            if not self._account_checked:
+                self._aws.check_account(self.config.aws_account_id)
+                self._account_checked = True
+            return self._aws
 
     def client(self, service: str, region: str | None = None) -> Any:
         return self.aws.client(service, region)

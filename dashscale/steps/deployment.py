@@ -8,7 +8,7 @@ tasks' reasons, the container's last log lines and the target health.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import botocore.exceptions
 
@@ -18,7 +18,7 @@ from dashscale.errors import AwsError, DashscaleError, WaitTimeout
 from dashscale.steps.cluster import LOG_STREAM_PREFIX
 
 LB_POLL_SECONDS = 5.0
-DEPLOYMENT_POLL_SECONDS = 10.0
+DEPLOYMENT_POLL_SECONDS = 5.0
 LOG_LINES = 20
 DIAGNOSED_TASKS = 3
 
@@ -60,40 +60,46 @@ def _describe_service(ctx: Context) -> dict[str, Any]:
     return dict(services[0])
 
 
-def wait_for_deployment(ctx: Context, deployment_id: str, target_group_arn: str) -> None:
-    """Follows one deployment by id until COMPLETED (and the service runs its desired count).
-    FAILED, a missing deployment or a timeout print why and raise."""
+def wait_for_deployment(
+    ctx: Context, deployment_id: str, target_group_arn: str, drained: bool = False
+) -> None:
+    """Follows one deployment by id until its new tasks serve: each one healthy in the target
+    group and every other target draining, so no new request reaches an old task. That is
+    "serving version X"; with `drained`, the wait goes on until the old tasks are gone too
+    (ECS marks the rollout COMPLETED once they have drained and stopped). A FAILED rollout (a
+    circuit-breaker rollback), a missing deployment or a timeout print why and raise."""
     name = ctx.names.service
     outcome: dict[str, str] = {}
 
     def check() -> dict[str, Any] | None:
         with translated(f"following the deployment of {name}"):
             service = _describe_service(ctx)
-        deployment = next(
-            (d for d in service.get("deployments", []) if d.get("id") == deployment_id), None
-        )
-        if deployment is None:
-            outcome["failure"] = "the deployment is gone: another deployment replaced it"
-            return service
-        state = deployment.get("rolloutState")
-        if state == "FAILED":
-            outcome["failure"] = deployment.get("rolloutStateReason") or "rollout FAILED"
-            return service
-        running = int(service.get("runningCount", 0))
-        wanted = int(service.get("desiredCount", 0))
-        outcome["progress"] = (
-            f"deploying {name}: {deployment.get('runningCount', 0)}/"
-            f"{deployment.get('desiredCount', wanted)} new tasks running, "
-            f"{deployment.get('pendingCount', 0)} pending"
-        )
-        if state == "COMPLETED" and running >= wanted:
-            return service
+            deployment = next(
+                (d for d in service.get("deployments", []) if d.get("id") == deployment_id), None
+            )
+            if deployment is None:
+                outcome["failure"] = "the deployment is gone: another deployment replaced it"
+                return service
+            if deployment.get("rolloutState") == "FAILED":
+                outcome["failure"] = deployment.get("rolloutStateReason") or "rollout FAILED"
+                return service
+            outcome["progress"] = _progress(name, service, deployment)
+            completed = _completed(service, deployment)
+            if "serving" not in outcome:
+                targets = None if completed else serving_targets(ctx, deployment, target_group_arn)
+                if completed or targets is not None:
+                    outcome["serving"] = _serving(ctx, deployment, targets, drained)
+            if completed or ("serving" in outcome and not drained):
+                return service
+            if "serving" in outcome:
+                outcome["progress"] = f"{outcome['serving']}; the old tasks are draining"
         return None
 
     try:
         service = ctx.wait(
             f"deploying {name}",
-            f"deployment {deployment_id} of {name} to complete",
+            f"deployment {deployment_id} of {name} to "
+            + ("complete (the old tasks drained)" if drained else "serve"),
             check,
             DEPLOYMENT_POLL_SECONDS,
             progress=lambda: outcome.get("progress", f"deploying {name}"),
@@ -104,13 +110,117 @@ def wait_for_deployment(ctx: Context, deployment_id: str, target_group_arn: str)
         explain_failure(ctx, deployment_id, target_group_arn)
         raise
     if "failure" in outcome:
-        explain_failure(ctx, deployment_id, target_group_arn, service)
-        raise AwsError(
-            f"the deployment of {name} failed: {outcome['failure']}",
-            "the previous tasks keep serving (the circuit breaker rolls back); fix the cause "
-            "shown above, then re-run",
+        _fail(ctx, deployment_id, target_group_arn, service, outcome["failure"])
+    if drained:
+        ctx.ui.resource(
+            "deployment",
+            deployment_id,
+            "passed",
+            f"{service.get('runningCount')} running, the old tasks drained and stopped",
         )
-    ctx.ui.resource("deployment", deployment_id, "passed", f"{service.get('runningCount')} running")
+
+
+def _fail(
+    ctx: Context, deployment_id: str, target_group_arn: str, service: dict[str, Any], why: str
+) -> NoReturn:
+    explain_failure(ctx, deployment_id, target_group_arn, service)
+    raise AwsError(
+        f"the deployment of {ctx.names.service} failed: {why}",
+        "the previous tasks keep serving (the circuit breaker rolls back); fix the cause "
+        "shown above, then re-run",
+    )
+
+
+def _completed(service: dict[str, Any], deployment: dict[str, Any]) -> bool:
+    running, wanted = int(service.get("runningCount", 0)), int(service.get("desiredCount", 0))
+    return deployment.get("rolloutState") == "COMPLETED" and running >= wanted
+
+
+def _progress(name: str, service: dict[str, Any], deployment: dict[str, Any]) -> str:
+    return (
+        f"deploying {name}: {deployment.get('runningCount', 0)}/"
+        f"{deployment.get('desiredCount', service.get('desiredCount', 0))} new tasks running, "
+        f"{deployment.get('pendingCount', 0)} pending"
+    )
+
+
+def version(deployment: dict[str, Any]) -> str:
+    """The version a deployment runs, as `status` names it: its task definition revision."""
+    return str(deployment.get("taskDefinition") or "?").rsplit("/", 1)[-1]
+
+
+def _serving(
+    ctx: Context, deployment: dict[str, Any], targets: tuple[int, int] | None, drained: bool
+) -> str:
+    """Says (once) that the deployment's tasks serve; returns it for the live line.
+    `targets`: (new healthy, old draining), None when the rollout has completed."""
+    serving = f"serving version {version(deployment)}"
+    if targets is None:
+        note = f"{deployment.get('runningCount', 0)} task(s) running, no old ones left"
+    else:
+        new, old = targets
+        note = f"{new} new task(s) healthy in {ctx.names.target_group}"
+        if old:
+            after = "waiting until they stop" if drained else "they stop on their own"
+            note += f"; {old} old one(s) draining (no new requests), {after}"
+    ctx.ui.resource("ECS service", ctx.names.service, serving, note)
+    return serving
+
+
+def serving_targets(
+    ctx: Context, deployment: dict[str, Any], target_group_arn: str
+) -> tuple[int, int] | None:
+    """(new, old) once each running task of the deployment is healthy in the target group and
+    every other target is draining, i.e. the load balancer sends new requests to the new tasks
+    only; None until then. Reads the tasks and the target health only once ECS counts all the
+    deployment's tasks running."""
+    wanted = int(deployment.get("desiredCount", 0))
+    if wanted == 0 or int(deployment.get("runningCount", 0)) < wanted:
+        return None  # (a deployment of no tasks serves nothing: it is followed to COMPLETED)
+    addresses = task_addresses(ctx, str(deployment["id"]))
+    if len(addresses) < wanted:
+        return None
+    states = target_states(ctx, target_group_arn)
+    old = [state for target, state in states.items() if target not in addresses]
+    if any(states.get(a) != "healthy" for a in addresses) or any(s != "draining" for s in old):
+        return None
+    return len(addresses), len(old)
+
+
+def task_addresses(ctx: Context, deployment_id: str) -> set[str]:
+    """The private IPv4 addresses (the targets, type ip) of the deployment's running tasks:
+    ECS starts a service's tasks with the deployment's id as `startedBy`."""
+    ecs = ctx.client("ecs")
+    arns: list[str] = []
+    for page in ecs.get_paginator("list_tasks").paginate(
+        cluster=ctx.names.cluster, startedBy=deployment_id
+    ):
+        arns += page.get("taskArns", [])
+    addresses = set()
+    for first in range(0, len(arns), 100):
+        for task in ecs.describe_tasks(cluster=ctx.names.cluster, tasks=arns[first : first + 100])[
+            "tasks"
+        ]:
+            if task.get("desiredStatus") != "RUNNING":  # being stopped: not one that serves
+                continue
+            addresses |= {
+                str(detail.get("value"))
+                for attachment in task.get("attachments", [])
+                for detail in attachment.get("details", [])
+                if detail.get("name") == "privateIPv4Address"
+            }
+    return addresses
+
+
+def target_states(ctx: Context, target_group_arn: str) -> dict[str, str]:
+    """Target id (an ip) -> health state, for every target registered in the group."""
+    descriptions = ctx.client("elbv2").describe_target_health(TargetGroupArn=target_group_arn)[
+        "TargetHealthDescriptions"
+    ]
+    return {
+        str(item.get("Target", {}).get("Id")): str(item.get("TargetHealth", {}).get("State"))
+        for item in descriptions
+    }
 
 
 def explain_failure(

@@ -371,13 +371,19 @@ class Service(Resource):
         return str(current["serviceArn"]), unfinished_deployment(current)
 
 
-def follow_deployment(ctx: Context, refs: Mapping[str, Any], wait: bool) -> None:
-    """Follows the deployment the service's turn started (or an unfinished one) with `wait`."""
+def follow_deployment(
+    ctx: Context, refs: Mapping[str, Any], wait: bool, drained: bool = False
+) -> None:
+    """Follows the deployment the service's turn started (or an unfinished one) with `wait`:
+    until the new tasks serve, or, with `drained` or --wait-drained, until the old ones are
+    gone too."""
     if refs.get(Service.key) is None:  # skipped: no service yet
         return
     _, deployment_id = refs[Service.key]
     if deployment_id is not None and wait:
-        deployment.wait_for_deployment(ctx, deployment_id, refs[TargetGroup.key])
+        deployment.wait_for_deployment(
+            ctx, deployment_id, refs[TargetGroup.key], drained or ctx.wait_drained
+        )
     elif deployment_id is not None:
         ctx.ui.info(f"not waiting for deployment {deployment_id} (--no-wait)")
 

@@ -132,14 +132,14 @@ def _removing(items: list[Resource], planned: model.Plan) -> list[str]:
 
 def _follow(ctx: Context, refs: Mapping[str, Any], wait: bool, removing: list[str]) -> bool:
     """The deployment followed (with `wait`, or when the run deletes what the old tasks use:
-    never a task without its secrets or role); True once the service runs the new task
-    definition alone, so those deletions may go."""
+    never a task without its secrets or role, and so until the old tasks are gone); True once
+    the service runs the new task definition alone, so those deletions may go."""
     if removing and not wait:
         ctx.ui.info(
             f"following the deployment despite --no-wait: {', '.join(removing)} "
             "go once the new tasks serve, and the old ones use them until then"
         )
-    follow_deployment(ctx, refs, wait or bool(removing))
+    follow_deployment(ctx, refs, wait or bool(removing), drained=bool(removing))
     return wait or bool(removing)
 
 
