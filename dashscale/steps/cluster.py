@@ -18,6 +18,7 @@ import botocore.exceptions
 from dashscale import partition
 from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
+from dashscale.driver import section
 from dashscale.errors import AwsError, DashscaleError
 from dashscale.model import (
     CREATE,
@@ -30,7 +31,6 @@ from dashscale.model import (
     compare,
     create,
     is_new,
-    section,
 )
 from dashscale.steps import appconfig
 from dashscale.steps.appconfig import SECRETS_POLICY_KEY, SETTINGS_KEY

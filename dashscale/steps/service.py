@@ -12,6 +12,7 @@ from typing import Any
 
 from dashscale.aws import require_owned, translated
 from dashscale.context import Context
+from dashscale.driver import section
 from dashscale.errors import AwsError
 from dashscale.model import (
     CREATE,
@@ -24,7 +25,6 @@ from dashscale.model import (
     compare,
     create,
     is_new,
-    section,
 )
 from dashscale.steps import appconfig, deployment
 from dashscale.steps.alb import (
