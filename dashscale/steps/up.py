@@ -84,14 +84,18 @@ def up(
     """The whole deployment; with a dry run, its plan printed instead (returns None)."""
     ctx.ui.step(f"Deploying {ctx.names.app} to {ctx.config.aws_region}")
     appconfig.check_app_env(ctx)  # a bad app.env line stops the run before any AWS call
-    items = resources(
-        ctx, Image(image, sandbox=sandbox and not image, retries=retries, check=check)
-    )
+    # the image builds locally while AWS is read, once its reading knows the registry lacks it
+    deployed = Image(image, sandbox and not image, retries, check, early=not ctx.dry_run)
+    items = resources(ctx, deployed)
     deploy = Deploy(wait, items)
     hooks: list[driver.Hooks] = [deploy]
     if ctx.config.domain:
         hooks.append(https.TlsHooks(update_registrar, certificate_timeout, wait))
-    done = driver.run(ctx, driver.Section(readings(ctx), items, hooks=hooks))
+    try:
+        done = driver.run(ctx, driver.Section(readings(ctx), items, hooks=hooks))
+    except BaseException as error:
+        deployed.stop_building(ctx, wait=not isinstance(error, KeyboardInterrupt))
+        raise
     return None if done is None else deploy.result
 
 
