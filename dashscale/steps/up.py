@@ -1,13 +1,14 @@
 """`dashscale up`: build, push, cluster, alb, and tls when DOMAIN is set; all of it, side by side.
 
-Every resource of every section is read once, side by side; the plan is computed from what was
-read (dashscale/model.py); `--dry-run` prints it and stops; otherwise it is applied as a task
-graph: everything that does not need the image (security groups, cluster, role, log group, load
-balancer, target group, listener, the certificate and its validation) starts at once, while the
-image builds and pushes; the service starts as soon as its task definition and the listener
-exist; the HTTPS listener as soon as the certificate is issued. A second `up` with nothing
-changed makes no changing AWS call; a new image makes one task definition revision and one
-service update.
+Every resource of every section is read once, side by side, by the driver every command shares
+(dashscale/driver.py); the image builds locally as soon as its reading knows the registry lacks
+it, while the rest is read and the plan computed; `--dry-run` prints the plan and stops (and
+builds nothing); otherwise it is applied as a task graph: everything that does not need the
+image (security groups, cluster, role, log group, load balancer, target group, listener, the
+certificate and its validation) starts at once, while the image finishes and pushes; the
+service starts as soon as its task definition and the listener exist; the HTTPS listener as
+soon as the certificate is issued. A second `up` with nothing changed makes no changing AWS
+call; a new image makes one task definition revision and one service update.
 """
 
 from __future__ import annotations
