@@ -360,12 +360,12 @@ def _deploy(
         time.sleep(model.real(build_seconds))  # the local build, while `up` reads AWS
 
     def modelled_push(ctx: Any, *args: Any, **kwargs: Any) -> DeployImage:
-        time.sleep(model.real(push_seconds))
+        time.sleep(model.real(push_seconds))  # once the build is done and the repository exists
         return DeployImage(uri, "X86_64")
 
-    original = image_step.local_image, image_step.image_for_up
+    original = image_step.local_image, image_step.push_image
     image_step.local_image = modelled_build  # type: ignore[assignment]
-    image_step.image_for_up = modelled_push  # type: ignore[assignment]
+    image_step.push_image = modelled_push  # type: ignore[assignment]
     try:
         quiet = Console(file=io.StringIO())  # the table is the output, not dashscale's lines
         ctx = Context(
@@ -382,7 +382,7 @@ def _deploy(
         up_step.up(ctx, uri if given else None)
         return (time.monotonic() - started) * model.scale
     finally:
-        image_step.local_image, image_step.image_for_up = original  # type: ignore[assignment]
+        image_step.local_image, image_step.push_image = original  # type: ignore[assignment]
 
 
 # One read per service `up` uses. moto loads a service's backend on its first request, which

@@ -5,11 +5,12 @@ its name, how it is found and proved to be the app's (`find`), how what exists d
 the configuration asks (`plan`), how it is created or changed (`apply`), and which other resources
 its settings name (`needs`). The same descriptions serve every command:
 
-- `up` (and `cluster`, `alb`, `tls` for their sections) reads every resource once, side by side,
-  computes the plan — one `Change` per resource, with the differing fields — and applies it with
-  the task graph. The decision is one function: `plan` runs again when a resource's turn comes,
-  with the real ids of what was just created where the plan had placeholders, so what a run
-  changes is what its plan said.
+- `up` (and `cluster`, `alb`, `tls` for their sections, all through one driver:
+  dashscale/driver.py) reads every resource once, side by side, computes the plan — one
+  `Change` per resource, with the differing fields — and applies it with the task graph. The
+  decision is one function: `plan` runs again when a resource's turn comes, with the real ids
+  of what was just created where the plan had placeholders, so what a run changes is what its
+  plan said.
 - `--dry-run` prints that plan and stops: the only place that decides not to change AWS (the
   read-only clients of `aws.refuse_changes` stay as the safety net).
 - `status` and `teardown` use the same Resources: each one's `survey` finds what the app owns of
@@ -433,26 +434,6 @@ def report(ctx: Context, applied: Change) -> None:
     if applied.action == ABSENT:
         return
     ctx.ui.resource(applied.kind, applied.name, DONE[applied.action], applied.note)
-
-
-def section(
-    ctx: Context,
-    readings: Sequence[Reading],
-    resources: Sequence[Resource],
-    required: Sequence[Resource] = (),
-    run_first: str = "",
-    extras: Callable[[Plan], Sequence[Extra]] = lambda _: (),
-    given: Mapping[str, Any] | None = None,
-) -> Applied | None:
-    """One guide section's command: reads its resources (and those of earlier sections it
-    needs, which must exist), plans, and applies; a dry run prints the plan instead (None)."""
-    found = read(ctx, [*readings, *required, *resources], given)
-    refs = require(ctx, required, found, run_first)
-    planned = plan(ctx, resources, {**found, **refs})
-    if ctx.dry_run:
-        show_plan(ctx, planned.changes.values())
-        return None
-    return apply(ctx, resources, planned, extras(planned), {**(given or {}), **refs})
 
 
 # --- showing a plan -------------------------------------------------------------------------------

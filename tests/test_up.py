@@ -435,6 +435,109 @@ def test_up_without_image_builds_checks_and_pushes_first(
     assert steps == [] and calls.changing == []
 
 
+def fake_image_steps(monkeypatch: pytest.MonkeyPatch, build_step) -> None:
+    """The image steps of `up` faked around `build_step` (the local build): no image in the
+    registry, none in the engine, a smoke check that passes and a push that answers IMAGE."""
+    from dashscale.steps import build, push
+
+    pushed = push.PushedImage(IMAGE, "sha256:" + "2" * 64, "ARM64")
+    monkeypatch.setattr(push, "find_pushed", lambda ctx, retries=5, **_: None)
+    monkeypatch.setattr(push, "push", lambda ctx, retries=5, **_: pushed)
+    monkeypatch.setattr(build, "current_image", lambda ctx: (None, "t1"))
+    monkeypatch.setattr(build, "find_local_image", lambda ctx, tag: None)
+    monkeypatch.setattr(build, "build", build_step)
+    monkeypatch.setattr(build, "smoke_check", lambda ctx, image: None)
+
+
+def test_up_reads_plans_and_creates_while_the_image_builds(
+    aws: str, boto, project: Path, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local build starts as soon as the image's reading knows the registry lacks it: the
+    rest of AWS is read and the plan made while it runs, and what does not need the image
+    (the load balancer) is created meanwhile; only the task definition waits for the image."""
+    import threading
+
+    from dashscale import model
+    from dashscale.steps import build
+
+    local = build.Image("demo", "t1", "sha256:" + "1" * 64, "ARM64")
+    started, planned, built = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+    plan = model.plan
+
+    def planning(*args: object, **kwargs: object) -> model.Plan:
+        # the build started before this, and has not finished (it waits for the plan)
+        seen["building at the plan"] = started.wait(10) and not built.is_set()
+        planned.set()
+        return plan(*args, **kwargs)  # type: ignore[arg-type]
+
+    def slow_build(ctx: object, verbose: bool = False) -> build.Image:
+        started.set()
+        seen["planned during the build"] = planned.wait(30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if boto("elbv2").describe_load_balancers()["LoadBalancers"]:
+                break
+            time.sleep(0.1)
+        seen["load balancers"] = len(boto("elbv2").describe_load_balancers()["LoadBalancers"])
+        seen["task definitions"] = boto("ecs").list_task_definitions()["taskDefinitionArns"]
+        built.set()
+        return local
+
+    monkeypatch.setattr(model, "plan", planning)
+    fake_image_steps(monkeypatch, slow_build)
+    result = run("up")
+    assert result.exit_code == 0, result.output
+    assert seen == {
+        "building at the plan": True,
+        "planned during the build": True,
+        "load balancers": 1,
+        "task definitions": [],
+    }
+    taskdef = boto("ecs").describe_task_definition(taskDefinition="demo-taskdef")["taskDefinition"]
+    assert taskdef["containerDefinitions"][0]["image"] == IMAGE
+
+
+def test_a_dry_run_builds_nothing(
+    aws: str, project: Path, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[bool] = []
+    fake_image_steps(monkeypatch, lambda ctx, verbose=False: built.append(True))
+    result = run("up", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would build and push" in said(result.stderr)
+    assert built == []
+
+
+def test_a_run_that_fails_while_the_image_builds_stops_the_build(
+    aws: str, project: Path, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that stops after the reading (here the plan fails) stops the build started
+    alongside too, before the command ends."""
+    import threading
+
+    from dashscale import model
+    from dashscale.errors import DashscaleError
+
+    started = threading.Event()
+    ended: list[str] = []
+
+    def build_until_cancelled(ctx, verbose: bool = False) -> None:
+        started.set()
+        ended.append("cancelled" if ctx.clock.cancelled.wait(30) else "timed out")
+
+    def failing_plan(*args: object, **kwargs: object) -> None:
+        assert started.wait(10)
+        raise DashscaleError("the plan failed", "fix it")
+
+    fake_image_steps(monkeypatch, build_until_cancelled)
+    monkeypatch.setattr(model, "plan", failing_plan)
+    result = run("up")
+    assert result.exit_code == 1
+    assert "the plan failed" in said(result.stderr)
+    assert ended == ["cancelled"]
+
+
 def test_a_rerun_follows_a_rollout_that_did_not_finish(
     aws: str, project: Path, run, no_docker: None
 ) -> None:

@@ -25,6 +25,7 @@ import botocore.exceptions
 from dashscale import partition
 from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
+from dashscale.driver import section
 from dashscale.errors import AwsError, DashscaleError
 from dashscale.inventory import ignoring, retrying, unless_gone
 from dashscale.model import (
@@ -43,7 +44,6 @@ from dashscale.model import (
     create,
     is_new,
     not_ours,
-    section,
 )
 from dashscale.steps import appconfig
 from dashscale.steps.appconfig import SECRETS_POLICY_KEY, SETTINGS_KEY

@@ -8,14 +8,15 @@ With --no-wait and a certificate still pending, all three wait for a later `tls`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import botocore.exceptions
 
-from dashscale import model
+from dashscale import driver, model
 from dashscale.aws import error_code, translated
 from dashscale.context import Context
+from dashscale.driver import Done, Hooks, Section
 from dashscale.errors import AwsError, WaitTimeout
 from dashscale.model import (
     CREATE,
@@ -23,7 +24,9 @@ from dashscale.model import (
     NEW,
     UPDATE,
     Change,
+    Extra,
     Item,
+    Plan,
     Resource,
     Survey,
     compare,
@@ -512,32 +515,78 @@ RESOURCES: tuple[Resource, ...] = (
 CLEANUP: tuple[Resource, ...] = (OldCertificates(),)
 
 
+class TlsHooks(Hooks):
+    """The TLS section's own steps around the driver (for `tls` and `up`): the dry run's
+    registrar line; before the rest runs, the zone settled (it may ask about the registrar)
+    and its delegation checked; the wait for ACM; https://DOMAIN once the certificate is
+    issued; and, after a run that left it pending (`up --no-wait`), what finishes HTTPS."""
+
+    def __init__(self, update_registrar: bool, timeout: float, wait: bool = True) -> None:
+        self.update_registrar = update_registrar
+        self.timeout = timeout
+        self.wait = wait
+        self.why = ""  # why the certificate would still be pending, once the zone is settled
+
+    def shown(self, ctx: Context, planned: Plan) -> None:
+        tls.show_registrar(ctx, planned.refs[HostedZone.key])
+
+    def before_apply(self, ctx: Context, planned: Plan) -> Mapping[str, tuple[Change, Any]]:
+        decided, zone, delegated = tls.settle_zone(ctx, planned, self.update_registrar)
+        self.why = why_pending(zone, delegated, domains(ctx)[0])
+        return {HostedZone.key: (decided, zone)}
+
+    def extras(self, ctx: Context, planned: Plan) -> Sequence[Extra]:
+        def issued(results: Mapping[str, Any]) -> Certificate | None:
+            certificate = results[CertificateResource.key]
+            return certificate_issued(ctx, certificate, self.timeout, self.wait, self.why)
+
+        return [Extra(ISSUED, issued, (CertificateResource.key, ValidationRecords.key))]
+
+    def address(self, ctx: Context, results: Mapping[str, Any]) -> str | None:
+        return f"https://{domains(ctx)[0]}" if results.get(ISSUED) is not None else None
+
+    def after(self, ctx: Context, done: Done) -> None:
+        if done.results.get(ISSUED) is None:  # --no-wait left it for later
+            ctx.ui.info(pending_note(ctx, self.why))
+
+
+class PrivateServiceHooks(Hooks):
+    """`tls` for a private app (AUTH): the service, which `alb` leaves for the signing-in
+    listener, joins the plan when it is missing (what `cluster` makes must exist by then), and
+    its deployment is followed."""
+
+    def joining(
+        self, ctx: Context, found: Mapping[str, Any]
+    ) -> tuple[Sequence[Resource], Mapping[str, Any]]:
+        if found[service.Service.key] is not None:
+            return (), {}
+        _, required = service.prerequisites()
+        refs = model.require(ctx, required, found, "`dashscale cluster` (or `up`)")
+        return [service.Service(behind_sign_in=True)], refs
+
+    def extras(self, ctx: Context, planned: Plan) -> Sequence[Extra]:
+        return service.deployment_waits(ctx, True)
+
+
 def tls_section(ctx: Context, update_registrar: bool = False, timeout: float = 3600.0) -> str:
     """The `tls` command: zone, certificate, validation records, then (once issued) the HTTPS
     listener, the aliases and the redirect. Needs what `alb` made. A private app's service
     (AUTH), which `alb` leaves for the signing-in listener, starts here when missing. Returns
     https://DOMAIN."""
-    resources = [*tls.RESOURCES, *auth.resources(ctx), *RESOURCES, *CLEANUP]
-    required = [LoadBalancerResource(), TargetGroup(), HttpListener()]
     readings = [BalancerAndGroup(), Listeners(), ZoneRecords(), Certificates(), *auth.readings(ctx)]
-    private = [service.Service(behind_sign_in=True)] if signs_in(ctx) else []
-    service_readings, service_required = service.prerequisites() if private else ([], [])
-    found = model.read(
-        ctx, [*readings, *service_readings, *required, *service_required, *resources, *private]
+    hooks: list[Hooks] = [TlsHooks(update_registrar, timeout)]
+    if signs_in(ctx):  # the service and what it needs are read too
+        service_readings, service_required = service.prerequisites()
+        readings += [*service_readings, *service_required, service.Service(behind_sign_in=True)]
+        hooks.append(PrivateServiceHooks())
+    driver.run(
+        ctx,
+        Section(
+            readings,
+            [*tls.RESOURCES, *auth.resources(ctx), *RESOURCES, *CLEANUP],
+            [LoadBalancerResource(), TargetGroup(), HttpListener()],
+            "`dashscale alb` (or `dashscale up`)",
+            hooks=hooks,
+        ),
     )
-    refs = model.require(ctx, required, found, "`dashscale alb` (or `dashscale up`)")
-    if private and found[service.Service.key] is None:  # started behind the sign-in
-        refs |= model.require(ctx, service_required, found, "`dashscale cluster` (or `up`)")
-        resources += private
-    planned = model.plan(ctx, resources, {**found, **refs})
-    _, zone, delegated = tls.settle_zone(ctx, planned, update_registrar)
-    why = why_pending(zone, delegated, domains(ctx)[0])
-    issue = model.Extra(
-        ISSUED,
-        lambda r: certificate_issued(ctx, r[CertificateResource.key], timeout, True, why),
-        (CertificateResource.key, ValidationRecords.key),
-    )
-    extras = [issue, *service.deployment_waits(ctx, True)] if private else [issue]
-    rest = [r for r in resources if r.key != HostedZone.key]
-    model.apply(ctx, rest, planned, extras, {**refs, HostedZone.key: zone})
     return f"https://{domains(ctx)[0]}"

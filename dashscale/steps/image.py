@@ -2,20 +2,25 @@
 
 The Image resource is `--image URI` as given, or else the current content's image
 (build.current_image: a tag from the content of src/ and the build settings): "found" when the
-registry already holds that tag, otherwise built, smoke-checked and pushed when its turn comes.
-Its ref is a cluster.DeployImage. The ECR repository it reads and needs is repository.py's.
+registry already holds that tag, otherwise built, smoke-checked and pushed. A real `up` starts
+the local build (and smoke check) as soon as its reading knows the registry lacks the image,
+while the rest of AWS is read and the plan made (`LocalBuild`); the push waits for the
+repository, and the task definition for the push. A dry run builds nothing. Its ref is a
+cluster.DeployImage. The ECR repository it reads and needs is repository.py's.
 
-How it is got: `local_image` from the local engine (built and smoke-checked when missing),
-`image_for_up` that image pushed, `sandbox_image` for `up --sandbox` (pushed only to
-DASHSCALE_REGISTRY; without a Docker engine the image step is skipped and the rest runs).
+How it is got otherwise: `local_image` from the local engine (built and smoke-checked when
+missing), `image_for_up` that image pushed, `sandbox_image` for `up --sandbox` (pushed only to DASHSCALE_REGISTRY; without a Docker
+engine the image step is skipped and the rest runs).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from dashscale import partition
+from dashscale.aws import Cancelled
 from dashscale.context import Context
 from dashscale.errors import DockerError
 from dashscale.model import BUILD, NEW, Change, Resource, compare
@@ -43,12 +48,19 @@ class Image(Resource):
     needs = (Repository.key,)
 
     def __init__(
-        self, uri: str | None = None, sandbox: bool = False, retries: int = 5, check: bool = True
+        self,
+        uri: str | None = None,
+        sandbox: bool = False,
+        retries: int = 5,
+        check: bool = True,
+        early: bool = False,
     ) -> None:
         self.uri = uri
         self.sandbox = sandbox
         self.retries = retries
         self.check = check
+        self.early = early  # `up`: build locally while AWS is read, once the registry lacks it
+        self.building: LocalBuild | None = None
 
     def name(self, ctx: Context) -> str:
         return self.uri or ctx.names.local_image
@@ -56,7 +68,16 @@ class Image(Resource):
     def find(self, ctx: Context, found: Mapping[str, Any]) -> Any:
         if self.uri:
             return DeployImage(self.uri, ctx.config.architecture)
-        if found.get(Repository.key) is None or self.sandbox:
+        if self.sandbox:
+            return None
+        pushed = self._pushed(ctx, found)
+        if pushed is None and self.early and not ctx.dry_run:
+            self.building = LocalBuild(ctx, self.check)
+        return pushed
+
+    def _pushed(self, ctx: Context, found: Mapping[str, Any]) -> DeployImage | None:
+        """The current content's image when the repository holds it."""
+        if found.get(Repository.key) is None:
             return None
         try:
             pushed = push_step.find_pushed(ctx, repository=found[Repository.key])
@@ -66,6 +87,11 @@ class Image(Resource):
             )
             return None
         return DeployImage(pushed.uri, pushed.architecture) if pushed else None
+
+    def stop_building(self, ctx: Context, wait: bool = True) -> None:
+        """A run that fails before the image's turn stops the build it started."""
+        if self.building is not None:
+            self.building.stop(ctx, wait)
 
     def target(self, ctx: Context, refs: Mapping[str, Any]) -> str:
         _, tag = build_step.current_image(ctx)
@@ -93,7 +119,7 @@ class Image(Resource):
     ) -> DeployImage:
         if self.sandbox:
             return sandbox_image(ctx, retries=self.retries, check=self.check)
-        return image_for_up(ctx, retries=self.retries, check=self.check)
+        return image_for_up(ctx, retries=self.retries, check=self.check, building=self.building)
 
     def ref(self, ctx: Context, current: Any, change: Change) -> DeployImage:
         if current is not None:
@@ -101,10 +127,55 @@ class Image(Resource):
         return DeployImage(change.name, ctx.config.architecture)
 
 
+class LocalBuild:
+    """`local_image` in a thread of its own, started while `up` reads AWS; the image's turn
+    waits for it (`result`). A daemon thread: a stopped command does not wait for it at exit
+    (the build stops reading once the run is cancelled, and the smoke check's container is
+    cleaned up: build.smoke_check)."""
+
+    STOP_BOUND = 5.0  # seconds a failed run gives the build to stop and clean up
+
+    def __init__(self, ctx: Context, check: bool) -> None:
+        self._done = threading.Event()
+        self._image: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(ctx, check), name="local image", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, ctx: Context, check: bool) -> None:
+        try:
+            with ctx.ui.lane("image: building locally"):
+                self._image = local_image(ctx, check)
+        except BaseException as error:  # raised again where the run waits for it
+            self._error = error
+        finally:
+            self._done.set()
+
+    def result(self, ctx: Context) -> Any:
+        """The local image once built, or the build's error; Cancelled when the run stops."""
+        with ctx.ui.waiting("waiting for the local build"):
+            while not self._done.wait(0.1):
+                if ctx.clock.cancelled.is_set():
+                    raise Cancelled()
+        if self._error is not None:
+            raise self._error
+        return self._image
+
+    def stop(self, ctx: Context, wait: bool = True) -> None:
+        """Stops the build; with `wait`, gives it STOP_BOUND seconds to end (an interrupted
+        command does not wait: stopping.finish_interrupted cleans up)."""
+        if not self._done.is_set():
+            ctx.clock.cancelled.set()
+            if wait:
+                self._thread.join(self.STOP_BOUND)
+
+
 def local_image(ctx: Context, check: bool = True) -> Any:
     """The current content's image in the local engine, built and smoke-checked when it is
-    missing. Local only: `up` starts it while it reads AWS, once it knows the registry lacks
-    the image."""
+    missing. Local only: `up` starts it while it reads AWS (`LocalBuild`), once it knows the
+    registry lacks the image."""
     _, tag = build_step.current_image(ctx)
     local = build_step.find_local_image(ctx, tag)
     if local is None:
@@ -116,10 +187,20 @@ def local_image(ctx: Context, check: bool = True) -> Any:
     return local
 
 
-def image_for_up(ctx: Context, retries: int = 5, check: bool = True) -> DeployImage:
+def image_for_up(
+    ctx: Context, retries: int = 5, check: bool = True, building: LocalBuild | None = None
+) -> DeployImage:
     """Pushes the current content's image (built and smoke-checked first when the local engine
-    lacks it)."""
-    local_image(ctx, check)
+    lacks it; by `building` when the run started that while it read AWS)."""
+    if building is None:
+        local_image(ctx, check)
+    else:
+        building.result(ctx)
+    return push_image(ctx, retries)
+
+
+def push_image(ctx: Context, retries: int = 5) -> DeployImage:
+    """The current content's image pushed to the app's repository."""
     pushed = push_step.push(ctx, retries=retries)
     return DeployImage(pushed.uri, pushed.architecture)
 

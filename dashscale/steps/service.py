@@ -12,6 +12,7 @@ from typing import Any
 
 from dashscale.aws import require_owned, translated
 from dashscale.context import Context
+from dashscale.driver import section
 from dashscale.errors import AwsError
 from dashscale.inventory import ignoring, unless_gone, wait_for
 from dashscale.model import (
@@ -30,7 +31,6 @@ from dashscale.model import (
     create,
     is_new,
     not_ours,
-    section,
 )
 from dashscale.steps import appconfig, deployment
 from dashscale.steps.alb import (

@@ -1,13 +1,14 @@
 """`dashscale up`: build, push, cluster, alb, and tls when DOMAIN is set; all of it, side by side.
 
-Every resource of every section is read once, side by side; the plan is computed from what was
-read (dashscale/model.py); `--dry-run` prints it and stops; otherwise it is applied as a task
-graph: everything that does not need the image (security groups, cluster, role, log group, load
-balancer, target group, listener, the certificate and its validation) starts at once, while the
-image builds and pushes; the service starts as soon as its task definition and the listener
-exist; the HTTPS listener as soon as the certificate is issued. A second `up` with nothing
-changed makes no changing AWS call; a new image makes one task definition revision and one
-service update.
+Every resource of every section is read once, side by side, by the driver every command shares
+(dashscale/driver.py); the image builds locally as soon as its reading knows the registry lacks
+it, while the rest is read and the plan computed; `--dry-run` prints the plan and stops (and
+builds nothing); otherwise it is applied as a task graph: everything that does not need the
+image (security groups, cluster, role, log group, load balancer, target group, listener, the
+certificate and its validation) starts at once, while the image finishes and pushes; the
+service starts as soon as its task definition and the listener exist; the HTTPS listener as
+soon as the certificate is issued. A second `up` with nothing changed makes no changing AWS
+call; a new image makes one task definition revision and one service update.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dashscale import model
+from dashscale import driver, model
 from dashscale.context import Context
 from dashscale.model import DELETE, Change, Extra, Reading, Resource
 from dashscale.steps import alb as alb_step
@@ -25,6 +26,7 @@ from dashscale.steps import cluster as cluster_step
 from dashscale.steps.cluster import DeployImage
 from dashscale.steps.image import Image, Repository
 from dashscale.steps.service import Service, follow_deployment
+from dashscale.steps.tls import CERTIFICATE_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -79,46 +81,69 @@ def up(
     retries: int = 5,
     check: bool = True,
     update_registrar: bool = False,
-    certificate_timeout: float = tls.CERTIFICATE_TIMEOUT,
+    certificate_timeout: float = CERTIFICATE_TIMEOUT,
     sandbox: bool = False,
 ) -> UpResult | None:
     """The whole deployment; with a dry run, its plan printed instead (returns None)."""
     ctx.ui.step(f"Deploying {ctx.names.app} to {ctx.config.aws_region}")
     appconfig.check_app_env(ctx)  # a bad app.env line stops the run before any AWS call
-    items = resources(
-        ctx, Image(image, sandbox=sandbox and not image, retries=retries, check=check)
-    )
-    found = model.read(ctx, [*readings(ctx), *items])
-    planned = model.plan(ctx, items, found)
-    if ctx.dry_run:
-        model.show_plan(ctx, planned.changes.values())
-        if ctx.config.domain:
-            tls.show_registrar(ctx, planned.refs[tls.HostedZone.key])
-        return None
-    given: dict[str, Any] = {}
-    settled: list[Change] = []
-    delegated = None
-    if ctx.config.domain:  # the zone may ask a question: settled before the rest runs
-        zone_change, given[tls.HostedZone.key], delegated = tls.settle_zone(
-            ctx, planned, update_registrar
-        )
-        settled.append(zone_change)
-    extras = waits(ctx, wait, certificate_timeout, delegated, given, _removing(items, planned))
-    rest = [item for item in items if item.key not in given]
-    applied = model.apply(ctx, rest, planned, extras, given)
-    results = applied.results
-    balancer: alb_step.LoadBalancer = results[alb_step.LoadBalancerResource.key]
-    https_ready = ctx.config.domain and results.get(https.ISSUED) is not None
-    url = f"https://{ctx.config.domain}" if https_ready else balancer.address
-    if results.get(Service.key) is not None:
-        _, deployment_id = results[Service.key]
-        if wait or deployment_id is None:
-            deployment.show_target_health(ctx, results[alb_step.TargetGroup.key])
-    changes = [*settled, *(c for c in applied.in_order(rest) if c.kind != Image.kind)]
-    model.show_summary(ctx, changes, [("image", results["image"].uri, "deployed")])
-    if ctx.config.domain and not https_ready:  # --no-wait left it for later
-        ctx.ui.info(https.pending_note(ctx, _why_pending(ctx, given, delegated)))
-    return UpResult(results["image"], url, tuple(changes))
+    # the image builds locally while AWS is read, once its reading knows the registry lacks it
+    deployed = Image(image, sandbox and not image, retries, check, early=not ctx.dry_run)
+    items = resources(ctx, deployed)
+    deploy = Deploy(wait, items)
+    hooks: list[driver.Hooks] = [deploy]
+    if ctx.config.domain:
+        hooks.append(https.TlsHooks(update_registrar, certificate_timeout, wait))
+    try:
+        done = driver.run(ctx, driver.Section(readings(ctx), items, hooks=hooks))
+    except BaseException as error:
+        deployed.stop_building(ctx, wait=not isinstance(error, KeyboardInterrupt))
+        raise
+    return None if done is None else deploy.result
+
+
+class Deploy(driver.Hooks):
+    """`up`'s own steps around the driver: the deployment followed (in the service's task, so
+    autoscaling follows it, and the removals of taskrole.AfterDeployment after it), the load
+    balancer's provisioning waited for, then the target health and the summary."""
+
+    def __init__(self, wait: bool, items: list[Resource]) -> None:
+        self.wait = wait
+        self.items = items
+        self.result: UpResult | None = None
+
+    def extras(self, ctx: Context, planned: model.Plan) -> list[Extra]:
+        removing = _removing(self.items, planned)
+        extras = [
+            Extra(
+                taskrole.DEPLOYED,
+                lambda r: _follow(ctx, r, self.wait, removing),
+                (Service.key,),
+            )
+        ]
+        if self.wait:  # nothing needs it active: with --no-wait it provisions on its own
+            extras.append(
+                Extra(
+                    "load balancer provisioning",
+                    lambda r: deployment.wait_until_active(
+                        ctx, r[alb_step.LoadBalancerResource.key]
+                    ),
+                    (alb_step.LoadBalancerResource.key,),
+                )
+            )
+        return extras
+
+    def after(self, ctx: Context, done: driver.Done) -> None:
+        results = done.results
+        balancer: alb_step.LoadBalancer = results[alb_step.LoadBalancerResource.key]
+        if results.get(Service.key) is not None:
+            _, deployment_id = results[Service.key]
+            if self.wait or deployment_id is None:
+                deployment.show_target_health(ctx, results[alb_step.TargetGroup.key])
+        changes = [c for c in done.changes if c.kind != Image.kind]
+        model.show_summary(ctx, changes, [("image", results["image"].uri, "deployed")])
+        url = done.address or balancer.address
+        self.result = UpResult(results["image"], url, tuple(changes))
 
 
 def _removing(items: list[Resource], planned: model.Plan) -> list[str]:
@@ -141,46 +166,3 @@ def _follow(ctx: Context, refs: Mapping[str, Any], wait: bool, removing: list[st
         )
     follow_deployment(ctx, refs, wait or bool(removing), drained=bool(removing))
     return wait or bool(removing)
-
-
-def waits(
-    ctx: Context,
-    wait: bool,
-    certificate_timeout: float,
-    delegated: bool | None,
-    given: Mapping[str, Any],
-    removing: list[str] | None = None,
-) -> list[Extra]:
-    """What `up` waits for besides the resources: the deployment (in the service's task, so
-    autoscaling follows it, and the removals of taskrole.AfterDeployment after it), the load
-    balancer becoming active, the certificate."""
-    extras = [
-        Extra(taskrole.DEPLOYED, lambda r: _follow(ctx, r, wait, removing or []), (Service.key,))
-    ]
-    if wait:  # nothing needs it active: with --no-wait it provisions on its own
-        extras.append(
-            Extra(
-                "load balancer provisioning",
-                lambda r: deployment.wait_until_active(ctx, r[alb_step.LoadBalancerResource.key]),
-                (alb_step.LoadBalancerResource.key,),
-            )
-        )
-    if ctx.config.domain:
-        extras.append(
-            Extra(
-                https.ISSUED,
-                lambda r: https.certificate_issued(
-                    ctx,
-                    r[tls.CertificateResource.key],
-                    certificate_timeout,
-                    wait,
-                    _why_pending(ctx, given, delegated),
-                ),
-                (tls.CertificateResource.key, tls.ValidationRecords.key),
-            )
-        )
-    return extras
-
-
-def _why_pending(ctx: Context, given: Mapping[str, Any], delegated: bool | None) -> str:
-    return tls.why_pending(given[tls.HostedZone.key], delegated, tls.domains(ctx)[0])
