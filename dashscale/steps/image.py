@@ -9,8 +9,8 @@ repository, and the task definition for the push. A dry run builds nothing. Its 
 cluster.DeployImage. The ECR repository it reads and needs is repository.py's.
 
 How it is got otherwise: `local_image` from the local engine (built and smoke-checked when
-missing), `image_for_up` that image pushed, `sandbox_image` for `up --sandbox` (pushed only to DASHSCALE_REGISTRY; without a Docker
-engine the image step is skipped and the rest runs).
+missing), `image_for_up` that image pushed, `sandbox_image` for `up --sandbox` (pushed only to
+DASHSCALE_REGISTRY; without a Docker engine the image step is skipped and the rest runs).
 """
 
 from __future__ import annotations
