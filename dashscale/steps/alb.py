@@ -140,18 +140,6 @@ class BalancerAndGroup(Reading):
     finder = staticmethod(find_balancer_and_group)
 
 
-def find_listener(
-    ctx: Context, port: int, load_balancer_arn: str | None = None
-) -> dict[str, Any] | None:
-    """The listener on `port` of APP-alb (or of the given load balancer); None when missing."""
-    if load_balancer_arn is None:
-        balancer = find_load_balancer(ctx)
-        if balancer is None:
-            return None
-        load_balancer_arn = str(balancer["LoadBalancerArn"])
-    return listeners_of(ctx, load_balancer_arn).get(port)
-
-
 def health_check_settings(ctx: Context) -> dict[str, Any]:
     """Tuned so a rolling deploy takes about two minutes instead of six or more."""
     interval = ctx.config.health_check_interval

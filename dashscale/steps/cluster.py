@@ -47,7 +47,7 @@ from dashscale.model import (
 )
 from dashscale.steps import appconfig
 from dashscale.steps.appconfig import SECRETS_POLICY_KEY, SETTINGS_KEY
-from dashscale.steps.iam import Role, find_role
+from dashscale.steps.iam import Role
 from dashscale.steps.network import (
     AlbSecurityGroup,
     NetworkReading,
@@ -111,10 +111,6 @@ def find_cluster(ctx: Context) -> dict[str, Any] | None:
         return None
     require_owned(ctx.names, "ECS cluster", name, active[0].get("tags"))
     return dict(active[0])
-
-
-def find_execution_role(ctx: Context) -> dict[str, Any] | None:
-    return find_role(ctx, ctx.names.execution_role)
 
 
 def find_log_group(ctx: Context) -> dict[str, Any] | None:

@@ -50,12 +50,6 @@ class Network:
     subnet_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class SecurityGroups:
-    alb: str  # group id of APP-alb-sg
-    tasks: str  # group id of APP-from-alb-sg
-
-
 # --- VPC and subnets ------------------------------------------------------------------------
 
 
@@ -146,15 +140,6 @@ class SecurityGroupsReading(Reading):
             require_owned(ctx.names, "security group", group["GroupName"], group.get("Tags"))
             by_name[group["GroupName"]] = dict(group)
         return by_name
-
-
-def find_security_groups(ctx: Context, network: Network) -> SecurityGroups | None:
-    """Both groups when both exist; None otherwise. Either one not this app's raises."""
-    groups = SecurityGroupsReading().groups(ctx, network.vpc_id)
-    alb, tasks = groups.get(ctx.names.alb_sg), groups.get(ctx.names.task_sg)
-    if alb is None or tasks is None:
-        return None
-    return SecurityGroups(alb["GroupId"], tasks["GroupId"])
 
 
 def desired_alb_rules() -> set[Rule]:

@@ -28,7 +28,7 @@ from dashscale.model import (
     Survey,
     absent,
 )
-from dashscale.steps.iam import Role, delete_role_named, find_role
+from dashscale.steps.iam import Role, delete_role_named
 
 TASK_ROLE_KEY = "task role"
 TASK_POLICY = "dashscale-task"
@@ -94,10 +94,6 @@ def unknown_policy(ctx: Context, arn: str) -> ConfigError:
 
 def task_role_wanted(ctx: Context) -> bool:
     return bool(ctx.config.task_role_policies or ctx.config.task_policy_file)
-
-
-def find_task_role(ctx: Context) -> dict[str, Any] | None:
-    return find_role(ctx, ctx.names.task_role)
 
 
 class TaskRole(Role):
