@@ -77,9 +77,15 @@ def gone_first(resources: Sequence[Resource], resource: Resource) -> tuple[str, 
     return tuple(dict.fromkeys([*users, *resource.deleted_after]))
 
 
-# When each resource's deletion may start: after what must be gone first. Only a test sets
-# another order (a wrong one, to show that AWS's refusals are met and reported).
-run_after = gone_first
+def deleted_later(resources: Sequence[Resource], resource: Resource) -> tuple[str, ...]:
+    """When its deletion may start: after what must be gone first, and after what it is
+    deleted later than (order only)."""
+    return tuple(dict.fromkeys([*gone_first(resources, resource), *resource.deleted_later_than]))
+
+
+# When each resource's deletion may start. Only a test sets another order (a wrong one, to show
+# that AWS's refusals are met and reported).
+run_after = deleted_later
 
 
 def deletion_order(resources: Sequence[Resource]) -> list[Resource]:

@@ -220,15 +220,24 @@ class Resource(Reading):
 
     # `status` shows it as missing when its survey finds nothing (see `when_absent`)
     missing_shown: bool = False
+    # the order of deletion only: gone after these when they are there, but a failure there
+    # does not hold this one back
+    deleted_later_than: tuple[str, ...] = ()
 
     def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
         """How `status` shows an item its survey found: (name, detail)."""
         return item.name, item.reason
 
+    def status_state(self, ctx: Context, item: Item) -> str:
+        """The state `status` gives an item of the app's its survey found."""
+        return "found"
+
     def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
-        """How `status` shows that its survey found nothing: (name, state, detail), or None to
-        leave it out (a kind shown with another, or not asked for)."""
-        return (self.name(ctx), "missing", "") if self.missing_shown else None
+        """What `status` shows as missing of this kind, given what the survey found: (name,
+        state, detail), or None (found, not asked for, or shown with another kind)."""
+        if survey.of(self.key) or not self.missing_shown:
+            return None
+        return self.name(ctx), "missing", ""
 
     def found_item(
         self,

@@ -39,7 +39,7 @@ def test_every_resource_goes_after_everything_that_needs_it() -> None:
             if needed in order:
                 pairs += 1
                 assert order.index(resource.key) < order.index(needed), (resource.key, needed)
-        for later in resource.deleted_after:
+        for later in (*resource.deleted_after, *resource.deleted_later_than):
             assert order.index(later) < order.index(resource.key), (resource.key, later)
     assert pairs > 20  # the model's needs, not an empty graph
 

@@ -197,3 +197,22 @@ def test_status_with_domain_shows_certificate_and_https_address(
     assert found[("listener", "demo-alb:443")] == "found"
     assert found[("hosted zone", "example.com")] == "found"
     assert found[("certificate", "example.com")] == "found"
+
+
+def test_domain_certificate_missing_though_an_earlier_domain_has_one(
+    aws: str, boto, project: Path, run, no_docker: None
+) -> None:
+    """The survey finds every certificate of the app, whatever its domain: one of an earlier
+    DOMAIN is shown, and DOMAIN's own is still reported missing."""
+    assert run("up", "--image", IMAGE).exit_code == 0
+    boto("acm").request_certificate(
+        DomainName="old.example.org",
+        ValidationMethod="DNS",
+        Tags=[{"Key": "dashscale:app", "Value": "demo"}],
+    )
+    document = json.loads(run("status", "--json", "--set", "DOMAIN=example.com").stdout)
+    found = states(document)
+    assert found[("certificate", "old.example.org")] == "found"
+    assert found[("certificate", "example.com")] == "missing"
+    assert found[("hosted zone", "example.com")] == "missing"
+    assert document["certificate"] is None

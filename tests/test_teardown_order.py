@@ -224,7 +224,7 @@ def test_a_wrong_order_is_refused_and_a_rerun_finishes_from_there(
     def wrong(resources: list[Resource], resource: Resource) -> tuple[str, ...]:
         """The early ones first, each after the other early ones it needs gone; the rest after
         them (what must really be gone first still decides what a failure skips)."""
-        real = inventory.gone_first(resources, resource)
+        real = inventory.deleted_later(resources, resource)
         if resource.key in early:
             return tuple(key for key in real if key in early)
         return (*real, *sorted(early))
@@ -247,7 +247,7 @@ def test_a_wrong_order_is_refused_and_a_rerun_finishes_from_there(
     assert "dashscale teardown" in (error.value.hint or "")
     assert "left" in output.getvalue()
 
-    monkeypatch.setattr(inventory, "run_after", inventory.gone_first)
+    monkeypatch.setattr(inventory, "run_after", inventory.deleted_later)
     ctx, _, output = make_context()
     strict = StrictAws(ctx, boto, eni_release=1)
     teardown_step.teardown(ctx, everything=False, yes=True, dry_run=False)

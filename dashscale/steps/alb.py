@@ -222,8 +222,9 @@ class LoadBalancerResource(Resource):
         return _with_attributes(ctx, self.kind, found[BalancerAndGroup.key][0])
 
     # The app's DNS records leave the zone before the load balancer goes (the aliases need it
-    # anyway): a teardown stopped in between leaves no name of the app aimed at nothing.
-    deleted_after = ("validation record",)
+    # anyway): a teardown stopped in between leaves no name of the app aimed at nothing. Order
+    # only: a record that cannot be deleted does not keep a billed load balancer running.
+    deleted_later_than = ("validation record",)
 
     missing_shown = True
 
@@ -652,10 +653,17 @@ def shown_listener(item: Item) -> tuple[str, str]:
 
 
 def missing_listener(ctx: Context, survey: Survey, port: int) -> tuple[str, str, str] | None:
-    """A listener is missing only on a load balancer that is there."""
+    """A listener is missing only on a load balancer that is there, whatever other ports
+    listen."""
     if not any(i.data for i in survey.of(LoadBalancerResource.key)):
         return None
+    if any(i.data["port"] == port for i in listener_items_found(survey)):
+        return None
     return f"{ctx.names.alb}:{port}", "missing", ""
+
+
+def listener_items_found(survey: Survey) -> list[Item]:
+    return [i for key in (HttpListener.key, HTTPS_LISTENER) for i in survey.of(key)]
 
 
 def delete_listener(ctx: Context, item: Item) -> str:

@@ -393,7 +393,9 @@ class UserPool(Resource):
         return item.name, f"{pool['Id']}, {pool.get('EstimatedNumberOfUsers', 0)} user(s)"
 
     def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
-        return (self.name(ctx), "missing", "") if ctx.config.auth == COGNITO else None
+        if survey.of(self.key) or ctx.config.auth != COGNITO:
+            return None
+        return self.name(ctx), "missing", ""
 
 
 def client_settings(ctx: Context) -> dict[str, Any]:

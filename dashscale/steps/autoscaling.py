@@ -242,7 +242,7 @@ class ScalableTarget(Resource):
 
     def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
         """Shown for a service of the app's only: off (not configured) or missing."""
-        if not any(i.action != FOREIGN for i in survey.of("ECS service")):
+        if survey.of(self.key) or not any(i.action != FOREIGN for i in survey.of("ECS service")):
             return None
         if not ctx.config.autoscaling:
             return ctx.names.service, "off", "MIN_COUNT and MAX_COUNT unset"

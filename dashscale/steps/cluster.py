@@ -553,6 +553,9 @@ class TaskDefinition(Resource):
 
     missing_shown = True
 
+    def status_state(self, ctx: Context, item: Item) -> str:
+        return "found" if item.data["newest"] is not None else "missing"
+
     def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
         newest = item.data["newest"]
         if newest is None:

@@ -313,6 +313,9 @@ class Service(Resource):
 
     missing_shown = True
 
+    def status_state(self, ctx: Context, item: Item) -> str:
+        return "found" if item.data["resource"].get("status") == "ACTIVE" else "being deleted"
+
     def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
         service = item.data["resource"]
         counts = (

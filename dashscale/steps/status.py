@@ -102,7 +102,11 @@ def rows(ctx: Context, resources: Sequence[model.Resource], found: Inventory) ->
     for resource in resources:
         name = resource.name(ctx) if resource.named else resource.kind
         if resource.key in found.unreadable:
-            shown.append(Resource(resource.kind, name, "unknown", found.unreadable[resource.key]))
+            # shown only for what the configuration uses: a permission the app does not need
+            # (no DOMAIN, no ACM rights) is not a problem of its status
+            if resource.when_absent(ctx, found.survey) is not None:
+                why = found.unreadable[resource.key]
+                shown.append(Resource(resource.kind, name, "unknown", why))
             continue
         items = found.survey.of(resource.key)
         for item in items:
@@ -110,8 +114,8 @@ def rows(ctx: Context, resources: Sequence[model.Resource], found: Inventory) ->
                 shown.append(Resource(item.kind, name, FOREIGN, "same name, without our tag"))
             else:
                 label, detail = resource.shown(ctx, item)
-                shown.append(Resource(item.kind, label, FOUND, detail))
-        absent = None if items else resource.when_absent(ctx, found.survey)
+                shown.append(Resource(item.kind, label, resource.status_state(ctx, item), detail))
+        absent = resource.when_absent(ctx, found.survey)
         if absent is not None:
             shown.append(Resource(resource.kind, *absent))
     return shown
@@ -178,20 +182,12 @@ def _autoscaling_view(scaling: autoscaling.Autoscaling | None) -> dict[str, Any]
 
 
 def _certificate_view(ctx: Context, found: Inventory) -> dict[str, str] | None:
-    """DOMAIN's certificate: the issued one when there are several (a new one pending)."""
-    domain = ctx.config.domain
-    if not domain:
+    """DOMAIN's live certificate: the issued one when there are several (a new one pending)."""
+    certificate = tls.live_certificate_of(ctx, found.survey)
+    if certificate is None:
         return None
-    mine = [
-        item.data["resource"]
-        for item in found.survey.of(tls.CertificateResource.key)
-        if item.data.get("resource", {}).get("DomainName", "").lower() == domain.lower()
-    ]
-    if not mine:
-        return None
-    certificate = next((c for c in mine if c["Status"] == "ISSUED"), mine[0])
     return {
-        "domain": domain,
+        "domain": str(ctx.config.domain),
         "arn": str(certificate["CertificateArn"]),
         "status": str(certificate["Status"]),
     }

@@ -143,7 +143,9 @@ class TaskRole(Role):
         return item.name, "task role (the app's own permissions)"
 
     def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
-        return (self.name(ctx), "missing", "") if task_role_wanted(ctx) else None
+        if survey.of(self.key) or not task_role_wanted(ctx):
+            return None
+        return self.name(ctx), "missing", ""
 
 
 def may_run_older(found: Mapping[str, Any]) -> bool:

@@ -422,7 +422,15 @@ class HostedZone(Resource):
         ] else f"{zone_id} (yours, not created by dashscale)"
 
     def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
-        return (domains(ctx)[0], "missing", "") if ctx.config.domain else None
+        """Missing when no zone found is DOMAIN's own or encloses it (another domain's zone of
+        the app does not count)."""
+        domain = (ctx.config.domain or "").lower()
+        if not domain or any(
+            domain == item.name.lower() or domain.endswith(f".{item.name.lower()}")
+            for item in survey.of(self.key)
+        ):
+            return None
+        return domain, "missing", ""
 
 
 def _servers(ctx: Context, records: list[dict[str, Any]], domain: str) -> tuple[str, ...]:
@@ -526,7 +534,11 @@ class CertificateResource(Resource):
         return str(certificate["DomainName"]), str(certificate["Status"])
 
     def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
-        return (domains(ctx)[0], "missing", "") if ctx.config.domain else None
+        """Missing when no live certificate found is DOMAIN's (one of an earlier DOMAIN or a
+        failed one does not count)."""
+        if not ctx.config.domain or live_certificate_of(ctx, survey) is not None:
+            return None
+        return ctx.config.domain, "missing", ""
 
 
 class ValidationRecords(Resource):
@@ -700,6 +712,19 @@ def settle_zone(
 # ones to be renewed.
 LIVE_CERTIFICATE_STATUSES = ("PENDING_VALIDATION", "ISSUED")
 ALIAS_RECORD, VALIDATION_RECORD = "alias record", ValidationRecords.kind
+
+
+def live_certificate_of(ctx: Context, survey: Survey) -> dict[str, Any] | None:
+    """DOMAIN's live certificate among those the survey found: the issued one when there are
+    several (a new one pending), else a pending one; None when there is none."""
+    domain = (ctx.config.domain or "").lower()
+    mine = [
+        item.data["resource"]
+        for item in survey.of(CertificateResource.key)
+        if str(item.data.get("resource", {}).get("DomainName", "")).lower() == domain
+        and item.data["resource"].get("Status") in LIVE_CERTIFICATE_STATUSES
+    ]
+    return next((c for c in mine if c["Status"] == "ISSUED"), mine[0] if mine else None)
 
 
 def certificate_names(names: Iterable[str]) -> set[str]:
