@@ -164,9 +164,11 @@ def wait_for(
     return ctx.clock.now() - start
 
 
-def retrying(ctx: Context, what: str, action: Callable[[], None], codes: tuple[str, ...]) -> str:
-    """Runs `action`, again while AWS answers one of `codes` (a dependency it still releases);
-    returns a note on the retries for the report."""
+def retrying(
+    ctx: Context, what: str, call: Callable[[], object], codes: tuple[str, ...], gone: str
+) -> str:
+    """Makes a deleting call, again while AWS answers one of `codes` (a dependency it still
+    releases); `gone` (already deleted) counts as done. Returns a note on the retries."""
     attempts = 0
     last: list[str] = []
 
@@ -174,7 +176,7 @@ def retrying(ctx: Context, what: str, action: Callable[[], None], codes: tuple[s
         nonlocal attempts
         attempts += 1
         try:
-            action()
+            ignoring(call, gone)
         except botocore.exceptions.ClientError as error:
             if error_code(error) in codes:
                 last[:] = [error_code(error)]

@@ -25,7 +25,7 @@ import botocore.exceptions
 from dashscale.aws import already_exists, create_or_find, error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError
-from dashscale.inventory import ignoring, retrying, unless_gone, wait_for
+from dashscale.inventory import retrying, unless_gone, wait_for
 from dashscale.model import (
     CREATE,
     DELETE,
@@ -423,10 +423,9 @@ class TargetGroup(Resource):
         return retrying(
             ctx,
             f"deleting target group {item.name}",
-            lambda: ignoring(
-                lambda: elbv2.delete_target_group(TargetGroupArn=arn), "TargetGroupNotFound"
-            ),
+            lambda: elbv2.delete_target_group(TargetGroupArn=arn),
             ("ResourceInUse",),
+            gone="TargetGroupNotFound",
         )
 
 

@@ -27,7 +27,7 @@ from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.driver import section
 from dashscale.errors import AwsError, DashscaleError
-from dashscale.inventory import ignoring, retrying, unless_gone
+from dashscale.inventory import retrying, unless_gone
 from dashscale.model import (
     CREATE,
     DELETE,
@@ -382,8 +382,9 @@ class Cluster(Resource):
         return retrying(
             ctx,
             f"deleting cluster {name}",
-            lambda: ignoring(lambda: ecs.delete_cluster(cluster=name), "ClusterNotFoundException"),
+            lambda: ecs.delete_cluster(cluster=name),
             ("ClusterContainsServicesException", "ClusterContainsTasksException"),
+            gone="ClusterNotFoundException",
         )
 
 

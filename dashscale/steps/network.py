@@ -17,7 +17,7 @@ from dashscale import model
 from dashscale.aws import already_exists, create_or_find, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import ConfigError
-from dashscale.inventory import ignoring, retrying
+from dashscale.inventory import retrying
 from dashscale.model import (
     CREATE,
     DELETE,
@@ -247,10 +247,9 @@ class SecurityGroup(Resource):
         return retrying(
             ctx,
             f"deleting security group {item.name}",
-            lambda: ignoring(
-                lambda: ec2.delete_security_group(GroupId=group_id), "InvalidGroup.NotFound"
-            ),
+            lambda: ec2.delete_security_group(GroupId=group_id),
             ("DependencyViolation",),
+            gone="InvalidGroup.NotFound",
         )
 
     def description(self, ctx: Context) -> str:

@@ -26,7 +26,7 @@ from dashscale.dns import (
     registered_name,
     system_resolver,
 )
-from dashscale.inventory import ignoring, retrying, unless_gone
+from dashscale.inventory import retrying, unless_gone
 from dashscale.model import (
     CREATE,
     DELETE,
@@ -522,11 +522,9 @@ class CertificateResource(Resource):
         return retrying(
             ctx,
             f"deleting the certificate {item.name}",
-            lambda: ignoring(
-                lambda: acm.delete_certificate(CertificateArn=item.data["arn"]),
-                "ResourceNotFoundException",
-            ),
+            lambda: acm.delete_certificate(CertificateArn=item.data["arn"]),
             ("ResourceInUseException",),
+            gone="ResourceNotFoundException",
         )
 
     def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
