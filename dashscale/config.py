@@ -15,7 +15,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from dashscale import partition
+from dashscale import partition, schedule
 from dashscale.errors import ConfigError
 
 APP_NAME_MAX = 20
@@ -143,6 +143,13 @@ def _policies(raw: str) -> tuple[str, ...]:
         elif not re.fullmatch(r"[A-Za-z0-9+=,.@_/-]+", item):
             raise Invalid("policy names or ARNs, comma-separated, such as AmazonS3ReadOnlyAccess")
     return items
+
+
+def _schedule(raw: str) -> schedule.Schedule:
+    try:
+        return schedule.parse(raw)
+    except schedule.ScheduleError as error:
+        raise Invalid(str(error)) from None
 
 
 def _boolean(raw: str) -> bool:
@@ -288,6 +295,12 @@ VARIABLES: tuple[Variable, ...] = (
         _integer(1),
         "Requests per minute per task autoscaling keeps (load balancer's count).",
     ),
+    Variable(
+        "SCHEDULE",
+        None,
+        _schedule,
+        "Office hours (days, hours, time zone): outside them the app runs no task.",
+    ),
 )
 
 _BY_NAME = {v.name: v for v in VARIABLES}
@@ -355,6 +368,7 @@ class Config:
     max_count: int | None = None
     cpu_target: int | None = None
     requests_per_target: int | None = None
+    schedule: schedule.Schedule | None = None
     project_dir: Path = field(default_factory=Path.cwd)
     # The app's folder when it is not PROJECT/src: the example app `up --sandbox` deploys.
     app_source: Path | None = None
