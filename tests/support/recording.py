@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 
-READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Check", "Filter")
+READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Check", "Filter", "Simulate")
 
 
 def _post(endpoint: str, path: str) -> None:
