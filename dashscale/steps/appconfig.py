@@ -551,7 +551,7 @@ def platform_secrets_access(ctx: Context, role_arn: str, settings: AppSettings) 
             f"({'; '.join(refused)}): its tasks would never start",
             "ask the platform team to attach the policy printed above, then run again",
         )
-    ctx.ui.detail(f"{name} may read the app's secrets (IAM's policy simulator)")
+    ctx.ui.info(f"{name} may read the app's secrets (checked with IAM's policy simulator)")
 
 
 class SecretsPolicyRemoval(AfterDeployment):
