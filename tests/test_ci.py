@@ -196,3 +196,21 @@ def test_teardown_all_keeps_the_provider_while_another_role_trusts_it(
     listed = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
     assert [p["Arn"] for p in listed] == [PROVIDER]
     assert "trusted by other-team-ci" in said(gone.stderr)
+
+
+def test_the_ci_page_names_every_option_and_what_the_workflow_does(aws: str, project, run) -> None:
+    from dashscale.cli import cli
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "deploy-from-ci.md").read_text()
+    group = cli.commands["ci"]
+    for name, command in group.commands.items():
+        assert f"dashscale ci {name}" in page
+        for option in command.params:
+            if option.name not in ("env_file", "overrides", "verbose", "debug"):
+                assert option.opts[0] in page, f"`ci {name}` {option.opts[0]} is not documented"
+    assert run("ci", "github").exit_code == 0
+    flow = yaml.safe_load((project / ".github" / "workflows" / "dashscale.yml").read_text())
+    for step in flow["jobs"]["deploy"]["steps"]:
+        if "uses" in step:
+            assert f"`{step['uses'].split('@')[0]}`" in page, step["uses"]
+    assert "permissions: id-token: write" in page and "`dashscale up`" in page
