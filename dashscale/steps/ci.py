@@ -87,6 +87,43 @@ def trust_policy(provider: str, repo: str, branch: str) -> dict[str, Any]:
     }
 
 
+# The stand-in deployer policy's actions (see `_deployer_policy`).
+PUSH_ACTIONS = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:DescribeImages",
+    "ecr:DescribeRepositories",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+]
+BROAD_DEPLOY_ACTIONS = [
+    "ecr:GetAuthorizationToken",
+    "ecs:Describe*",
+    "ecs:List*",
+    "ecs:RegisterTaskDefinition",
+    "ecs:UpdateService",
+    "ecs:TagResource",
+    "ec2:Describe*",
+    "elasticloadbalancing:Describe*",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "logs:Describe*",
+    "ssm:GetParametersByPath",
+    "sts:GetCallerIdentity",
+]
+UP_ACTIONS = [
+    "ecr:*",
+    "ecs:*",
+    "ec2:*SecurityGroup*",
+    "elasticloadbalancing:*",
+    "logs:*",
+    "application-autoscaling:*",
+]
+
+
 def _deployer_policy(ctx: Context, purpose: str) -> dict[str, Any]:
     """The deployer's inline policy for `purpose` ("deploy": ship a new image of an app that
     exists; "up": create and change everything too). The policy module's
@@ -102,21 +139,13 @@ def _deployer_policy(ctx: Context, purpose: str) -> dict[str, Any]:
         or home.arn("iam", "", account, f"role/{ctx.names.execution_role}"),
         ctx.config.task_role_arn or home.arn("iam", "", account, f"role/{ctx.names.task_role}"),
     ]
+    repository = home.arn("ecr", region, account, f"repository/{ctx.names.repository}")
     statements: list[dict[str, Any]] = [
         {
             "Sid": "PushTheAppsImage",
             "Effect": "Allow",
-            "Action": [
-                "ecr:BatchCheckLayerAvailability",
-                "ecr:BatchGetImage",
-                "ecr:CompleteLayerUpload",
-                "ecr:DescribeImages",
-                "ecr:DescribeRepositories",
-                "ecr:InitiateLayerUpload",
-                "ecr:PutImage",
-                "ecr:UploadLayerPart",
-            ],
-            "Resource": home.arn("ecr", region, account, f"repository/{ctx.names.repository}"),
+            "Action": PUSH_ACTIONS,
+            "Resource": repository,
         },
         {
             "Sid": "PassTheAppsRolesToEcsTasksOnly",
@@ -128,22 +157,7 @@ def _deployer_policy(ctx: Context, purpose: str) -> dict[str, Any]:
         {
             "Sid": "ReadsAndTaskDefinitionsHaveNoResourceLevelPermissions",
             "Effect": "Allow",
-            "Action": [
-                "ecr:GetAuthorizationToken",
-                "ecs:Describe*",
-                "ecs:List*",
-                "ecs:RegisterTaskDefinition",
-                "ecs:UpdateService",
-                "ecs:TagResource",
-                "ec2:Describe*",
-                "elasticloadbalancing:Describe*",
-                "iam:GetRole",
-                "iam:GetRolePolicy",
-                "iam:ListAttachedRolePolicies",
-                "logs:Describe*",
-                "ssm:GetParametersByPath",
-                "sts:GetCallerIdentity",
-            ],
+            "Action": BROAD_DEPLOY_ACTIONS,
             "Resource": "*",
         },
     ]
@@ -152,14 +166,7 @@ def _deployer_policy(ctx: Context, purpose: str) -> dict[str, Any]:
             {
                 "Sid": "UpCreatesAndChangesEveryKindOfResource",
                 "Effect": "Allow",
-                "Action": [
-                    "ecr:*",
-                    "ecs:*",
-                    "ec2:*SecurityGroup*",
-                    "elasticloadbalancing:*",
-                    "logs:*",
-                    "application-autoscaling:*",
-                ],
+                "Action": UP_ACTIONS,
                 "Resource": "*",
             }
         )
