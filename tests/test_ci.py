@@ -43,7 +43,7 @@ def actionlint() -> str:
 
 
 def test_the_workflow_assumes_the_role_without_keys_and_passes_actionlint(
-    aws: str, project: Path, run
+    aws: str, project: Path, run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     result = run("ci", "github", "--branch", "release")
     assert result.exit_code == 0, result.output
@@ -78,8 +78,17 @@ def test_the_workflow_assumes_the_role_without_keys_and_passes_actionlint(
     kept = run("ci", "github", "--branch", "main")
     assert kept.exit_code != 0 and "--force" in said(kept.stderr)
     assert path.read_text().endswith("# my edit\n")
-    assert run("ci", "github", "--branch", "main", "--force").exit_code == 0
+    (project / ".gitignore").write_text("__pycache__/\n.env\n")
+    profiles = tmp_path / "aws-config"  # a profile of this machine's, which no runner has
+    profiles.write_text(
+        "[profile laptop]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(profiles))
+    replaced = run("ci", "github", "--branch", "main", "--force", "--set", "AWS_PROFILE=laptop")
+    assert replaced.exit_code == 0, replaced.output
     assert yaml.safe_load(path.read_text())[True] == {"push": {"branches": ["main"]}}
+    warned = said(replaced.stderr)
+    assert ".gitignore leaves .env out" in warned and "AWS_PROFILE=laptop is set" in warned
 
 
 def test_ci_role_trusts_only_that_repo_and_branch_and_is_idempotent(

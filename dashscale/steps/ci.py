@@ -471,4 +471,25 @@ def github(ctx: Context, branch: str, force: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     ctx.ui.info(f"wrote {WORKFLOW}: on a push to {branch}, `dashscale up` as {deployer_arn(ctx)}")
+    _warn_about_settings(ctx)
     return path
+
+
+def _warn_about_settings(ctx: Context) -> None:
+    """What would make the workflow's `dashscale up` fail on GitHub's runner: a .env that git
+    leaves out (the job reads it from the checkout), a profile of this machine's."""
+    ignore = ctx.config.project_dir / ".gitignore"
+    ignored = ignore.is_file() and any(
+        line.strip().lstrip("/") in (".env", "*.env") for line in ignore.read_text().splitlines()
+    )
+    if ignored:
+        ctx.ui.warn(
+            ".gitignore leaves .env out, but the workflow's `dashscale up` reads it from the "
+            "repository: commit it (it holds settings; secrets stay in `dashscale secret`)"
+        )
+    if ctx.config.aws_profile:
+        ctx.ui.warn(
+            f"AWS_PROFILE={ctx.config.aws_profile} is set in the configuration: GitHub's runner "
+            "has no such profile (the workflow's credentials come from the role); set it in "
+            "your shell instead of .env"
+        )
