@@ -89,8 +89,9 @@ class Aws:
             )
 
 
-# Operations that only read (Route 53's reads are all List... and Get...).
-READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Check", "Filter")
+# Operations that only read (Route 53's reads are all List... and Get...; IAM's policy simulator
+# evaluates policies and changes nothing).
+READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Check", "Filter", "Simulate")
 
 
 class ChangeRefused(DashscaleError):

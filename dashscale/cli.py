@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -574,6 +575,66 @@ def teardown(
 
     ctx = make_context(options, ui, timeout=float(timeout))
     teardown_step.teardown(ctx, everything=everything, yes=yes, dry_run=dry_run)
+
+
+@cli.group()
+def ci() -> None:
+    """Deploy from CI without keys: GitHub Actions assumes a role of the app's (see
+    docs/deploy-from-ci.md)."""
+
+
+BRANCH_HELP = "The branch whose pushes deploy."
+
+
+def _checked(pattern: str, what: str) -> Callable[[click.Context, click.Parameter, str], str]:
+    def check(_: click.Context, __: click.Parameter, value: str) -> str:
+        if value is not None and not re.fullmatch(pattern, value):
+            raise click.BadParameter(f"expected {what}, got {value!r}")
+        return value
+
+    return check
+
+
+BRANCH = _checked(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*", "a branch name such as main")
+
+
+@ci.command("github")
+@click.option("--branch", default="main", show_default=True, callback=BRANCH, help=BRANCH_HELP)
+@click.option("--force", is_flag=True, help="Replace a workflow file that differs.")
+@shared_options
+def ci_github(options: Options, ui: UI, branch: str, force: bool) -> None:
+    """Write .github/workflows/dashscale.yml: on a push to the branch, `dashscale up` as the
+    role `ci role` makes. No keys or secrets in the file."""
+    from dashscale.steps import ci as ci_step
+
+    ui.result(str(ci_step.github(make_context(options, ui), branch, force)))
+
+
+@ci.command("role")
+@click.option(
+    "--repo",
+    required=True,
+    metavar="OWNER/NAME",
+    callback=_checked(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", "OWNER/NAME"),
+    help="The GitHub repository whose workflow may deploy.",
+)
+@click.option("--branch", default="main", show_default=True, callback=BRANCH, help=BRANCH_HELP)
+@click.option(
+    "--for",
+    "purpose",
+    type=click.Choice(["deploy", "up"]),
+    default="deploy",
+    show_default=True,
+    help="deploy: ship new images of an app that exists; up: also create and change resources.",
+)
+@dry_run_option
+@shared_options
+def ci_role(options: Options, ui: UI, repo: str, branch: str, purpose: str, dry_run: bool) -> None:
+    """Create GitHub's OIDC provider in the account (if missing) and the role APP-deployer,
+    trusted by that repository and branch only, with the deployer's policy inline."""
+    from dashscale.steps import ci as ci_step
+
+    ci_step.role(make_context(options, ui, dry_run=dry_run), repo, branch, purpose)
 
 
 def main() -> None:

@@ -152,6 +152,15 @@ def _schedule(raw: str) -> schedule.Schedule:
         raise Invalid(str(error)) from None
 
 
+ROLE_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}")
+
+
+def _role_arn(raw: str) -> str:
+    if not ROLE_ARN.fullmatch(raw):
+        raise Invalid("an IAM role ARN such as arn:aws:iam::123456789012:role/NAME")
+    return raw
+
+
 def _boolean(raw: str) -> bool:
     value = raw.lower()
     if value not in ("true", "false"):
@@ -277,6 +286,19 @@ VARIABLES: tuple[Variable, ...] = (
         "IAM policy JSON file for the task role's inline policy (relative to the project).",
     ),
     Variable(
+        "EXECUTION_ROLE_ARN",
+        None,
+        _role_arn,
+        "The platform team's task execution role: dashscale then makes no role or policy of "
+        "its own for ECS.",
+    ),
+    Variable(
+        "TASK_ROLE_ARN",
+        None,
+        _role_arn,
+        "The platform team's task role for the app's code (instead of TASK_ROLE_POLICIES).",
+    ),
+    Variable(
         "MIN_COUNT",
         None,
         _integer(1),
@@ -364,6 +386,9 @@ class Config:
     app_env_file: str = "app.env"
     task_role_policies: tuple[str, ...] = ()
     task_policy_file: str | None = None
+    # roles the platform team owns: dashscale names them in the task definition, never changes them
+    execution_role_arn: str | None = None
+    task_role_arn: str | None = None
     min_count: int | None = None
     max_count: int | None = None
     cpu_target: int | None = None
@@ -534,6 +559,7 @@ def _check_combinations(values: dict[str, Any], invalid: set[str]) -> list[Confi
             )
         except ConfigError as error:
             errors.append(error)
+    errors.extend(_check_platform_roles(values, invalid))
     if checkable("auth", "domain", "oidc_issuer", "oidc_client_id"):
         errors.extend(_check_auth(values))
     names = ("min_count", "max_count", "desired_count", "cpu_target", "requests_per_target")
@@ -569,6 +595,45 @@ def _task_role_policies(items: tuple[str, ...], region: str) -> tuple[str, ...]:
             "combine policies into one of your own",
         )
     return tuple(sorted(arns))
+
+
+def _check_platform_roles(values: dict[str, Any], invalid: set[str]) -> list[ConfigError]:
+    """EXECUTION_ROLE_ARN and TASK_ROLE_ARN: in AWS_REGION's partition, in AWS_ACCOUNT_ID when
+    it is set (the caller's account is checked once AWS is read), and a platform task role
+    instead of the one TASK_ROLE_POLICIES / TASK_POLICY_FILE would make, not beside it."""
+    errors: list[ConfigError] = []
+    for name in ("EXECUTION_ROLE_ARN", "TASK_ROLE_ARN"):
+        arn = values.get(name.lower())
+        if arn is None or "aws_region" in invalid:
+            continue
+        home = partition.for_region(values["aws_region"])
+        account = values.get("aws_account_id")
+        if not home.owns(arn):
+            errors.append(
+                ConfigError(
+                    f"{name}={arn} is outside {home.name}, the partition of "
+                    f"AWS_REGION={values['aws_region']}",
+                    f"give the ARN of a role in it: arn:{home.name}:iam::ACCOUNT:role/NAME",
+                )
+            )
+        elif account and arn.split(":")[4] != account:
+            errors.append(
+                ConfigError(
+                    f"{name} names a role of account {arn.split(':')[4]}, not of "
+                    f"AWS_ACCOUNT_ID={account}",
+                    "ECS uses roles of the app's own account: ask the platform team for that ARN",
+                )
+            )
+    if values.get("task_role_arn") and (
+        values.get("task_role_policies") or values.get("task_policy_file")
+    ):
+        errors.append(
+            ConfigError(
+                "TASK_ROLE_ARN is set together with TASK_ROLE_POLICIES or TASK_POLICY_FILE",
+                "the platform team's role has the permissions it has: unset the other two",
+            )
+        )
+    return errors
 
 
 def _check_auth(values: dict[str, Any]) -> list[ConfigError]:

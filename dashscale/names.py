@@ -67,6 +67,11 @@ class Names:
         return f"{self.app}-{region}task-role"
 
     @property
+    def deployer_role(self) -> str:
+        """The role a CI pipeline assumes to deploy the app (`dashscale ci role`)."""
+        return f"{self.app}-deployer"
+
+    @property
     def secrets_path(self) -> str:
         """The SSM path under which `dashscale secret set` stores the app's secrets."""
         return f"/dashscale/{self.app}/"

@@ -6,7 +6,8 @@ by side in threads, so a race between them (such as botocore's lazily built exce
 shows up only over many real processes, the more so on a busy machine: every one must exit 0.
 
 The runs differ so that together they make every kind of resource dashscale can own (a domain,
-sign-in, autoscaling, a task role, stored secrets, a repository), and half tear down with --all.
+sign-in, autoscaling, a task role, stored secrets, a repository, a CI role with GitHub's OIDC
+provider), and half tear down with --all.
 Afterwards the whole account is listed kind by kind (tests/support/inventory.py) and compared
 with the listing taken before: an --all teardown leaves nothing; a plain one leaves only what it
 says it keeps (repository, logs, secrets, user pool, zone).
@@ -79,6 +80,8 @@ class Run:
         steps: list[tuple[list[str], str | None]] = []
         if self.shape == 3:
             steps.append((["secret", "set", "TOKEN", *self.settings()], "first-run-value"))
+        if self.shape == 1 and self.everything:  # the role and the shared provider: --all only
+            steps.append((["ci", "role", "--repo", f"octo/{self.app}", *self.settings()], None))
         return [*steps, (up, None), (down, None)]
 
     def owns(self, item: Found) -> bool:

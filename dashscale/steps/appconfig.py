@@ -26,7 +26,7 @@ import botocore.exceptions
 from dashscale import partition
 from dashscale.aws import error_code, translated
 from dashscale.context import Context
-from dashscale.errors import ConfigError
+from dashscale.errors import ConfigError, DashscaleError
 from dashscale.inventory import unless_gone
 from dashscale.model import (
     ABSENT,
@@ -44,7 +44,7 @@ from dashscale.model import (
     compare,
     create,
 )
-from dashscale.steps.iam import policy_document
+from dashscale.steps.iam import DENIED, policy_document, role_name_of
 from dashscale.steps.taskrole import (
     SERVICE_KEY,
     AfterDeployment,
@@ -457,6 +457,9 @@ class SecretsPolicy(Resource):
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         if found.get(EXECUTION_ROLE_KEY) is None:
             return None
+        if ctx.config.execution_role_arn:  # the platform's role: its policies are theirs
+            platform_secrets_access(ctx, ctx.config.execution_role_arn, settings_of(found))
+            return None
         if (
             not settings_of(found).secrets
             and not _container_secrets(found)
@@ -482,7 +485,8 @@ class SecretsPolicy(Resource):
         desired = self._desired(ctx, refs)
         names = [_short(arn) for arn in _resources(desired)]
         detail = f"reads {len(names)} secret source(s)"
-        if desired is None:  # SecretsPolicyRemoval deletes it, after the deployment
+        # None: SecretsPolicyRemoval deletes it, after the deployment; the platform's: none
+        if desired is None or ctx.config.execution_role_arn:
             return absent(self.kind, self.name(ctx))
         if current is None:
             return create(self.kind, self.name(ctx), detail)
@@ -506,6 +510,50 @@ class SecretsPolicy(Resource):
         return None if change.action == ABSENT or current is None else SECRETS_POLICY
 
 
+def platform_secrets_access(ctx: Context, role_arn: str, settings: AppSettings) -> None:
+    """With the platform team's execution role (EXECUTION_ROLE_ARN) and secrets: the exact
+    statement the team must attach, printed, and whether the role has it, asked of IAM's policy
+    simulator where iam:SimulatePrincipalPolicy is allowed (a notice where it is not). A role
+    that cannot read a secret stops the run here, before any change: its tasks would never
+    start ("unable to pull secrets")."""
+    document = secrets_policy(ctx, settings, role_arn.split(":")[4])
+    if document is None:
+        return
+    name = role_name_of(role_arn)
+    ctx.ui.info(
+        f"EXECUTION_ROLE_ARN: the platform team's role {name} must allow ECS to read the app's "
+        f"secrets; the policy to attach:\n{json.dumps(document, indent=2)}"
+    )
+    iam, refused = ctx.client("iam"), []
+    for statement in document["Statement"]:
+        try:
+            answer = iam.simulate_principal_policy(
+                PolicySourceArn=role_arn,
+                ActionNames=statement["Action"],
+                ResourceArns=statement["Resource"],
+            )
+        except botocore.exceptions.ClientError as error:
+            if error_code(error) not in DENIED:
+                raise
+            ctx.ui.info(
+                f"not allowed to ask IAM's policy simulator (iam:SimulatePrincipalPolicy) about "
+                f"{name}: whether it can read the secrets is not checked"
+            )
+            return
+        refused += [
+            f"{result['EvalActionName']} on {result.get('EvalResourceName', '*')}"
+            for result in answer.get("EvaluationResults", [])
+            if result.get("EvalDecision") != "allowed"
+        ]
+    if refused:
+        raise DashscaleError(
+            f"EXECUTION_ROLE_ARN: IAM role {name} may not read the app's secrets "
+            f"({'; '.join(refused)}): its tasks would never start",
+            "ask the platform team to attach the policy printed above, then run again",
+        )
+    ctx.ui.info(f"{name} may read the app's secrets (checked with IAM's policy simulator)")
+
+
 class SecretsPolicyRemoval(AfterDeployment):
     """The secrets policy deleted once the app has no secrets, after the new tasks serve."""
 
@@ -516,7 +564,7 @@ class SecretsPolicyRemoval(AfterDeployment):
     reads = (SecretsPolicy.key,)
 
     def unwanted(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> str | None:
-        if current is None or settings_of(refs).secrets:
+        if current is None or settings_of(refs).secrets or ctx.config.execution_role_arn:
             return None
         return "the app has no secrets"
 

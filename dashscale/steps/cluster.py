@@ -47,7 +47,7 @@ from dashscale.model import (
 )
 from dashscale.steps import appconfig
 from dashscale.steps.appconfig import SECRETS_POLICY_KEY, SETTINGS_KEY
-from dashscale.steps.iam import Role
+from dashscale.steps.iam import Role, platform_role
 from dashscale.steps.network import (
     AlbSecurityGroup,
     NetworkReading,
@@ -399,6 +399,7 @@ class ExecutionRole(Role):
     }
     key = "execution role"
     named = "execution_role"
+    platform = "EXECUTION_ROLE_ARN"
 
     def description(self, ctx: Context) -> str:
         return f"dashscale: lets ECS pull {ctx.names.app}'s image and write logs"
@@ -407,9 +408,12 @@ class ExecutionRole(Role):
         return [execution_policy_arn(ctx)]
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        return self.read(ctx)
+        arn = self.platform_arn(ctx)
+        return platform_role(ctx, self.platform, arn) if arn else self.read(ctx)
 
     def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        if self.platform_arn(ctx):
+            return item.name, f"task execution; {item.reason}"
         return item.name, "task execution"
 
 

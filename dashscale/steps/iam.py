@@ -14,9 +14,20 @@ import botocore.exceptions
 
 from dashscale.aws import error_code, require_owned, translated
 from dashscale.context import Context
-from dashscale.errors import AwsError
+from dashscale.errors import AwsError, ConfigError
 from dashscale.inventory import ignoring, unless_gone
-from dashscale.model import CREATE, NEW, UPDATE, Change, Item, Resource, Survey, compare, create
+from dashscale.model import (
+    CREATE,
+    KEEP,
+    NEW,
+    UPDATE,
+    Change,
+    Item,
+    Resource,
+    Survey,
+    compare,
+    create,
+)
 from dashscale.partition import ECS_TASKS_PRINCIPAL
 
 
@@ -50,6 +61,65 @@ def trust_policy(account_id: str) -> dict[str, Any]:
     }
 
 
+DENIED = ("AccessDenied", "AccessDeniedException")  # a permission the caller lacks
+
+
+def role_name_of(arn: str) -> str:
+    """The role's name: the last part of arn:PARTITION:iam::ACCOUNT:role/PATH/NAME."""
+    return arn.rsplit("/", 1)[-1]
+
+
+def trusts_ecs_tasks(document: Any) -> bool:
+    """True when a trust policy lets ECS tasks assume the role."""
+    statements = (policy_document(document) or {}).get("Statement", [])
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        actions = statement.get("Action", [])
+        services = (statement.get("Principal") or {}).get("Service", [])
+        if (
+            statement.get("Effect") == "Allow"
+            and "sts:AssumeRole" in ([actions] if isinstance(actions, str) else actions)
+            and ECS_TASKS_PRINCIPAL in ([services] if isinstance(services, str) else services)
+        ):
+            return True
+    return False
+
+
+def platform_role(ctx: Context, variable: str, arn: str) -> dict[str, Any]:
+    """The platform team's role `variable` names, checked before any change: of the caller's
+    account, there, and trusted by ECS tasks (the last two where IAM lets us read it: without
+    iam:GetRole, a notice). Reads only."""
+    account = arn.split(":")[4]
+    if account != ctx.aws.account_id:
+        raise ConfigError(
+            f"{variable} names a role of account {account}, but the credentials are of account "
+            f"{ctx.aws.account_id}",
+            "ECS uses roles of the app's own account: ask the platform team for that ARN",
+        )
+    name = role_name_of(arn)
+    try:
+        role = ctx.client("iam").get_role(RoleName=name)["Role"]
+    except botocore.exceptions.ClientError as error:
+        if error_code(error) in DENIED:
+            ctx.ui.info(
+                f"{variable}: not allowed to read IAM role {name} (iam:GetRole), so whether it "
+                "exists and trusts ecs-tasks.amazonaws.com is not checked"
+            )
+            return {"Arn": arn, "RoleName": name, "Platform": variable}
+        if error_code(error) == GONE:
+            raise ConfigError(
+                f"{variable}={arn}: no such IAM role", "ask the platform team for the role's ARN"
+            ) from None
+        raise
+    if not trusts_ecs_tasks(role.get("AssumeRolePolicyDocument")):
+        raise ConfigError(
+            f"{variable}: IAM role {name} does not trust ecs-tasks.amazonaws.com, so ECS "
+            "cannot use it",
+            'the platform team must let {"Service": "ecs-tasks.amazonaws.com"} '
+            "sts:AssumeRole it in its trust policy",
+        )
+    return {**role, "Arn": arn, "Platform": variable}
+
+
 def policy_document(document: Any) -> Any:
     if isinstance(document, str):
         return json.loads(urllib.parse.unquote(document))
@@ -79,6 +149,23 @@ class Role(Resource):
     kind = "IAM role"
     inline_name: str | None = None  # the inline policy this resource manages (others are kept)
     missing_shown = True
+    # the variable that names the platform team's role instead (EXECUTION_ROLE_ARN): with it
+    # set, this resource reads and names that role, and never creates, changes or deletes one
+    platform: str = ""
+
+    def platform_arn(self, ctx: Context) -> str | None:
+        return getattr(ctx.config, self.platform.lower(), None) if self.platform else None
+
+    def name(self, ctx: Context) -> str:
+        arn = self.platform_arn(ctx)
+        return role_name_of(arn) if arn else super().name(ctx)
+
+    def platform_plan(self, ctx: Context) -> Change:
+        """The platform's role: kept as it is, whatever this app's configuration says."""
+        return Change(self.kind, self.name(ctx), KEEP, detail=self.platform_note())
+
+    def platform_note(self) -> str:
+        return f"the platform team's ({self.platform}): never changed or deleted"
 
     def description(self, ctx: Context) -> str:
         raise NotImplementedError
@@ -114,6 +201,8 @@ class Role(Resource):
         }
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
+        if self.platform_arn(ctx):
+            return self.platform_plan(ctx)
         name = self.name(ctx)
         wanted, inline = self.attached(ctx), self.inline(ctx)
         short = [arn.rsplit("/", 1)[-1] for arn in wanted]
@@ -187,7 +276,21 @@ class Role(Resource):
         return str(current["Arn"]) if current else NEW
 
     def survey(self, ctx: Context, survey: Survey) -> list[Item]:
-        return self.found_item(ctx, lambda: find_role(ctx, self.name(ctx)))
+        own = Resource.name(self, ctx)  # the role dashscale makes when the platform's is unset
+        arn = self.platform_arn(ctx)
+        if arn and role_name_of(arn) == own:
+            return [self.platform_item(ctx, arn)]
+        # A role dashscale made before the platform's took over is still the app's: found, and
+        # deleted by teardown, beside the platform's, which is shown as kept and never touched.
+        mine = self.found_item(ctx, lambda: find_role(ctx, own), name=own)
+        return [self.platform_item(ctx, arn), *mine] if arn else mine
+
+    def platform_item(self, ctx: Context, arn: str) -> Item:
+        data = {"resource": {"Arn": arn}, "platform": True}
+        return Item(self.kind, role_name_of(arn), KEEP, self.platform_note(), data)
+
+    def status_state(self, ctx: Context, item: Item) -> str:
+        return "kept" if item.data.get("platform") else "found"
 
     def delete(self, ctx: Context, item: Item) -> str:
         """Its policies (a secrets policy among them), then the role."""

@@ -28,7 +28,7 @@ from dashscale.model import (
     Survey,
     absent,
 )
-from dashscale.steps.iam import Role, delete_role_named
+from dashscale.steps.iam import Role, delete_role_named, platform_role
 
 TASK_ROLE_KEY = "task role"
 TASK_POLICY = "dashscale-task"
@@ -93,7 +93,9 @@ def unknown_policy(ctx: Context, arn: str) -> ConfigError:
 
 
 def task_role_wanted(ctx: Context) -> bool:
-    return bool(ctx.config.task_role_policies or ctx.config.task_policy_file)
+    """True when the app has a task role: its own, or the platform team's TASK_ROLE_ARN."""
+    config = ctx.config
+    return bool(config.task_role_policies or config.task_policy_file or config.task_role_arn)
 
 
 class TaskRole(Role):
@@ -103,6 +105,7 @@ class TaskRole(Role):
     key = TASK_ROLE_KEY
     named = "task_role"
     inline_name = TASK_POLICY
+    platform = "TASK_ROLE_ARN"
 
     reads = (TASK_DEFINITION_KEY, SERVICE_KEY)
 
@@ -119,6 +122,9 @@ class TaskRole(Role):
         return ctx.config.task_policy_file or "(none)"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        arn = self.platform_arn(ctx)
+        if arn:
+            return platform_role(ctx, self.platform, arn)
         in_use = (found.get(TASK_DEFINITION_KEY) or {}).get("taskRoleArn")
         if not task_role_wanted(ctx) and not in_use and not may_run_older(found):
             # Not asked for, and the app's tasks use none: nothing to check (a role left by an
@@ -140,6 +146,8 @@ class TaskRole(Role):
         return str(current["Arn"]) if current else NEW
 
     def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
+        if item.data.get("platform"):
+            return item.name, f"task role; {item.reason}"
         return item.name, "task role (the app's own permissions)"
 
     def when_absent(self, ctx: Context, survey: Survey) -> tuple[str, str, str] | None:
@@ -213,7 +221,7 @@ class TaskRoleRemoval(AfterDeployment):
     reads = (TaskRole.key,)
 
     def unwanted(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> str | None:
-        if current is None or task_role_wanted(ctx):
+        if current is None or task_role_wanted(ctx):  # TASK_ROLE_ARN's role is never deleted
             return None
         return "TASK_ROLE_POLICIES and TASK_POLICY_FILE unset"
 

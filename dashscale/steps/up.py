@@ -21,7 +21,7 @@ from dashscale import driver, model
 from dashscale.context import Context
 from dashscale.model import DELETE, Change, Extra, Reading, Resource
 from dashscale.steps import alb as alb_step
-from dashscale.steps import appconfig, auth, autoscaling, deployment, https, taskrole, tls
+from dashscale.steps import appconfig, auth, autoscaling, ci, deployment, https, taskrole, tls
 from dashscale.steps import cluster as cluster_step
 from dashscale.steps.cluster import DeployImage
 from dashscale.steps.image import Image, Repository
@@ -60,6 +60,7 @@ def every_resource() -> list[Resource]:
         *tls.RESOURCES,
         *auth.RESOURCES,
         *https.RESOURCES,
+        *ci.RESOURCES,
     ]
 
 

@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 
-READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Check", "Filter")
+READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Check", "Filter", "Simulate")
 
 
 def _post(endpoint: str, path: str) -> None:
@@ -36,6 +36,16 @@ def operation(entry: dict) -> str:
     return f"{entry.get('method')} {urllib.parse.urlparse(entry.get('url', '')).path}"
 
 
+def service(entry: dict) -> str:
+    """The AWS service a recorded request went to: the signing name in its Authorization
+    header's credential scope (ACCESS-KEY/DATE/REGION/SERVICE/aws4_request)."""
+    headers = entry.get("headers") or {}
+    if isinstance(headers, str):
+        return ""
+    found = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", headers.get("Authorization", ""))
+    return found.group(1) if found else ""
+
+
 # REST reads sent as POST: Route 53's ListTagsForResources (POST /2013-04-01/tags/TYPE).
 _REST_READS = re.compile(r"POST /2013-04-01/tags/[a-z]+/?")
 
@@ -49,10 +59,16 @@ def is_changing(op: str) -> bool:
 class Recording:
     def __init__(self) -> None:
         self.operations: list[str] = []
+        self.services: list[str] = []  # the service of each operation, in the same order
 
     @property
     def changing(self) -> list[str]:
         return [op for op in self.operations if is_changing(op)]
+
+    def changing_in(self, name: str) -> list[str]:
+        """The changing operations sent to the service `name` (iam, ecs, ...)."""
+        pairs = zip(self.services, self.operations, strict=True)
+        return [op for svc, op in pairs if svc == name and is_changing(op)]
 
 
 @contextlib.contextmanager
@@ -68,4 +84,6 @@ def recording(endpoint: str) -> Iterator[Recording]:
         _post(endpoint, "/moto-api/recorder/stop-recording")
         with urllib.request.urlopen(f"{endpoint}/moto-api/recorder/download-recording") as resp:
             lines = resp.read().decode().splitlines()
-        result.operations = [operation(json.loads(line)) for line in lines if line.strip()]
+        entries = [json.loads(line) for line in lines if line.strip()]
+        result.operations = [operation(entry) for entry in entries]
+        result.services = [service(entry) for entry in entries]
