@@ -23,7 +23,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from dashscale import pricelist
+from dashscale import driver, model, pricelist
 from dashscale.config import Config
 from dashscale.context import Context
 from dashscale.errors import ConfigError, DashscaleError
@@ -515,3 +515,105 @@ def render(app: str, result: Estimate) -> list[str]:
             "back from the AWS Price List API: `dashscale cost --live` reads them"
         )
     return lines
+
+
+# --- in `up` ------------------------------------------------------------------------------------
+
+
+class UpEstimate(driver.Hooks):
+    """`up`'s estimate, after a dry run's plan and after the summary of a run: the monthly
+    figure for the configuration, and the difference from what the run found in AWS when a
+    change alters it ("+$42.93/month: DESIRED_COUNT 3 → 4")."""
+
+    def __init__(self) -> None:
+        self.planned: model.Plan | None = None
+
+    def shown(self, ctx: Context, planned: model.Plan) -> None:
+        show_change(ctx, planned)
+
+    def extras(self, ctx: Context, planned: model.Plan) -> list[model.Extra]:
+        self.planned = planned  # what was found before the run changed anything
+        return []
+
+    def after(self, ctx: Context, done: driver.Done) -> None:
+        if self.planned is not None:
+            show_change(ctx, self.planned)
+
+
+def show_change(ctx: Context, planned: model.Plan) -> None:
+    """The estimate and a change's difference; an estimate it cannot make is said, never
+    failing the run."""
+    try:
+        wanted = up_sizing(ctx, planned)
+        prices = table_prices(ctx.config.aws_region)
+        new = estimate(wanted, prices)
+        ctx.ui.info(
+            f"estimated cost: {money(new.total)}/month at the prices of {prices.as_of} "
+            "(`dashscale cost` shows it line by line)"
+        )
+        current, differences = found_sizing(ctx, planned, wanted)
+        if current is None or not differences:
+            return
+        delta = new.total - estimate(current, prices).total
+        ctx.ui.info(f"{money(delta, sign=True)}/month: {', '.join(differences)}")
+    except ConfigError as error:
+        ctx.ui.info(f"no cost estimate: {error.message}")
+
+
+def up_sizing(ctx: Context, planned: model.Plan) -> Sizing:
+    """The configuration's sizing, with what the run found: the load balancer's zones and
+    whether the hosted zone is (or will be) dashscale's."""
+    from dashscale.steps.tls import HostedZone
+
+    network = planned.found.get("network")
+    zone = planned.found.get(HostedZone.key)
+    change = planned.changes.get(HostedZone.key)
+    ours = None
+    if change is not None and change.action == model.CREATE:
+        ours = True
+    elif zone is not None:
+        ours = bool(zone.owned or zone.made_by_us)
+    return sizing(
+        ctx.config,
+        zones=len(network.subnet_ids) if network is not None else None,
+        secrets=secrets_manager_count(ctx),
+        hosted_zone=ours,
+    )
+
+
+def found_sizing(
+    ctx: Context, planned: model.Plan, wanted: Sizing
+) -> tuple[Sizing | None, list[str]]:
+    """The sizing the service runs now (its desired count, its task definition's size and
+    architecture) and what differs, as "VARIABLE old → new"; None before the first deploy.
+    The count is not compared where the configuration does not set it: with autoscaling (the
+    scaler's), or at zero with a schedule (asleep)."""
+    from dashscale.steps.cluster import TaskDefinition
+    from dashscale.steps.service import Service
+
+    service = planned.found.get(Service.key)
+    definition = planned.found.get(TaskDefinition.key)
+    if not service or not definition:
+        return None, []
+    count = int(service.get("desiredCount", wanted.desired_count))
+    if wanted.autoscaling or (wanted.schedule and count == 0):
+        count = wanted.desired_count
+    platform = (definition.get("runtimePlatform") or {}).get("cpuArchitecture", "X86_64")
+    current = dataclasses.replace(
+        wanted,
+        desired_count=count,
+        task_cpu=int(definition.get("cpu") or wanted.task_cpu),
+        task_memory=int(definition.get("memory") or wanted.task_memory),
+        arm=platform == "ARM64",
+    )
+    compared = (
+        ("DESIRED_COUNT", current.desired_count, wanted.desired_count),
+        ("TASK_CPU", current.task_cpu, wanted.task_cpu),
+        ("TASK_MEMORY", current.task_memory, wanted.task_memory),
+        ("PLATFORM", _platform(current.arm), _platform(wanted.arm)),
+    )
+    return current, [model.change(name, old, new) for name, old, new in compared if old != new]
+
+
+def _platform(arm: bool) -> str:
+    return "linux/arm64" if arm else "linux/amd64"

@@ -101,3 +101,52 @@ def region_prices(client: Any, region: str, cache_nodes: tuple[str, ...] = ()) -
                     break
     prices["cache_node_hour"] = nodes
     return prices
+
+
+# ElastiCache node types whose prices the table keeps (others: `dashscale cost --live`).
+CACHE_NODE_TYPES = (
+    "cache.t4g.micro",
+    "cache.t4g.small",
+    "cache.t4g.medium",
+    "cache.t3.micro",
+    "cache.t3.small",
+    "cache.t3.medium",
+    "cache.m6g.large",
+    "cache.m7g.large",
+    "cache.r6g.large",
+    "cache.r7g.large",
+)
+
+
+def refresh(
+    client: Any, table: dict[str, Any], regions: list[str], today: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The table with `regions` read again from the Price List API and dated `today`; a price
+    the API does not give keeps its old figure and leaves the region unchecked. Returns the
+    table and a line per price left as it was."""
+    kept: list[str] = []
+    for region in regions:
+        old = dict(table["regions"].get(region) or {})
+        read = region_prices(client, region, CACHE_NODE_TYPES)
+        missing = [key for key in WANTED if key not in read]
+        kept += [f"{region}: {key} not published, kept {old.get(key)}" for key in missing]
+        nodes = {**(old.get("cache_node_hour") or {}), **read.pop("cache_node_hour")}
+        table["regions"][region] = {**old, **read, "cache_node_hour": nodes}
+        table["regions"][region]["checked"] = not missing
+    table["prices_as_of"] = today
+    return table, kept
+
+
+def to_json(table: Mapping[str, Any]) -> str:
+    """The table as prices.json holds it: decimals as plain JSON numbers."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return (
+                int(value)
+                if value == value.to_integral_value() and "." not in str(value)
+                else float(value)
+            )
+        raise TypeError(f"not JSON: {value!r}")
+
+    return json.dumps(table, indent=1, default=plain) + "\n"
