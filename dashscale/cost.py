@@ -22,6 +22,7 @@ from importlib import resources
 from typing import Any
 
 import botocore.exceptions
+from botocore.config import Config as BotoConfig
 
 from dashscale import driver, model, pricelist
 from dashscale.config import Config
@@ -463,12 +464,18 @@ def prices_for(ctx: Context, live: bool = False, cache_nodes: tuple[str, ...] = 
     return Prices(region, "USD", today, values, True, "AWS Price List API")
 
 
+LIVE_CONFIG = BotoConfig(
+    retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=30
+)
+
+
 def read_live(ctx: Context, cache_nodes: tuple[str, ...]) -> dict[str, Any]:
     """The region's prices from the Price List API, with the run's credentials."""
     from dashscale.aws import Aws
 
     aws = Aws(pricelist.PRICING_REGION, ctx.config.aws_profile, read_only=True)
-    client = aws.client("pricing", pricelist.PRICING_REGION)
+    # a price is not worth a long wait: a machine offline falls back to the table in seconds
+    client = aws.session.client("pricing", config=LIVE_CONFIG)
     ctx.ui.info("reading prices from the AWS Price List API")
     return pricelist.region_prices(client, ctx.config.aws_region, cache_nodes)
 
