@@ -90,7 +90,6 @@ def test_up_shows_the_estimate_and_the_difference_a_change_makes(
         "TASK_MEMORY=1024",
     )
     small = tasks(4, Decimal("0.5"), Decimal(1)) + rest
-    assert (
-        f"-${four - small}/month: TASK_CPU 1024 → 512, TASK_MEMORY 3072 → 1024"
-        in said(smaller.stderr)
+    assert f"-${four - small}/month: TASK_CPU 1024 → 512, TASK_MEMORY 3072 → 1024" in said(
+        smaller.stderr
     )
