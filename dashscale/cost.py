@@ -244,7 +244,7 @@ def _lines(size: Sizing, prices: Prices) -> list[Line]:
                 "Cognito user pool (sign-in)",
                 Decimal(0),
                 "monthly active users above the free tier",
-                Decimal(0),
+                prices["cognito_user_month"],
                 f"assumed: within the free tier, the first {COGNITO_FREE_USERS:,} monthly active "
                 "users (Essentials and Lite tiers); each user beyond is charged",
             )
@@ -414,6 +414,12 @@ def _number(value: Decimal) -> str:
     return f"{value.quantize(CENT, rounding=ROUND_HALF_UP).normalize():,f}"
 
 
+def _price(value: Decimal) -> str:
+    """A unit price in full ($0.004445), with at least cents ($0.50)."""
+    text = f"{value.normalize():f}"
+    return f"${value:.2f}" if len(text.partition(".")[2]) < 2 else f"${text}"
+
+
 def money(value: Decimal, sign: bool = False) -> str:
     text = f"${abs(value).quantize(CENT, rounding=ROUND_HALF_UP):,}"
     if sign:
@@ -505,7 +511,7 @@ def render(app: str, result: Estimate) -> list[str]:
         f"on-demand prices as of {prices.as_of}, from {source})"
     ]
     for line in result.lines:
-        amount = f"{_number(line.quantity)} {line.unit} × ${line.unit_price.normalize():f}"  # noqa: RUF001
+        amount = f"{_number(line.quantity)} {line.unit} × {_price(line.unit_price)}"  # noqa: RUF001
         lines.append(f"  {line.item:<60} {money(line.monthly):>10}  {amount}")
         if line.assumption:
             lines.append(f"      * {line.assumption}")

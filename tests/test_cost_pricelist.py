@@ -10,6 +10,7 @@ Balancers' usage, tiers).
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import botocore.session
+import pytest
 from botocore.stub import Stubber
 
 from dashscale import pricelist
@@ -143,10 +145,12 @@ def pricing_client() -> Any:
     )
 
 
-def stub_eu_west_1(stubber: Stubber, node_types: tuple[str, ...]) -> None:
+def stub_eu_west_1(
+    stubber: Stubber, node_types: tuple[str, ...], vcpu: str = FARGATE_VCPU_EU
+) -> None:
     """eu-west-1's answers, in the order dashscale asks: ECS over two pages, then the rest."""
     ecs_first = answer(
-        FARGATE_VCPU_EU,
+        vcpu,
         product("AmazonECS", "EU-Fargate-GB-Hours", "0.0044450000", "Compute"),
         product("AmazonECS", "EU-Fargate-Windows-vCPU-Hours:perCPU", "0.0912500000", "Compute"),
         token="page-2",
@@ -299,3 +303,32 @@ def test_refresh_prices_script_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Price List API" in done.stdout
+
+
+def test_live_prices_are_used_for_the_estimate_and_dated_today(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cost --live` with the Price List API answering (stubbed: moto has none): the figures
+    it gives are the estimate's, the source and today's date are printed with it."""
+    from dashscale import cost
+    from dashscale.config import load_config
+    from dashscale.context import Context
+    from dashscale.ui import UI
+
+    (tmp_path / ".env").write_text("APP_NAME=demo\nAWS_REGION=eu-west-1\n")
+    ctx = Context(config=load_config(project_dir=tmp_path, environ={}), ui=UI())
+    client = pricing_client()
+    stubber = Stubber(client)
+    # a price of its own, so the test tells the API's figures from the table's
+    stub_eu_west_1(stubber, (), FARGATE_VCPU_EU.replace("0.0404800000", "0.0500000000"))
+    monkeypatch.setattr(
+        cost, "read_live", lambda ctx, nodes: pricelist.region_prices(client, "eu-west-1", nodes)
+    )
+    with stubber:
+        result = cost.for_config(ctx, live=True)
+    assert result.prices.source == "AWS Price List API"
+    assert result.prices.as_of == datetime.date.today().isoformat()
+    vcpu = next(line for line in result.lines if line.item.startswith("Fargate vCPU"))
+    assert vcpu.unit_price == Decimal("0.05")
+    assert vcpu.monthly == Decimal("109.50")  # 3 tasks x 1 vCPU x 730 h x $0.05
+    assert "from the AWS Price List API" in cost.render("demo", result)[0]
