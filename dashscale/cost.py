@@ -109,7 +109,6 @@ class Sizing:
     hosted_zone: bool | None  # True: dashscale's; None: not known yet (assumed dashscale's)
     log_retention_days: int
     ecr_keep_images: int
-    image_gb: Decimal | None  # None: ASSUMED_IMAGE_GB
     secrets: int  # Secrets Manager secrets app.env refers to
     cognito: bool
     cache_node_type: str | None
@@ -143,7 +142,6 @@ def sizing(
         hosted_zone=hosted_zone,
         log_retention_days=config.log_retention_days,
         ecr_keep_images=config.ecr_keep_images,
-        image_gb=None,
         secrets=secrets,
         cognito=config.auth == "cognito",
         cache_node_type=(getattr(config, "cache_node_type", None) or DEFAULT_CACHE_NODE)
@@ -157,13 +155,10 @@ def sizing(
 
 
 def _awake_hours(config: Config) -> Decimal:
+    """730 hours, or the schedule's awake hours in a month of 730 (dashscale/schedule.py)."""
     if config.schedule is None:
         return HOURS_PER_MONTH
-    # hours_per_month = weekly hours x 730/168, exactly: minutes a week x 730 / (60 x 168)
-    weekly_minutes = Decimal(
-        (config.schedule.end - config.schedule.start) * len(config.schedule.days)
-    )
-    return weekly_minutes * HOURS_PER_MONTH / (60 * 168)
+    return Decimal(repr(config.schedule.hours_per_month))
 
 
 @dataclass(frozen=True)
@@ -336,8 +331,6 @@ def _hosted_zone(size: Sizing, prices: Prices) -> Line:
 
 def _logs_and_images(size: Sizing, prices: Prices) -> list[Line]:
     stored = ASSUMED_LOG_GB * size.log_retention_days / DAYS_PER_MONTH
-    image_gb = size.image_gb if size.image_gb is not None else ASSUMED_IMAGE_GB
-    image_note = "" if size.image_gb is not None else f"assumed: {_number(image_gb)} GB an image, "
     return [
         Line(
             "CloudWatch Logs ingestion",
@@ -356,10 +349,11 @@ def _logs_and_images(size: Sizing, prices: Prices) -> list[Line]:
         ),
         Line(
             "ECR image storage",
-            image_gb * size.ecr_keep_images,
+            ASSUMED_IMAGE_GB * size.ecr_keep_images,
             "GB-months",
             prices["ecr_stored_gb_month"],
-            f"{image_note}ECR_KEEP_IMAGES={size.ecr_keep_images} kept",
+            f"assumed: {_number(ASSUMED_IMAGE_GB)} GB an image (compressed), "
+            f"ECR_KEEP_IMAGES={size.ecr_keep_images} kept",
         ),
     ]
 
