@@ -20,6 +20,7 @@ LCU_HOUR = Decimal("0.008")
 LOGS_INGESTED_GB = Decimal("0.50")
 LOGS_STORED_GB_MONTH = Decimal("0.03")
 ECR_GB_MONTH = Decimal("0.10")
+HOSTED_ZONE_MONTH = Decimal("0.50")
 HOURS = Decimal(730)
 
 
@@ -93,3 +94,27 @@ def test_up_shows_the_estimate_and_the_difference_a_change_makes(
     assert f"-${four - small}/month: TASK_CPU 1024 → 512, TASK_MEMORY 3072 → 1024" in said(
         smaller.stderr
     )
+
+
+def test_the_hosted_zone_counts_only_when_dashscale_makes_it(
+    aws: str, boto, project: Path, run, no_docker: None
+) -> None:
+    """DOMAIN in a company zone that exists already adds nothing; a zone of its own, $0.50."""
+    zones = zones_of_default_vpc(boto)
+    without_zone = (
+        tasks(3, Decimal(1), Decimal(3))
+        + cents(HOURS * ALB_HOUR)
+        + cents(HOURS * LCU_HOUR)
+        + cents(zones * HOURS * PUBLIC_IPV4_HOUR)
+        + cents(LOGS_INGESTED_GB)
+        + cents(Decimal(30 * 24) / HOURS * LOGS_STORED_GB_MONTH)
+        + cents(Decimal("0.2") * 30 * ECR_GB_MONTH)
+    )
+    own = run("up", "--image", IMAGE, "--dry-run", "--set", "DOMAIN=sales.example.com")
+    assert own.exit_code == 0, own.output
+    assert f"estimated cost: ${without_zone + HOSTED_ZONE_MONTH}/month" in said(own.stderr)
+
+    boto("route53").create_hosted_zone(Name="example.com", CallerReference="company")
+    company = run("up", "--image", IMAGE, "--dry-run", "--set", "DOMAIN=sales.example.com")
+    assert company.exit_code == 0, company.output
+    assert f"estimated cost: ${without_zone}/month" in said(company.stderr)
