@@ -388,6 +388,27 @@ def status(options: Options, ui: UI, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Read the prices from the AWS Price List API (needs credentials) instead of "
+    "dashscale's dated table; falls back to the table when the API cannot be reached.",
+)
+@shared_options
+def cost(options: Options, ui: UI, as_json: bool, live: bool) -> None:
+    """Estimate what the app costs a month: a line per item, quantity x unit price.
+
+    Reads only the configuration (and, with --live, the AWS Price List API); assumptions are
+    marked. With SCHEDULE, also what the schedule saves.
+    """
+    from dashscale import cost as cost_module
+
+    ctx = make_context(options, ui)
+    cost_module.show(ctx, cost_module.for_config(ctx, live=live), as_json=as_json)
+
+
+@cli.command()
 @click.option(
     "--since",
     default="1h",

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dashscale import driver, model
+from dashscale import cost, driver, model
 from dashscale.context import Context
 from dashscale.model import DELETE, Change, Extra, Reading, Resource
 from dashscale.steps import alb as alb_step
@@ -95,6 +95,7 @@ def up(
     hooks: list[driver.Hooks] = [deploy]
     if ctx.config.domain:
         hooks.append(https.TlsHooks(update_registrar, certificate_timeout, wait))
+    hooks.append(cost.UpEstimate())  # the estimate, after the plan or the summary
     try:
         done = driver.run(ctx, driver.Section(readings(ctx), items, hooks=hooks))
     except BaseException as error:
