@@ -32,7 +32,7 @@ from dashscale.model import (
     is_new,
     not_ours,
 )
-from dashscale.steps import appconfig, deployment
+from dashscale.steps import appconfig, cache, deployment
 from dashscale.steps.alb import (
     HTTPS_LISTENER,
     HTTPS_PORT,
@@ -395,7 +395,8 @@ def prerequisites() -> tuple[list[Reading], list[Resource]]:
     """What a section that starts the service reads besides it, and the resources of `cluster`
     that must exist by then (the app's own settings are optional)."""
     readings = [r for r in CLUSTER_READINGS if r.key != appconfig.SETTINGS_KEY]
-    return readings, [r for r in CLUSTER_RESOURCES if r.key not in appconfig.OPTIONAL]
+    optional = appconfig.OPTIONAL | cache.KEYS
+    return readings, [r for r in CLUSTER_RESOURCES if r.key not in optional]
 
 
 def deployment_waits(ctx: Context, wait: bool) -> list[Extra]:

@@ -234,6 +234,9 @@ def user_pool_client_update_resets() -> None:
 
 
 def apply() -> None:
+    from tests.support import moto_cache
+
+    moto_cache.apply()
     autoscaling_not_found()
     idempotent_create_load_balancer()
     idempotent_create_listener()
