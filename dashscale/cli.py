@@ -401,17 +401,25 @@ def status(options: Options, ui: UI, as_json: bool) -> None:
     metavar="PATTERN",
     help="Only lines matching this CloudWatch Logs filter pattern, such as ERROR.",
 )
+@click.option("--worker", is_flag=True, help="The background-callback workers' lines instead.")
 @shared_options
-def logs(options: Options, ui: UI, since: str, follow: bool, pattern: str | None) -> None:
+def logs(
+    options: Options, ui: UI, since: str, follow: bool, pattern: str | None, worker: bool
+) -> None:
     """Print the app's log lines (CloudWatch): time, task and message."""
     from dashscale.steps import logs as logs_step
 
     ctx = make_context(options, ui)
-    logs_step.show_logs(ctx, since=since, follow=follow, pattern=pattern)
+    logs_step.show_logs(ctx, since=since, follow=follow, pattern=pattern, worker=worker)
 
 
 @cli.command()
-@click.argument("count", type=click.IntRange(min=0))
+@click.argument("count", type=click.IntRange(min=0), required=False)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    help="Set the number of background-callback worker tasks (service APP-worker) instead.",
+)
 @click.option(
     "--wait/--no-wait",
     default=True,
@@ -426,13 +434,22 @@ def logs(options: Options, ui: UI, since: str, follow: bool, pattern: str | None
     help="Seconds to wait for the tasks.",
 )
 @shared_options
-def scale(options: Options, ui: UI, count: int, wait: bool, timeout: int) -> None:
-    """Set the number of tasks the service runs to COUNT, and wait until they run."""
+def scale(
+    options: Options, ui: UI, count: int | None, workers: int | None, wait: bool, timeout: int
+) -> None:
+    """Set the number of tasks the service runs to COUNT (or of the workers, with --workers N),
+    and wait until they run."""
     from dashscale.steps import scale as scale_step
 
+    if count is None and workers is None:
+        raise click.UsageError("give COUNT, or --workers N")
     ctx = make_context(options, ui, timeout=float(timeout))
-    service = scale_step.scale(ctx, count, wait=wait)
-    ui.result(f"{service.get('runningCount', 0)}/{count} running")
+    if count is not None:
+        service = scale_step.scale(ctx, count, wait=wait)
+        ui.result(f"{service.get('runningCount', 0)}/{count} running")
+    if workers is not None:
+        service = scale_step.scale_workers(ctx, workers, wait=wait)
+        ui.result(f"{service.get('runningCount', 0)}/{workers} workers running")
 
 
 @cli.group()

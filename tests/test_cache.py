@@ -8,8 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.support.operating import IMAGE, said, wide_terminal
 from tests.support.recording import recording
 
