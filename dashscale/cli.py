@@ -178,8 +178,18 @@ def cli() -> None:
 @click.option("--app-name", help="APP_NAME to write (asked for on a terminal).")
 @click.option("--region", help="AWS_REGION to write (asked for on a terminal).")
 @click.option("--force", is_flag=True, help="Overwrite .env and the example app if they exist.")
+@click.option(
+    "--template",
+    type=click.Choice(["basic", "background"]),
+    default="basic",
+    show_default=True,
+    help="The example app: basic, or background (a background callback with progress and a "
+    "memoized function on a shared Redis; writes CACHE=redis and WORKERS=1).",
+)
 @shared_options
-def init(options: Options, ui: UI, app_name: str | None, region: str | None, force: bool) -> None:
+def init(
+    options: Options, ui: UI, app_name: str | None, region: str | None, force: bool, template: str
+) -> None:
     """Write .env from example.env and an example app in src/.
 
     --env-file names the file to write instead of ./.env; --set NAME=VALUE values are written
@@ -188,7 +198,7 @@ def init(options: Options, ui: UI, app_name: str | None, region: str | None, for
     from dashscale.steps.init import init_project
 
     settings = parse_overrides(options.overrides)
-    init_project(ui, Path.cwd(), app_name, region, force, options.env_file, settings)
+    init_project(ui, Path.cwd(), app_name, region, force, options.env_file, settings, template)
 
 
 @cli.command()
