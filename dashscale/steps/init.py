@@ -13,7 +13,6 @@ from dashscale.errors import ConfigError
 from dashscale.project_files import EXAMPLE_APP_FILES, bundled
 from dashscale.ui import UI, is_interactive
 
-
 # What a template's app needs besides the defaults (`--set` still wins).
 TEMPLATE_SETTINGS: dict[str, dict[str, str]] = {"background": {"CACHE": "redis", "WORKERS": "1"}}
 
