@@ -5,10 +5,13 @@ group as `up` makes them, REDIS_URL in the task definition, the second `up`, the
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
-from tests.support.operating import IMAGE, said, wide_terminal
+import pytest
+
+from tests.support.operating import IMAGE, hook_every_client, said, wide_terminal
 from tests.support.recording import recording
 
 __all__ = ["wide_terminal"]  # the fixture, imported for pytest
@@ -133,3 +136,52 @@ def test_dry_run_plans_the_cache_and_teardown_removes_it(
         Filters=[{"Name": "group-name", "Values": ["demo-cache-sg"]}]
     )["SecurityGroups"]
     assert "cache demo-cache deleted" in said(result.stderr)
+
+
+def test_the_wait_for_the_cache_overlaps_the_rest_of_up(
+    aws: str, boto, project: Path, run, no_docker: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS takes minutes to make the cache: only the task definitions wait for it."""
+    from dashscale.steps import cache
+    from tests.support import moto_cache
+
+    monkeypatch.setattr(moto_cache, "CREATING_SECONDS", 2.0)
+    monkeypatch.setattr(cache, "POLL_SECONDS", 0.2)
+    made: list[tuple[float, str]] = []
+    hook_every_client(
+        monkeypatch,
+        "before-call",
+        lambda model, **_: made.append((time.monotonic(), model.name)),
+    )
+    result = run("up", "--image", IMAGE, *CACHE)
+    assert result.exit_code == 0, result.output
+    first = {name: at for at, name in reversed(made)}
+    started = first["CreateReplicationGroup"]
+    registered = first["RegisterTaskDefinition"]
+    assert registered - started >= 2.0  # the task definition waited for the endpoint
+    during = [name for at, name in made if started < at < started + 2.0]
+    # meanwhile the load balancer, its target group and listener, the cluster were made
+    for name in ("CreateLoadBalancer", "CreateTargetGroup", "CreateListener", "CreateCluster"):
+        assert name in during or first[name] < started, name
+    assert replication_group(boto)["Status"] == "available"
+
+
+def test_cache_off_deletes_the_cache_then_its_network(
+    aws: str, boto, project: Path, run, no_docker: None
+) -> None:
+    assert run("up", "--image", IMAGE, *CACHE).exit_code == 0
+    planned = said(run("up", "--image", IMAGE, "--dry-run").stderr)
+    assert "cache demo-cache would delete CACHE is off" in planned
+    assert "variables: removed REDIS_URL" in planned
+    with recording(aws) as calls:
+        result = run("up", "--image", IMAGE)
+    assert result.exit_code == 0, result.output
+    order = calls.changing
+    assert order.index("DeleteReplicationGroup") < order.index("DeleteCacheSubnetGroup")
+    assert order.index("DeleteReplicationGroup") < order.index("DeleteSecurityGroup")
+    assert "REDIS_URL" not in environment(boto)
+    assert boto("elasticache").describe_replication_groups()["ReplicationGroups"] == []
+    assert boto("elasticache").describe_cache_subnet_groups()["CacheSubnetGroups"] == []
+    with recording(aws) as calls:
+        assert run("up", "--image", IMAGE).exit_code == 0
+    assert calls.changing == []
