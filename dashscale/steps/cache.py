@@ -88,6 +88,14 @@ def find_cache(ctx: Context) -> dict[str, Any] | None:
     return group
 
 
+def may_exist(ctx: Context, found: Mapping[str, Any]) -> bool:
+    """Whether `up` must look for the cache and its subnet group: with CACHE=redis, or when its
+    security group is there (made before them, deleted after them). So an app that never used
+    the cache pays no read for it."""
+    groups = found.get("security groups")
+    return ctx.config.redis or groups is None or ctx.names.cache_sg in groups
+
+
 def cache_exists(ctx: Context) -> bool:
     return describe_cache(ctx) is not None
 
@@ -131,9 +139,11 @@ class ReplicationGroup(Resource):
     }
     key = kind = CACHE_KEY
     needs = ("cache security group", "cache subnet group")
+    reads = ("security groups",)
     named = "cache"
 
-    finder = staticmethod(find_cache)
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return find_cache(ctx) if may_exist(ctx, found) else None
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         name = self.name(ctx)
@@ -326,9 +336,11 @@ class CacheSubnetGroup(Resource):
         DELETE: ("elasticache:DeleteCacheSubnetGroup",),
     }
     key = kind = "cache subnet group"
+    reads = ("security groups",)
     named = "cache_subnet_group"
 
-    finder = staticmethod(find_subnet_group)
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return find_subnet_group(ctx) if may_exist(ctx, found) else None
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         name = self.name(ctx)
@@ -405,27 +417,9 @@ class CacheSecurityGroup(SecurityGroup):
 
     calls = {**SecurityGroup.calls, DELETE: ("ec2:DeleteSecurityGroup",)}
     key = "cache security group"
-    reads = ("network",)
     needs = (TaskSecurityGroup.key,)
     named = "cache_sg"
     source_named = "task_sg"
-
-    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        return self.lookup(ctx, found["network"].vpc_id)
-
-    def lookup(self, ctx: Context, vpc_id: str) -> dict[str, Any] | None:
-        name = self.name(ctx)
-        with translated(f"looking up security group {name}"):
-            groups = ctx.client("ec2").describe_security_groups(
-                Filters=[
-                    {"Name": "group-name", "Values": [name]},
-                    {"Name": "vpc-id", "Values": [vpc_id]},
-                ]
-            )["SecurityGroups"]
-        if not groups:
-            return None
-        require_owned(ctx.names, "security group", name, groups[0].get("Tags"))
-        return dict(groups[0])
 
     def description(self, ctx: Context) -> str:
         return f"{ctx.names.app} cache: port {PORT} from the app's tasks only"

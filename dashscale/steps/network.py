@@ -118,7 +118,8 @@ def find_security_group(ctx: Context, name: str, vpc_id: str) -> dict[str, Any] 
 
 
 class SecurityGroupsReading(Reading):
-    """Both of the app's groups in one call: name -> group, each checked to be this app's."""
+    """The app's groups in one call (the cache's too): name -> group, each checked to be this
+    app's."""
 
     key = "security groups"
     reads = ("network",)
@@ -127,7 +128,7 @@ class SecurityGroupsReading(Reading):
         return self.groups(ctx, found["network"].vpc_id)
 
     def groups(self, ctx: Context, vpc_id: str) -> dict[str, dict[str, Any]]:
-        names = [ctx.names.alb_sg, ctx.names.task_sg]
+        names = [ctx.names.alb_sg, ctx.names.task_sg, ctx.names.cache_sg]
         with translated("looking up the security groups"):
             groups = ctx.client("ec2").describe_security_groups(
                 Filters=[

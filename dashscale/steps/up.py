@@ -26,7 +26,7 @@ from dashscale.steps import cluster as cluster_step
 from dashscale.steps.build import check_shared_cache
 from dashscale.steps.cluster import DeployImage
 from dashscale.steps.image import Image, Repository
-from dashscale.steps.service import Service, follow_deployment
+from dashscale.steps.service import Service, ServicesReading, follow_deployment
 from dashscale.steps.tls import CERTIFICATE_TIMEOUT
 
 
@@ -71,6 +71,7 @@ def readings(ctx: Context) -> list[Reading]:
         *cluster_step.READINGS,
         alb_step.BalancerAndGroup(),
         alb_step.Listeners(),
+        ServicesReading(),
     ]
     if ctx.config.domain:
         shared += [tls.ZoneRecords(), tls.Certificates(), *auth.readings(ctx)]

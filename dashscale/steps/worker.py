@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from dashscale.aws import require_owned, translated
+from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import AwsError
 from dashscale.inventory import ignoring, unless_gone, wait_for
@@ -37,7 +37,12 @@ from dashscale.model import (
 )
 from dashscale.steps.cluster import Cluster, TaskDefinition, retry_role_not_ready
 from dashscale.steps.network import Network, TaskSecurityGroup
-from dashscale.steps.service import deployment_configuration, primary_deployment
+from dashscale.steps.service import (
+    ServicesReading,
+    deployment_configuration,
+    find_service,
+    primary_deployment,
+)
 
 LOG_STREAM_PREFIX = "worker"  # streams are worker/APP-worker/TASK-ID
 APP_MODULE = "app"  # src/app.py, the module the image serves (build.wsgi_target)
@@ -58,6 +63,10 @@ class WorkerTaskDefinition(TaskDefinition):
 
     key = "worker task definition"
     named = "worker_taskdef"
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        # unused with WORKERS=0: left revisions cost nothing (teardown's survey finds them)
+        return super().find(ctx, found) if ctx.config.workers else None
 
     def desired(self, ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any]:
         request = super().desired(ctx, refs)
@@ -112,17 +121,10 @@ def describe_workers(ctx: Context) -> dict[str, Any] | None:
     return dict(found) if found is not None else None
 
 
-def find_workers(ctx: Context) -> dict[str, Any] | None:
-    service = describe_workers(ctx)
-    if service is None:
-        return None
-    if service["status"] == "DRAINING":
-        raise AwsError(
-            f"ECS service {ctx.names.worker_service} is still being deleted",
-            "wait a few minutes until it is gone, then re-run",
-        )
-    require_owned(ctx.names, "ECS service", ctx.names.worker_service, service.get("tags"))
-    return service
+def find_workers(ctx: Context, found: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """APP-worker, checked to be this app's (from `up`'s reading of both services when
+    `found` has it); None when missing."""
+    return find_service(ctx, ctx.names.worker_service, found)
 
 
 def worker_settings(ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,8 +170,10 @@ class WorkerService(Resource):
     kind = "ECS service"
     needs = (WorkerTaskDefinition.key, Cluster.key, TaskSecurityGroup.key)
     named = "worker_service"
+    reads = (ServicesReading.key,)
 
-    finder = staticmethod(find_workers)
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return find_workers(ctx, found)
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         name = self.name(ctx)
