@@ -6,6 +6,7 @@ and the configuration rules."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,27 @@ def test_worker_command_overrides_the_default(tmp_path: Path) -> None:
         )
 
     assert worker_command(Ctx()) == ["rq", "worker", "high prio"]  # type: ignore[arg-type]
+
+
+def test_logs_worker_prints_the_workers_lines_only(aws: str, boto, project: Path, run) -> None:
+    logs = boto("logs")
+    logs.create_log_group(logGroupName="/ecs/demo", tags={"dashscale:app": "demo"})
+    now = int(time.time() * 1000)
+    streams = {
+        "ecs/demo-container/0a1b2c3d4e5f6071": (now - 60_000, "GET / 200"),
+        "worker/demo-worker/ffee001122334455": (now - 30_000, "Task slow_job succeeded in 5.0s"),
+    }
+    for name, (stamp, message) in streams.items():
+        logs.create_log_stream(logGroupName="/ecs/demo", logStreamName=name)
+        logs.put_log_events(
+            logGroupName="/ecs/demo",
+            logStreamName=name,
+            logEvents=[{"timestamp": stamp, "message": message}],
+        )
+    workers = run("logs", "--worker", "--since", "5m")
+    assert workers.exit_code == 0, workers.output
+    assert len(workers.stdout.splitlines()) == 1, workers.stdout
+    (line,) = workers.stdout.splitlines()
+    assert line.endswith(" ffee0011 Task slow_job succeeded in 5.0s")
+    (app_line,) = run("logs", "--since", "5m").stdout.splitlines()
+    assert app_line.endswith(" 0a1b2c3d GET / 200")
