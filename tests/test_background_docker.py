@@ -75,17 +75,32 @@ def test_a_memoized_result_is_shared_by_the_tasks(shared) -> None:
 
 
 @pytest.fixture(scope="module")
-def local(docker_client, image: str) -> Iterator[tuple[str, str]]:
+def local(docker_client, image: str) -> Iterator[tuple[str, str, bgstack.Stack]]:
     """Two tasks without REDIS_URL: DiskcacheManager, each with its own cache folder."""
     stack = bgstack.Stack(docker_client, image, FAST)
     try:
-        yield stack.app(), stack.app()
+        yield stack.app(), stack.app(), stack
     finally:
         stack.stop()
 
 
+def test_without_redis_the_image_runs_as_its_user_with_a_cache_folder(local) -> None:
+    _, _, stack = local
+    container = stack.containers[0]
+    assert container.exec_run("id -u").output.strip() == b"10001"
+    # Dash's examples keep DiskcacheManager's cache in ./cache: the image's user may write it
+    wrote = container.exec_run(
+        [
+            "python",
+            "-c",
+            "import diskcache; c = diskcache.Cache('./cache'); c['k'] = 1; print(c['k'])",
+        ]
+    )
+    assert (wrote.exit_code, wrote.output.strip()) == (0, b"1"), wrote.output
+
+
 def test_with_diskcache_a_poll_on_another_task_never_finishes(local) -> None:
-    first, second = local
+    first, second, _ = local
     same = bgstack.start_and_poll(first, first)  # one task: it works
     assert same.result == f"run 1: the sum of 1..{STEPS} is 10", same
     other = bgstack.start_and_poll(first, second, timeout=10)
