@@ -101,6 +101,11 @@ def test_up_runs_the_workers_beside_the_app(
     }
     assert rows[("ECS service", "demo-worker")]["detail"].startswith("workers: ")
     assert rows[("ECS service", "demo-worker")]["detail"].endswith("2 desired")
+    document = json.loads(run("status", "--json", *WORKERS).stdout)
+    assert document["workers"]["desired"] == 2
+    assert document["workers"]["task_definition"] == "demo-worker-taskdef:1"
+    shown = said(run("status", *WORKERS).stderr)
+    assert "workers (demo-worker): " in shown and "2 desired, demo-worker-taskdef:1" in shown
 
 
 def test_a_new_image_updates_both_services(
