@@ -185,3 +185,37 @@ def test_cache_off_deletes_the_cache_then_its_network(
     with recording(aws) as calls:
         assert run("up", "--image", IMAGE).exit_code == 0
     assert calls.changing == []
+
+
+def test_the_emulator_holds_the_aws_rules_moto_lacks(aws: str, boto) -> None:
+    """tests/support/moto_cache.py: what AWS refuses, moto answers the same way here."""
+    from botocore.exceptions import ClientError
+
+    elasticache = boto("elasticache")
+    subnets = [s["SubnetId"] for s in boto("ec2").describe_subnets()["Subnets"]][:2]
+    group = {
+        "ReplicationGroupId": "x-cache",
+        "ReplicationGroupDescription": "x",
+        "CacheNodeType": "cache.t4g.micro",
+        "Engine": "valkey",
+        "CacheSubnetGroupName": "x-subnets",
+    }
+
+    def code(call, **kwargs) -> str:
+        with pytest.raises(ClientError) as error:
+            call(**kwargs)
+        return str(error.value.response["Error"]["Code"])
+
+    assert code(elasticache.create_replication_group, **group) == "CacheSubnetGroupNotFoundFault"
+    elasticache.create_cache_subnet_group(
+        CacheSubnetGroupName="x-subnets", CacheSubnetGroupDescription="x", SubnetIds=subnets
+    )
+    elasticache.create_replication_group(**group)
+    in_use = code(elasticache.delete_cache_subnet_group, CacheSubnetGroupName="x-subnets")
+    assert in_use == "CacheSubnetGroupInUse"
+    elasticache.delete_replication_group(ReplicationGroupId="x-cache")
+    # gone once AWS has deleted it (here: at once), and then so may its subnet group go
+    gone = code(elasticache.describe_replication_groups, ReplicationGroupId="x-cache")
+    assert gone == "ReplicationGroupNotFoundFault"
+    elasticache.delete_cache_subnet_group(CacheSubnetGroupName="x-subnets")
+    assert elasticache.describe_cache_subnet_groups()["CacheSubnetGroups"] == []
