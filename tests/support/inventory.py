@@ -237,7 +237,11 @@ KINDS = frozenset(
     }
 )
 # The product's kinds that `inventory` lists under another name.
-SAME_AS = {"alias record": "record", "validation record": "record"}
+SAME_AS = {
+    "alias record": "record",
+    "validation record": "record",
+    "cache": "replication group",  # the model's name for APP-cache
+}
 
 
 def inventory(boto: Client) -> set[Found]:
