@@ -179,8 +179,18 @@ def cli() -> None:
 @click.option("--app-name", help="APP_NAME to write (asked for on a terminal).")
 @click.option("--region", help="AWS_REGION to write (asked for on a terminal).")
 @click.option("--force", is_flag=True, help="Overwrite .env and the example app if they exist.")
+@click.option(
+    "--template",
+    type=click.Choice(["basic", "background"]),
+    default="basic",
+    show_default=True,
+    help="The example app: basic, or background (a background callback with progress and a "
+    "memoized function on a shared Redis; writes CACHE=redis and WORKERS=1).",
+)
 @shared_options
-def init(options: Options, ui: UI, app_name: str | None, region: str | None, force: bool) -> None:
+def init(
+    options: Options, ui: UI, app_name: str | None, region: str | None, force: bool, template: str
+) -> None:
     """Write .env from example.env and an example app in src/.
 
     --env-file names the file to write instead of ./.env; --set NAME=VALUE values are written
@@ -189,7 +199,7 @@ def init(options: Options, ui: UI, app_name: str | None, region: str | None, for
     from dashscale.steps.init import init_project
 
     settings = parse_overrides(options.overrides)
-    init_project(ui, Path.cwd(), app_name, region, force, options.env_file, settings)
+    init_project(ui, Path.cwd(), app_name, region, force, options.env_file, settings, template)
 
 
 @cli.command()
@@ -423,17 +433,25 @@ def cost(options: Options, ui: UI, as_json: bool, live: bool) -> None:
     metavar="PATTERN",
     help="Only lines matching this CloudWatch Logs filter pattern, such as ERROR.",
 )
+@click.option("--worker", is_flag=True, help="The background-callback workers' lines instead.")
 @shared_options
-def logs(options: Options, ui: UI, since: str, follow: bool, pattern: str | None) -> None:
+def logs(
+    options: Options, ui: UI, since: str, follow: bool, pattern: str | None, worker: bool
+) -> None:
     """Print the app's log lines (CloudWatch): time, task and message."""
     from dashscale.steps import logs as logs_step
 
     ctx = make_context(options, ui)
-    logs_step.show_logs(ctx, since=since, follow=follow, pattern=pattern)
+    logs_step.show_logs(ctx, since=since, follow=follow, pattern=pattern, worker=worker)
 
 
 @cli.command()
-@click.argument("count", type=click.IntRange(min=0))
+@click.argument("count", type=click.IntRange(min=0), required=False)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    help="Set the number of background-callback worker tasks (service APP-worker) instead.",
+)
 @click.option(
     "--wait/--no-wait",
     default=True,
@@ -448,13 +466,22 @@ def logs(options: Options, ui: UI, since: str, follow: bool, pattern: str | None
     help="Seconds to wait for the tasks.",
 )
 @shared_options
-def scale(options: Options, ui: UI, count: int, wait: bool, timeout: int) -> None:
-    """Set the number of tasks the service runs to COUNT, and wait until they run."""
+def scale(
+    options: Options, ui: UI, count: int | None, workers: int | None, wait: bool, timeout: int
+) -> None:
+    """Set the number of tasks the service runs to COUNT (or of the workers, with --workers N),
+    and wait until they run."""
     from dashscale.steps import scale as scale_step
 
+    if count is None and workers is None:
+        raise click.UsageError("give COUNT, or --workers N")
     ctx = make_context(options, ui, timeout=float(timeout))
-    service = scale_step.scale(ctx, count, wait=wait)
-    ui.result(f"{service.get('runningCount', 0)}/{count} running")
+    if count is not None:
+        service = scale_step.scale(ctx, count, wait=wait)
+        ui.result(f"{service.get('runningCount', 0)}/{count} running")
+    if workers is not None:
+        service = scale_step.scale_workers(ctx, workers, wait=wait)
+        ui.result(f"{service.get('runningCount', 0)}/{workers} workers running")
 
 
 @cli.group()

@@ -23,6 +23,7 @@ DEFAULT_PLATFORM = "linux/amd64"
 PLATFORMS = ("linux/amd64", "linux/arm64")
 MANAGED_POLICIES_PER_ROLE = 10  # IAM's default quota (it can be raised; we keep the default)
 DEFAULT_CPU_TARGET = 60  # percent; autoscaling's target when neither target variable is set
+DEFAULT_CACHE_NODE_TYPE = "cache.t4g.micro"  # the smallest current-generation burstable node
 
 
 def fargate_memory_options(cpu: int) -> list[int]:
@@ -323,6 +324,39 @@ VARIABLES: tuple[Variable, ...] = (
         _schedule,
         "Office hours (days, hours, time zone): outside them the app runs no task.",
     ),
+    Variable(
+        "CACHE",
+        "none",
+        _pattern(r"none|redis", "none or redis"),
+        "redis: a shared ElastiCache cache (Valkey, encrypted) for every task; REDIS_URL is set.",
+    ),
+    Variable(
+        "CACHE_NODE_TYPE",
+        DEFAULT_CACHE_NODE_TYPE,
+        _pattern(r"cache\.[a-z0-9]+\.[a-z0-9]+", "a cache node type such as cache.t4g.micro"),
+        "With CACHE=redis: the cache's node type.",
+    ),
+    Variable(
+        "WORKERS",
+        "0",
+        _integer(0),
+        "Background-callback worker tasks (service APP-worker); needs CACHE=redis.",
+    ),
+    Variable(
+        "WORKER_COMMAND",
+        None,
+        _pattern(r".*\S.*", "a command"),
+        "With WORKERS: the workers' command (default: celery -A MODULE:celery_app worker).",
+    ),
+    Variable("WORKER_CPU", "512", _integer(1), "Fargate CPU units per worker task."),
+    Variable("WORKER_MEMORY", "1024", _integer(1), "Fargate memory per worker task, MiB."),
+    Variable(
+        "ALLOW_LOCAL_CACHE",
+        "false",
+        _boolean,
+        "true: deploy an app whose per-task cache (DiskcacheManager, FileSystemCache) runs on "
+        "several tasks anyway.",
+    ),
 )
 
 _BY_NAME = {v.name: v for v in VARIABLES}
@@ -394,6 +428,13 @@ class Config:
     cpu_target: int | None = None
     requests_per_target: int | None = None
     schedule: schedule.Schedule | None = None
+    cache: str = "none"
+    cache_node_type: str = DEFAULT_CACHE_NODE_TYPE
+    workers: int = 0
+    worker_command: str | None = None
+    worker_cpu: int = 512
+    worker_memory: int = 1024
+    allow_local_cache: bool = False
     project_dir: Path = field(default_factory=Path.cwd)
     # The app's folder when it is not PROJECT/src: the example app `up --sandbox` deploys.
     app_source: Path | None = None
@@ -414,6 +455,16 @@ class Config:
     def autoscaling(self) -> bool:
         """True when MIN_COUNT and MAX_COUNT are set: the service's task count follows load."""
         return self.min_count is not None and self.max_count is not None
+
+    @property
+    def redis(self) -> bool:
+        """True with CACHE=redis: a shared cache, its address in REDIS_URL on every task."""
+        return self.cache == "redis"
+
+    @property
+    def most_tasks(self) -> int:
+        """The most app tasks that can run at once (DESIRED_COUNT, or autoscaling's maximum)."""
+        return max(self.desired_count, self.max_count or 0)
 
     @property
     def architecture(self) -> str:
@@ -538,6 +589,7 @@ def _check_combinations(values: dict[str, Any], invalid: set[str]) -> list[Confi
                     f"{', '.join(map(str, fargate_memory_options(cpu)))}"
                 )
             )
+    errors.extend(_check_workers(values, invalid))
     if checkable("vpc_id", "subnet_ids") and ("vpc_id" in values) != ("subnet_ids" in values):
         errors.append(
             ConfigError(
@@ -568,6 +620,46 @@ def _check_combinations(values: dict[str, Any], invalid: set[str]) -> list[Confi
             _check_autoscaling(values)
         except ConfigError as error:
             errors.append(error)
+    return errors
+
+
+def _fargate_size(cpu: int, memory: int, cpu_name: str, memory_name: str) -> ConfigError | None:
+    """A CPU and memory pair Fargate refuses, as an error naming the variables."""
+    if cpu not in FARGATE_CPUS:
+        return ConfigError(
+            f"{cpu_name}={cpu} is invalid: expected one of {', '.join(map(str, FARGATE_CPUS))}"
+        )
+    if memory not in fargate_memory_options(cpu):
+        return ConfigError(
+            f"{memory_name}={memory} is invalid with {cpu_name}={cpu}: expected one of "
+            f"{', '.join(map(str, fargate_memory_options(cpu)))}"
+        )
+    return None
+
+
+def _check_workers(values: dict[str, Any], invalid: set[str]) -> list[ConfigError]:
+    """WORKERS needs the shared cache (their broker); their size is a Fargate pair; a worker
+    command means nothing without workers."""
+    errors: list[ConfigError] = []
+    workers = values.get("workers", 0)
+    if not invalid.intersection(("workers", "cache")) and workers and values["cache"] != "redis":
+        errors.append(
+            ConfigError(
+                f"WORKERS={workers} needs CACHE=redis: the workers take their jobs from the "
+                "shared Redis",
+                "set CACHE=redis, or WORKERS=0",
+            )
+        )
+    if not invalid.intersection(("worker_cpu", "worker_memory")):
+        wrong = _fargate_size(
+            values["worker_cpu"], values["worker_memory"], "WORKER_CPU", "WORKER_MEMORY"
+        )
+        if wrong is not None:
+            errors.append(wrong)
+    if "worker_command" in values and not workers and "workers" not in invalid:
+        errors.append(
+            ConfigError("WORKER_COMMAND is set but WORKERS is 0", "set WORKERS=N, or remove it")
+        )
     return errors
 
 

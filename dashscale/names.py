@@ -42,6 +42,31 @@ class Names:
         return f"{self.app}-service"
 
     @property
+    def cache(self) -> str:
+        """The ElastiCache replication group (at most 20+6 of its 40 characters)."""
+        return f"{self.app}-cache"
+
+    @property
+    def cache_subnet_group(self) -> str:
+        return f"{self.app}-cache-subnets"
+
+    @property
+    def cache_sg(self) -> str:
+        return f"{self.app}-cache-sg"
+
+    @property
+    def worker_service(self) -> str:
+        return f"{self.app}-worker"
+
+    @property
+    def worker_taskdef(self) -> str:
+        return f"{self.app}-worker-taskdef"
+
+    @property
+    def worker_container(self) -> str:
+        return f"{self.app}-worker"
+
+    @property
     def alb(self) -> str:
         return f"{self.app}-alb"
 

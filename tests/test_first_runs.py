@@ -68,6 +68,7 @@ class Run:
             settings += ["--set", "MIN_COUNT=2", "--set", "MAX_COUNT=6"]
             settings += ["--set", "REQUESTS_PER_TARGET=500"]
             settings += ["--set", "TASK_ROLE_POLICIES=AmazonS3ReadOnlyAccess"]
+            settings += ["--set", "CACHE=redis", "--set", "WORKERS=1"]
         return settings
 
     def commands(self) -> list[tuple[list[str], str | None]]:

@@ -550,3 +550,109 @@ def _remove(container: Any) -> None:
 
     with contextlib.suppress(docker.errors.NotFound):
         container.remove(force=True)
+
+
+# --- per-task caches --------------------------------------------------------------------------
+
+# What keeps its data on one task: a background-callback job started there is unknown to the
+# others (the load balancer sends the browser's polls to any task), and each task caches alone.
+LOCAL_CACHE_NAMES = ("DiskcacheManager", "FileSystemCache", "SimpleCache")
+LOCAL_CACHE_TYPES = ("FileSystemCache", "SimpleCache", "filesystem", "simple", "null")
+CACHE_TYPE = "CACHE_TYPE"
+
+
+def _mentions(node: ast.AST, names: set[str]) -> bool:
+    """True when `node` reads REDIS_URL: the string itself, or a name assigned from it."""
+    return any(
+        (isinstance(n, ast.Constant) and n.value == REDIS_URL_NAME)
+        or (isinstance(n, ast.Name) and n.id in names)
+        for n in ast.walk(node)
+    )
+
+
+REDIS_URL_NAME = "REDIS_URL"
+
+
+def _redis_names(tree: ast.AST) -> set[str]:
+    """Names assigned from an expression that reads REDIS_URL (`REDIS_URL = os.environ...`)."""
+    return {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and _mentions(node.value, set())
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+
+def _local_cache(node: ast.AST) -> str | None:
+    """The per-task cache `node` uses, or None: DiskcacheManager, Flask-Caching's
+    FileSystemCache/SimpleCache by class, or CACHE_TYPE set to one of them."""
+    if isinstance(node, ast.Name) and node.id in LOCAL_CACHE_NAMES:
+        return node.id
+    if isinstance(node, ast.Attribute) and node.attr in LOCAL_CACHE_NAMES:
+        return node.attr
+    pairs: list[tuple[Any, Any]] = []
+    if isinstance(node, ast.Dict):
+        pairs = list(zip(node.keys, node.values, strict=False))
+    elif isinstance(node, ast.keyword):
+        pairs = [(ast.Constant(node.arg), node.value)]
+    elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Subscript):
+        pairs = [(node.targets[0].slice, node.value)]
+    for key, value in pairs:
+        if (
+            isinstance(key, ast.Constant)
+            and key.value == CACHE_TYPE
+            and isinstance(value, ast.Constant)
+            and str(value.value).rsplit(".", 1)[-1] in LOCAL_CACHE_TYPES
+        ):
+            return f"{CACHE_TYPE}={value.value}"
+    return None
+
+
+def _uses(node: ast.AST, guarded: bool, names: set[str]) -> Iterable[tuple[ast.AST, bool]]:
+    """Every node with whether it sits in a branch that depends on REDIS_URL (a fallback)."""
+    yield node, guarded
+    inner = guarded or (isinstance(node, (ast.If, ast.IfExp)) and _mentions(node.test, names))
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.Import, ast.ImportFrom)):  # importing is not using
+            yield from _uses(child, inner, names)
+
+
+def local_caches(src_dir: Path, redis: bool) -> list[str]:
+    """Where the app's sources use a per-task cache (`FILE:LINE NAME`). With `redis` (CACHE=redis
+    sets REDIS_URL), a use in a branch on REDIS_URL is the laptop's fallback and does not count."""
+    found: list[str] = []
+    for path in source_files(src_dir):
+        if path.suffix != ".py":
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (SyntaxError, UnicodeDecodeError):
+            continue  # the build reports a broken app.py; other files are the app's business
+        names = _redis_names(tree)
+        for node, guarded in _uses(tree, False, names):
+            name = _local_cache(node)
+            if name and not (guarded and redis):
+                line = getattr(node, "lineno", 0) or getattr(
+                    getattr(node, "value", None), "lineno", 0
+                )
+                found.append(f"{path.relative_to(src_dir).as_posix()}:{line} {name}")
+    return found
+
+
+def check_shared_cache(config: Config) -> None:
+    """Refuses to deploy a per-task cache where more than one task can run, unless
+    ALLOW_LOCAL_CACHE=true: with several tasks it breaks silently."""
+    tasks = config.most_tasks
+    if config.allow_local_cache or tasks <= 1 or not config.src_dir.is_dir():
+        return
+    found = local_caches(config.src_dir, config.redis)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise ConfigError(
+            f"src/{found[0]}{more} keeps its data on one task, but up to {tasks} tasks run: a "
+            "background callback polled on another task never finishes, and each task caches "
+            "on its own",
+            "set CACHE=redis and use CeleryManager and Flask-Caching's RedisCache on REDIS_URL "
+            "(`dashscale init --template background` shows how), or set ALLOW_LOCAL_CACHE=true",
+        )

@@ -45,8 +45,9 @@ from dashscale.model import (
     is_new,
     not_ours,
 )
-from dashscale.steps import appconfig
+from dashscale.steps import appconfig, cache
 from dashscale.steps.appconfig import SECRETS_POLICY_KEY, SETTINGS_KEY
+from dashscale.steps.cache import CACHE_KEY, REDIS_URL
 from dashscale.steps.iam import Role, platform_role
 from dashscale.steps.network import (
     AlbSecurityGroup,
@@ -127,10 +128,10 @@ def find_log_group(ctx: Context) -> dict[str, Any] | None:
     return dict(group)
 
 
-def find_task_definition(ctx: Context) -> dict[str, Any] | None:
-    """The latest ACTIVE revision of APP-taskdef, checked to be this app's; None when there is
-    none."""
-    family = ctx.names.taskdef
+def find_task_definition(ctx: Context, family: str | None = None) -> dict[str, Any] | None:
+    """The latest ACTIVE revision of APP-taskdef (or of `family`), checked to be this app's;
+    None when there is none."""
+    family = family or ctx.names.taskdef
     ecs = ctx.client("ecs")
     with translated(f"looking up task definition {family}"):
         try:
@@ -157,12 +158,19 @@ def _has_active_revision(ecs: Any, family: str) -> bool:
 # --- desired state ----------------------------------------------------------------------------
 
 
-def container_definition(ctx: Context, image: str, settings: Any = None) -> dict[str, Any]:
-    """The app's container; `settings` (appconfig.AppSettings) gives its variables and secrets."""
+def container_definition(
+    ctx: Context, image: str, settings: Any = None, redis_url: str | None = None
+) -> dict[str, Any]:
+    """The app's container; `settings` (appconfig.AppSettings) gives its variables and secrets,
+    `redis_url` the shared cache's address (CACHE=redis) as REDIS_URL."""
     port = ctx.config.app_port
     configured: dict[str, Any] = {}
-    if settings is not None and settings.variables:
-        configured["environment"] = settings.environment()
+    environment = settings.environment() if settings is not None and settings.variables else []
+    if redis_url:
+        environment = [e for e in environment if e["name"] != REDIS_URL]
+        environment.append({"name": REDIS_URL, "value": redis_url})
+    if environment:
+        configured["environment"] = environment
     if settings is not None and settings.secrets:
         configured["secrets"] = settings.secret_list()
     return {
@@ -188,9 +196,11 @@ def task_definition_request(
     role_arn: str,
     settings: Any = None,
     task_role_arn: str | None = None,
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
     """The RegisterTaskDefinition request for the configuration and the image; `settings`
-    (appconfig.AppSettings) gives the container's variables and secrets."""
+    (appconfig.AppSettings) gives the container's variables and secrets, `redis_url` the
+    shared cache's address."""
     task_role = {"taskRoleArn": task_role_arn} if task_role_arn else {}
     return {
         "family": ctx.names.taskdef,
@@ -204,7 +214,7 @@ def task_definition_request(
             "cpuArchitecture": image.architecture,
             "operatingSystemFamily": "LINUX",
         },
-        "containerDefinitions": [container_definition(ctx, image.uri, settings)],
+        "containerDefinitions": [container_definition(ctx, image.uri, settings, redis_url)],
         "tags": ctx.names.ecs_tags(),
     }
 
@@ -225,6 +235,7 @@ def _container_view(container: dict[str, Any]) -> dict[str, Any]:
             (e["name"], e.get("value", "")) for e in container.get("environment") or []
         ),
         "secrets": sorted((s["name"], s["valueFrom"]) for s in container.get("secrets") or []),
+        "command": list(container.get("command") or []),
     }
 
 
@@ -490,7 +501,8 @@ class TaskDefinition(Resource):
         ),
     }
     key = kind = "task definition"
-    needs = ("image", ExecutionRole.key, LogGroup.key, SECRETS_POLICY_KEY, TASK_ROLE_KEY)
+    # with CACHE=redis, the cache's address (REDIS_URL): the one thing of `up` that waits for it
+    needs = ("image", ExecutionRole.key, LogGroup.key, SECRETS_POLICY_KEY, TASK_ROLE_KEY, CACHE_KEY)
     named = "taskdef"
 
     def desired(self, ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any]:
@@ -500,9 +512,11 @@ class TaskDefinition(Resource):
             refs[ExecutionRole.key],
             refs.get(SETTINGS_KEY),
             refs.get(TASK_ROLE_KEY),
+            refs.get(CACHE_KEY),
         )
 
-    finder = staticmethod(find_task_definition)
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return find_task_definition(ctx, self.name(ctx))
 
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         image: DeployImage = refs["image"]
@@ -519,7 +533,7 @@ class TaskDefinition(Resource):
     def apply(self, ctx: Context, current: Any, refs: Mapping[str, Any], change: Change) -> str:
         desired = self.desired(ctx, refs)
         ecs = ctx.client("ecs")
-        with translated(f"registering task definition {ctx.names.taskdef}"):
+        with translated(f"registering task definition {self.name(ctx)}"):
             registered = retry_role_not_ready(
                 ctx,
                 lambda: ecs.register_task_definition(**desired)["taskDefinition"],
@@ -531,13 +545,15 @@ class TaskDefinition(Resource):
 
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         if current is None or change.changes_aws:
-            return f"{ctx.names.taskdef}:{NEW}"
+            return f"{self.name(ctx)}:{NEW}"
         return str(current["taskDefinitionArn"])
 
     def survey(self, ctx: Context, survey: Survey) -> list[Item]:
         """Every revision of the family, ACTIVE and INACTIVE; the latest one's tags decide."""
-        family = ctx.names.taskdef
-        revisions = {status: family_revisions(ctx, status) for status in ("ACTIVE", "INACTIVE")}
+        family = self.name(ctx)
+        revisions = {
+            status: family_revisions(ctx, status, family) for status in ("ACTIVE", "INACTIVE")
+        }
         arns = revisions["ACTIVE"] + revisions["INACTIVE"]
         if not arns:
             return []
@@ -583,12 +599,16 @@ class TaskDefinition(Resource):
         if not failures:
             return f"{len(arns)} revision(s) deregistered and deleted"
         # A revision deleted meanwhile fails too; what is still listed has really failed.
-        left = set(family_revisions(ctx, "ACTIVE") + family_revisions(ctx, "INACTIVE"))
+        family = self.name(ctx)
+        left = {
+            *family_revisions(ctx, "ACTIVE", family),
+            *family_revisions(ctx, "INACTIVE", family),
+        }
         failed = [f for f in failures if f.get("arn") in left]
         if failed:
             reasons = "; ".join(f"{f['arn'].rsplit('/', 1)[-1]}: {f.get('reason')}" for f in failed)
             raise AwsError(
-                f"AWS did not delete {len(failed)} revision(s) of {ctx.names.taskdef}: {reasons}",
+                f"AWS did not delete {len(failed)} revision(s) of {family}: {reasons}",
                 "run `dashscale teardown` again; a revision still used by a task is deleted "
                 "once the task stops",
             )
@@ -598,9 +618,10 @@ class TaskDefinition(Resource):
 TASK_DEFINITION_BATCH = 10  # DeleteTaskDefinitions takes at most ten
 
 
-def family_revisions(ctx: Context, status: str) -> list[str]:
-    """The ARNs of the app's task definition revisions in `status` (ACTIVE or INACTIVE)."""
-    family = ctx.names.taskdef
+def family_revisions(ctx: Context, status: str, family: str | None = None) -> list[str]:
+    """The ARNs of the app's task definition revisions in `status` (ACTIVE or INACTIVE), of
+    APP-taskdef or `family`."""
+    family = family or ctx.names.taskdef
     with translated(f"listing the revisions of task definition {family}"):
         pages = (
             ctx.client("ecs")
@@ -627,13 +648,14 @@ def _deregister_duplicates(
     other than the one we use, are such duplicates: deregister them."""
     ecs = ctx.client("ecs")
     floor = int(previous["revision"]) if previous else 0
-    with translated(f"checking {ctx.names.taskdef} for duplicate revisions"):
-        arns = ecs.list_task_definitions(
-            familyPrefix=ctx.names.taskdef, status="ACTIVE", sort="DESC"
-        )["taskDefinitionArns"]
+    ours = desired["family"]
+    with translated(f"checking {ours} for duplicate revisions"):
+        arns = ecs.list_task_definitions(familyPrefix=ours, status="ACTIVE", sort="DESC")[
+            "taskDefinitionArns"
+        ]
         for arn in arns:
             family, _, revision = arn.rsplit("/", 1)[-1].rpartition(":")
-            if family != ctx.names.taskdef or int(revision) <= floor:
+            if family != ours or int(revision) <= floor:
                 continue
             if arn == registered["taskDefinitionArn"]:
                 continue
@@ -655,6 +677,7 @@ RESOURCES: tuple[Resource, ...] = (
     ExecutionRole(),
     LogGroup(),
     *appconfig.RESOURCES,
+    *cache.RESOURCES,
     TaskDefinition(),
 )
 READINGS: tuple[Reading, ...] = (NetworkReading(), SecurityGroupsReading(), appconfig.Settings())

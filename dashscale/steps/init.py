@@ -13,6 +13,9 @@ from dashscale.errors import ConfigError
 from dashscale.project_files import EXAMPLE_APP_FILES, bundled
 from dashscale.ui import UI, is_interactive
 
+# What a template's app needs besides the defaults (`--set` still wins).
+TEMPLATE_SETTINGS: dict[str, dict[str, str]] = {"background": {"CACHE": "redis", "WORKERS": "1"}}
+
 
 def suggested_app_name(folder: Path) -> str:
     name = re.sub(r"[^a-z0-9-]+", "-", folder.name.lower()).strip("-")
@@ -67,10 +70,11 @@ def init_project(
     force: bool,
     env_file: Path | None = None,
     settings: Mapping[str, str] | None = None,
+    template: str = "basic",
 ) -> None:
     """Writes the configuration file (`env_file`, default ./.env) with `settings` (from
-    `--set`, validated here) and the example app where there is none."""
-    settings = dict(settings or {})
+    `--set`, validated here) and the example app of `template` where there is none."""
+    settings = {**TEMPLATE_SETTINGS.get(template, {}), **(settings or {})}
     for name, value in settings.items():
         check_value(name, value)  # an unknown name or a bad value stops before any write
     app_name = _one_of(app_name, settings.pop("APP_NAME", None), "--app-name", "APP_NAME")
@@ -100,7 +104,8 @@ def init_project(
             ui.resource("file", relative, "kept", "exists; --force overwrites it")
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(bundled(relative).read_bytes())
+        source = relative if template == "basic" else f"templates/{template}/{relative}"
+        target.write_bytes(bundled(source).read_bytes())
         ui.resource("file", relative, "created")
     flag = f" --env-file {env_file}" if env_file is not None else ""
     ui.info(

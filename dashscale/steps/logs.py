@@ -20,6 +20,8 @@ from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError
 from dashscale.steps.cluster import LOG_STREAM_PREFIX, find_log_group
 
+WORKER_STREAM_PREFIX = "worker"  # worker.LOG_STREAM_PREFIX: streams worker/APP-worker/TASK-ID
+
 DEFAULT_SINCE = "1h"
 FOLLOW_POLL_SECONDS = 2.0
 # Events can reach CloudWatch seconds after their timestamp: each poll of --follow looks back this
@@ -56,12 +58,23 @@ def format_event(event: dict[str, Any], container: str) -> str:
     return f"{when} {task:<{TASK_ID_CHARS}} {message}"
 
 
-def read_events(ctx: Context, start_ms: int, pattern: str | None) -> list[dict[str, Any]]:
-    """Every event of the app's container streams from `start_ms` on, oldest first."""
+def streams(ctx: Context, worker: bool = False) -> tuple[str, str]:
+    """The stream prefix and container of the app's tasks, or of its workers (`worker`)."""
+    if worker:
+        return WORKER_STREAM_PREFIX, ctx.names.worker_container
+    return LOG_STREAM_PREFIX, ctx.names.container
+
+
+def read_events(
+    ctx: Context, start_ms: int, pattern: str | None, worker: bool = False
+) -> list[dict[str, Any]]:
+    """Every event of the app's container streams (or the workers') from `start_ms` on, oldest
+    first."""
     logs = ctx.client("logs")
+    prefix, container = streams(ctx, worker)
     request: dict[str, Any] = {
         "logGroupName": ctx.names.log_group,
-        "logStreamNamePrefix": f"{LOG_STREAM_PREFIX}/{ctx.names.container}/",
+        "logStreamNamePrefix": f"{prefix}/{container}/",
         "startTime": start_ms,
     }
     if pattern:
@@ -91,6 +104,7 @@ def new_lines(
     pattern: str | None,
     follow: bool,
     now: Callable[[], float] = time.time,
+    worker: bool = False,
 ) -> Iterator[str]:
     """The formatted lines, oldest first; with `follow`, keeps polling (ctx.clock.sleep between
     polls) and yields each new event once, until the caller stops or Ctrl-C."""
@@ -98,7 +112,7 @@ def new_lines(
     seen: dict[str, int] = {}  # eventId -> timestamp, of events within the overlap window
     while True:
         newest = start_ms
-        for event in read_events(ctx, start_ms, pattern):
+        for event in read_events(ctx, start_ms, pattern, worker):
             event_id = str(event.get("eventId", ""))
             if event_id in seen:
                 continue
@@ -118,8 +132,10 @@ def show_logs(
     follow: bool = False,
     pattern: str | None = None,
     now: Callable[[], float] = time.time,
+    worker: bool = False,
 ) -> int:
-    """Prints the app's log lines to stdout; returns how many. Ctrl-C ends --follow cleanly."""
+    """Prints the app's log lines (or its workers', `worker`) to stdout; returns how many.
+    Ctrl-C ends --follow cleanly."""
     since_seconds = parse_since(since)
     if find_log_group(ctx) is None:
         raise _no_log_group(ctx)
@@ -127,7 +143,7 @@ def show_logs(
     if follow:
         ctx.ui.info(f"following {ctx.names.log_group} from {since} ago (Ctrl-C stops)")
     try:
-        for line in new_lines(ctx, since_seconds, pattern, follow, now):
+        for line in new_lines(ctx, since_seconds, pattern, follow, now, worker):
             ctx.ui.out.print(line, markup=False, emoji=False, highlight=False, soft_wrap=True)
             printed += 1
     except KeyboardInterrupt:

@@ -118,7 +118,8 @@ def find_security_group(ctx: Context, name: str, vpc_id: str) -> dict[str, Any] 
 
 
 class SecurityGroupsReading(Reading):
-    """Both of the app's groups in one call: name -> group, each checked to be this app's."""
+    """The app's groups in one call (the cache's too): name -> group, each checked to be this
+    app's."""
 
     key = "security groups"
     reads = ("network",)
@@ -127,7 +128,7 @@ class SecurityGroupsReading(Reading):
         return self.groups(ctx, found["network"].vpc_id)
 
     def groups(self, ctx: Context, vpc_id: str) -> dict[str, dict[str, Any]]:
-        names = [ctx.names.alb_sg, ctx.names.task_sg]
+        names = [ctx.names.alb_sg, ctx.names.task_sg, ctx.names.cache_sg]
         with translated("looking up the security groups"):
             groups = ctx.client("ec2").describe_security_groups(
                 Filters=[
@@ -205,6 +206,7 @@ class SecurityGroup(Resource):
     }
     kind = "security group"
     reads = ("security groups",)
+    source_named = "alb_sg"  # the attribute of ctx.names naming the group its rules admit
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return found["security groups"].get(self.name(ctx))
@@ -255,6 +257,10 @@ class SecurityGroup(Resource):
     def description(self, ctx: Context) -> str:
         raise NotImplementedError
 
+    def lookup(self, ctx: Context, vpc_id: str) -> dict[str, Any] | None:
+        """The group in the VPC, checked to be this app's; None when missing."""
+        return find_security_group(ctx, self.name(ctx), vpc_id)
+
     def rules(self, ctx: Context, refs: Mapping[str, Any]) -> set[Rule]:
         raise NotImplementedError
 
@@ -263,15 +269,15 @@ class SecurityGroup(Resource):
 
     def plan(self, ctx: Context, current: dict[str, Any] | None, refs: Mapping[str, Any]) -> Change:
         desired = sorted(self.rules(ctx, refs))
-        shown = ", ".join(_describe_rule(rule, ctx) for rule in desired)
+        shown = ", ".join(_describe_rule(rule, ctx, self.source_named) for rule in desired)
         if current is None:
             return create(self.kind, self.name(ctx), shown)
         have = sorted(ingress_rules(current))
         differing = {}
         if set(have) != set(desired):
             differing["inbound rules"] = (
-                [_describe_rule(rule, ctx) for rule in have],
-                [_describe_rule(rule, ctx) for rule in desired],
+                [_describe_rule(rule, ctx, self.source_named) for rule in have],
+                [_describe_rule(rule, ctx, self.source_named) for rule in desired],
             )
         return compare(self.kind, self.name(ctx), differing, f"{current['GroupId']}: {shown}")
 
@@ -293,7 +299,7 @@ class SecurityGroup(Resource):
                         ],
                     ),
                     "InvalidGroup.Duplicate",
-                    lambda: find_security_group(ctx, name, network.vpc_id),
+                    lambda: self.lookup(ctx, network.vpc_id),
                     f"security group {name}",
                 )
         group_id = str(current["GroupId"])
@@ -398,11 +404,11 @@ class NetworkReading(Reading):
     finder = staticmethod(find_network)
 
 
-def _describe_rule(rule: Rule, ctx: Context) -> str:
+def _describe_rule(rule: Rule, ctx: Context, source_named: str = "alb_sg") -> str:
     _, low, high, source = rule
     ports = str(low) if low == high else f"{low}-{high}"
     if source == "0.0.0.0/0":
         source = "anywhere"
     elif source.startswith("sg-") or is_new(source):
-        source = ctx.names.alb_sg
+        source = str(getattr(ctx.names, source_named))
     return f"TCP {ports} from {source}"

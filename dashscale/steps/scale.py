@@ -25,12 +25,13 @@ from dashscale.steps.service import find_service, primary_deployment
 SCALE_POLL_SECONDS = DEPLOYMENT_POLL_SECONDS
 
 
-def _describe(ctx: Context) -> dict[str, Any]:
-    services = ctx.client("ecs").describe_services(
-        cluster=ctx.names.cluster, services=[ctx.names.service]
-    )["services"]
+def _describe(ctx: Context, name: str | None = None) -> dict[str, Any]:
+    name = name or ctx.names.service
+    services = ctx.client("ecs").describe_services(cluster=ctx.names.cluster, services=[name])[
+        "services"
+    ]
     if not services or services[0].get("status") != "ACTIVE":
-        raise AwsError(f"ECS service {ctx.names.service} disappeared while scaling")
+        raise AwsError(f"ECS service {name} disappeared while scaling")
     return dict(services[0])
 
 
@@ -77,15 +78,17 @@ def scale(ctx: Context, count: int, wait: bool = True) -> dict[str, Any]:
     return wait_for_count(ctx, count)
 
 
-def wait_for_count(ctx: Context, count: int) -> dict[str, Any]:
-    """Waits until `count` tasks run and none is pending, bounded by ctx.timeout."""
-    name = ctx.names.service
+def wait_for_count(ctx: Context, count: int, name: str | None = None) -> dict[str, Any]:
+    """Waits until `count` tasks of APP-service (or of `name`) run and none is pending, bounded
+    by ctx.timeout."""
+    workers = name is not None
+    name = name or ctx.names.service
     progress: dict[str, str] = {}
     ended: dict[str, str] = {}
 
     def check() -> dict[str, Any] | None:
         with translated(f"following the scaling of {name}"):
-            service = _describe(ctx)
+            service = _describe(ctx, name)
         running = int(service.get("runningCount", 0))
         pending = int(service.get("pendingCount", 0))
         desired = int(service.get("desiredCount", 0))
@@ -113,10 +116,12 @@ def wait_for_count(ctx: Context, count: int) -> dict[str, Any]:
         )
     except WaitTimeout:
         ctx.ui.info(progress.get("text", f"scaling {name}: no answer yet"))
-        _explain(ctx)
+        if not workers:
+            _explain(ctx)
         raise
     if "failure" in ended:
-        _explain(ctx)
+        if not workers:
+            _explain(ctx)
         raise AwsError(
             f"scaling {name} failed: {ended['failure']}",
             "fix the cause shown above (`dashscale logs --since 30m`), then re-run",
@@ -138,3 +143,34 @@ def _explain(ctx: Context) -> None:
     primary = primary_deployment(service) or {}
     groups = [lb.get("targetGroupArn") for lb in service.get("loadBalancers", [])]
     explain_failure(ctx, str(primary.get("id", "?")), str(groups[0]) if groups else "", service)
+
+
+def scale_workers(ctx: Context, count: int, wait: bool = True) -> dict[str, Any]:
+    """Sets the desired count of the workers (APP-worker) to `count` and, with `wait`, waits
+    until that many run. The next `up` sets WORKERS again."""
+    from dashscale.steps.worker import find_workers
+
+    name = ctx.names.worker_service
+    service = find_workers(ctx)
+    if service is None:
+        raise AwsError(
+            f"ECS service {name} does not exist, so there are no workers to scale",
+            "set CACHE=redis and WORKERS=N in .env, then run `dashscale up`",
+        )
+    before = int(service.get("desiredCount", 0))
+    if before == count:
+        ctx.ui.resource("ECS service", name, "found", f"desired count already {count}")
+    else:
+        with translated(f"setting the desired count of {name}"):
+            service = ctx.client("ecs").update_service(
+                cluster=ctx.names.cluster, service=name, desiredCount=count
+            )["service"]
+        ctx.ui.resource("ECS service", name, "updated", f"desired count {before} -> {count}")
+    if count != ctx.config.workers:
+        ctx.ui.warn(
+            f"the next `dashscale up` sets the workers back to WORKERS={ctx.config.workers}; "
+            f"set WORKERS={count} in .env to keep it"
+        )
+    if not wait:
+        return service
+    return wait_for_count(ctx, count, name)

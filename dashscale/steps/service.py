@@ -32,7 +32,7 @@ from dashscale.model import (
     is_new,
     not_ours,
 )
-from dashscale.steps import appconfig, deployment
+from dashscale.steps import appconfig, cache, deployment
 from dashscale.steps.alb import (
     HTTPS_LISTENER,
     HTTPS_PORT,
@@ -65,10 +65,48 @@ def describe_service(ctx: Context) -> dict[str, Any] | None:
     return dict(service) if service is not None else None
 
 
-def find_service(ctx: Context) -> dict[str, Any] | None:
-    """The ACTIVE service APP-service, checked to be this app's; None when missing."""
-    name = ctx.names.service
-    service = describe_service(ctx)
+def describe_services(ctx: Context, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The services of `names` that are ACTIVE or DRAINING, by name, in one call (tags
+    included); none when the cluster is missing. No ownership check."""
+    services: list[dict[str, Any]] = []
+    with translated(f"looking up ECS services {', '.join(names)}"):
+        ignoring(
+            lambda: services.extend(
+                ctx.client("ecs").describe_services(
+                    cluster=ctx.names.cluster, services=names, include=["TAGS"]
+                )["services"]
+            ),
+            "ClusterNotFoundException",
+        )
+    return {
+        str(s["serviceName"]): dict(s)
+        for s in services
+        if s.get("status") in ("ACTIVE", "DRAINING")
+    }
+
+
+class ServicesReading(Reading):
+    """The app's service and its workers' in one DescribeServices call (`up` reads both)."""
+
+    key = "ECS services"
+
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        return describe_services(ctx, [ctx.names.service, ctx.names.worker_service])
+
+
+def find_service(
+    ctx: Context, name: str | None = None, found: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The ACTIVE service APP-service (or `name`), checked to be this app's; None when missing.
+    From ServicesReading's answer when `found` has it, otherwise read."""
+    name = name or ctx.names.service
+    read = (found or {}).get(ServicesReading.key)
+    if read is not None:
+        service = read.get(name)
+    elif name == ctx.names.service:
+        service = describe_service(ctx)
+    else:
+        service = describe_services(ctx, [name]).get(name)
     if service is None:
         return None
     if service["status"] == "DRAINING":
@@ -251,8 +289,10 @@ class Service(Resource):
     )
     named = "service"
     skipped_with = ()  # decided by `skipped`: an existing service is updated all the same
+    reads = (ServicesReading.key,)
 
-    finder = staticmethod(find_service)
+    def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        return find_service(ctx, found=found)
 
     def __init__(self, behind_sign_in: bool = False) -> None:
         self.behind_sign_in = behind_sign_in
@@ -395,7 +435,8 @@ def prerequisites() -> tuple[list[Reading], list[Resource]]:
     """What a section that starts the service reads besides it, and the resources of `cluster`
     that must exist by then (the app's own settings are optional)."""
     readings = [r for r in CLUSTER_READINGS if r.key != appconfig.SETTINGS_KEY]
-    return readings, [r for r in CLUSTER_RESOURCES if r.key not in appconfig.OPTIONAL]
+    optional = appconfig.OPTIONAL | cache.KEYS
+    return readings, [r for r in CLUSTER_RESOURCES if r.key not in optional]
 
 
 def deployment_waits(ctx: Context, wait: bool) -> list[Extra]:

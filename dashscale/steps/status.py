@@ -57,6 +57,8 @@ class Status:
     account: str
     resources: list[Resource] = field(default_factory=list)
     service: dict[str, Any] | None = None
+    # the background-callback workers (WORKERS): running, pending and desired tasks
+    workers: dict[str, Any] | None = None
     targets: list[dict[str, str]] = field(default_factory=list)
     autoscaling: dict[str, Any] | None = None
     certificate: dict[str, str] | None = None
@@ -141,6 +143,7 @@ def collect(ctx: Context) -> Status:
     definition = ours(found, TaskDefinition.key, "newest")
     if definition is not None:
         _running_definition(ctx, status, definition, service)
+    status.workers = _workers_view(ours(found, "worker service"))
     if service is not None:
         status.service = _service_view(service)
         status.autoscaling = _autoscaling_view(ours(found, "scalable target", "autoscaling"))
@@ -162,6 +165,18 @@ def collect(ctx: Context) -> Status:
         status.address = alb.load_balancer_of(balancer).address
     _decide(status, balancer is not None, service is not None)
     return status
+
+
+def _workers_view(service: dict[str, Any] | None) -> dict[str, Any] | None:
+    if service is None or service.get("status") != "ACTIVE":
+        return None
+    return {
+        "service": service.get("serviceName"),
+        "running": int(service.get("runningCount", 0)),
+        "pending": int(service.get("pendingCount", 0)),
+        "desired": int(service.get("desiredCount", 0)),
+        "task_definition": _revision(service.get("taskDefinition")),
+    }
 
 
 def _autoscaling_view(scaling: autoscaling.Autoscaling | None) -> dict[str, Any] | None:
@@ -366,6 +381,13 @@ def _tables(ctx: Context, status: Status) -> None:
             ui.info(f"task definition {what}: {shown}")
     if status.service is not None:
         _service_tables(ctx, status.service)
+    if status.workers is not None:
+        workers = status.workers
+        ui.info(
+            f"workers ({workers['service']}): {workers['running']} running, "
+            f"{workers['pending']} pending, {workers['desired']} desired, "
+            f"{workers['task_definition']}"
+        )
     _rest(ctx, status)
 
 

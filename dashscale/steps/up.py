@@ -21,11 +21,22 @@ from dashscale import cost, driver, model
 from dashscale.context import Context
 from dashscale.model import DELETE, Change, Extra, Reading, Resource
 from dashscale.steps import alb as alb_step
-from dashscale.steps import appconfig, auth, autoscaling, ci, deployment, https, taskrole, tls
+from dashscale.steps import (
+    appconfig,
+    auth,
+    autoscaling,
+    ci,
+    deployment,
+    https,
+    taskrole,
+    tls,
+    worker,
+)
 from dashscale.steps import cluster as cluster_step
+from dashscale.steps.build import check_shared_cache
 from dashscale.steps.cluster import DeployImage
 from dashscale.steps.image import Image, Repository
-from dashscale.steps.service import Service, follow_deployment
+from dashscale.steps.service import Service, ServicesReading, follow_deployment
 from dashscale.steps.tls import CERTIFICATE_TIMEOUT
 
 
@@ -41,6 +52,7 @@ def resources(ctx: Context, image: Image) -> list[Resource]:
     items: list[Resource] = [image] if image.uri else [Repository(), image]
     service = Service(behind_sign_in=alb_step.signs_in(ctx))
     items += [*cluster_step.RESOURCES, *alb_step.RESOURCES, service, *autoscaling.RESOURCES]
+    items += worker.RESOURCES
     if ctx.config.domain:
         items += [*tls.RESOURCES, *auth.resources(ctx), *https.RESOURCES, *https.CLEANUP]
     return items
@@ -57,6 +69,7 @@ def every_resource() -> list[Resource]:
         *alb_step.RESOURCES,
         Service(),
         *autoscaling.RESOURCES,
+        *worker.RESOURCES,
         *tls.RESOURCES,
         *auth.RESOURCES,
         *https.RESOURCES,
@@ -69,6 +82,7 @@ def readings(ctx: Context) -> list[Reading]:
         *cluster_step.READINGS,
         alb_step.BalancerAndGroup(),
         alb_step.Listeners(),
+        ServicesReading(),
     ]
     if ctx.config.domain:
         shared += [tls.ZoneRecords(), tls.Certificates(), *auth.readings(ctx)]
@@ -88,6 +102,7 @@ def up(
     """The whole deployment; with a dry run, its plan printed instead (returns None)."""
     ctx.ui.step(f"Deploying {ctx.names.app} to {ctx.config.aws_region}")
     appconfig.check_app_env(ctx)  # a bad app.env line stops the run before any AWS call
+    check_shared_cache(ctx.config)  # a per-task cache on several tasks: before any AWS call
     # the image builds locally while AWS is read, once its reading knows the registry lacks it
     deployed = Image(image, sandbox and not image, retries, check, early=not ctx.dry_run)
     items = resources(ctx, deployed)
@@ -121,7 +136,13 @@ class Deploy(driver.Hooks):
                 taskrole.DEPLOYED,
                 lambda r: _follow(ctx, r, self.wait, removing),
                 (Service.key,),
-            )
+            ),
+            # the workers' deployment, followed beside the app's
+            Extra(
+                "worker deployment",
+                lambda r: worker.follow(ctx, r, self.wait),
+                (worker.SERVICE_KEY,),
+            ),
         ]
         if self.wait:  # nothing needs it active: with --no-wait it provisions on its own
             extras.append(

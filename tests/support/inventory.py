@@ -241,6 +241,7 @@ SAME_AS = {
     "alias record": "record",
     "validation record": "record",
     "IAM OIDC provider": "OIDC provider",
+    "cache": "replication group",  # the model's name for APP-cache
 }
 
 

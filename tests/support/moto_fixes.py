@@ -233,7 +233,38 @@ def user_pool_client_update_resets() -> None:
     CognitoIdpBackend.update_user_pool_client = update_user_pool_client  # type: ignore[method-assign]
 
 
+def log_stream_name_prefix() -> None:
+    """AWS: FilterLogEvents with logStreamNamePrefix reads only the streams whose names start
+    with it (none matching: no events). moto 5 ignores the prefix and reads every stream, so
+    the app's lines and its workers' would look the same."""
+    import json
+
+    from moto.logs.responses import LogsResponse
+
+    original = LogsResponse.filter_log_events
+    if getattr(original, "_dashscale_fixed", False):
+        return
+
+    def filter_log_events(self: Any) -> str:
+        prefix = self._get_param("logStreamNamePrefix")
+        if not prefix or self._get_param("logStreamNames"):
+            return str(original(self))
+        group = self.logs_backend.groups.get(self._get_param("logGroupName"))
+        names = [name for name in (group.streams if group else {}) if name.startswith(prefix)]
+        if group is not None and not names:
+            return json.dumps({"events": [], "searchedLogStreams": []})
+        self.body = json.dumps({**json.loads(self.body), "logStreamNames": names})
+        return str(original(self))
+
+    filter_log_events._dashscale_fixed = True  # type: ignore[attr-defined]
+    LogsResponse.filter_log_events = filter_log_events  # type: ignore[method-assign]
+
+
 def apply() -> None:
+    log_stream_name_prefix()
+    from tests.support import moto_cache
+
+    moto_cache.apply()
     autoscaling_not_found()
     idempotent_create_load_balancer()
     idempotent_create_listener()
