@@ -38,7 +38,6 @@ MIB_PER_GB = Decimal(1024)
 ASSUMED_LCU = Decimal(1)  # load balancer capacity units while awake: a dashboard's traffic
 ASSUMED_LOG_GB = Decimal(1)  # log lines ingested a month
 ASSUMED_IMAGE_GB = Decimal("0.2")  # one image as ECR stores it (compressed)
-DEFAULT_CACHE_NODE = "cache.t4g.micro"
 COGNITO_FREE_USERS = 10_000
 
 
@@ -124,10 +123,7 @@ def sizing(
     secrets: int = 0,
     hosted_zone: bool | None = None,
 ) -> Sizing:
-    """The sizing the configuration asks for. The cache and worker variables are read by name
-    when the configuration has them (they arrive with the cache and worker feature)."""
-    cache = getattr(config, "cache", None)
-    workers = int(getattr(config, "workers", None) or 0)
+    """The sizing the configuration asks for."""
     return Sizing(
         desired_count=config.desired_count,
         task_cpu=config.task_cpu,
@@ -144,13 +140,11 @@ def sizing(
         ecr_keep_images=config.ecr_keep_images,
         secrets=secrets,
         cognito=config.auth == "cognito",
-        cache_node_type=(getattr(config, "cache_node_type", None) or DEFAULT_CACHE_NODE)
-        if cache and str(cache).lower() not in ("none", "off", "false")
-        else None,
-        cache_nodes=int(getattr(config, "cache_nodes", None) or 1),
-        workers=workers,
-        worker_cpu=int(getattr(config, "worker_cpu", None) or config.task_cpu),
-        worker_memory=int(getattr(config, "worker_memory", None) or config.task_memory),
+        cache_node_type=config.cache_node_type if config.cache == "redis" else None,
+        cache_nodes=1,  # the replication group has one node (dashscale/steps/cache.py)
+        workers=config.workers,
+        worker_cpu=config.worker_cpu,
+        worker_memory=config.worker_memory,
     )
 
 

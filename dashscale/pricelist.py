@@ -32,7 +32,7 @@ WANTED: dict[str, tuple[str, str, Mapping[str, str]]] = {
     "ecr_stored_gb_month": ("AmazonECR", "TimedStorage-ByteHrs", {}),
     "secret_month": ("AWSSecretsManager", "AWSSecretsManager-Secrets", {}),
 }
-CACHE_ENGINE = "Redis"
+CACHE_ENGINE = "Valkey"  # the engine dashscale/steps/cache.py creates
 _PREFIX = re.compile(r"^[A-Z]{2,4}[0-9]?-")
 
 

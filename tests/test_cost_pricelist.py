@@ -212,7 +212,7 @@ def stub_eu_west_1(
         stubber.add_response(
             "get_products",
             answer(product("AmazonElastiCache", f"EU-NodeUsage:{node_type}", "0.0180000000")),
-            request("AmazonElastiCache", "eu-west-1", instanceType=node_type, cacheEngine="Redis"),
+            request("AmazonElastiCache", "eu-west-1", instanceType=node_type, cacheEngine="Valkey"),
         )
 
 
