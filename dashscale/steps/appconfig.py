@@ -380,6 +380,12 @@ def _secret_arn(ctx: Context, variable: str, reference: SecretReference) -> str:
 class Settings(Reading):
     """app.env and the stored secrets, read once for the task definition and the policy."""
 
+    find_calls = (
+        "ssm:GetParametersByPath",
+        "ssm:DescribeParameters",
+        "secretsmanager:DescribeSecret",
+    )
+
     key = SETTINGS_KEY
 
     finder = staticmethod(read_settings)
@@ -441,6 +447,8 @@ def _short(arn: str) -> str:
 
 class SecretsPolicy(Resource):
     """The execution role's inline policy `dashscale-secrets`: ECS may read the app's secrets."""
+
+    find_calls = ("iam:GetRolePolicy",)
 
     calls = {
         CREATE: ("iam:PutRolePolicy",),
@@ -535,6 +543,9 @@ class StoredSecrets(Resource):
     teardown unless --all. `up` only reads them (Settings); `secret set` and `secret delete`
     change them."""
 
+    survey_calls = ("ssm:GetParametersByPath",)
+    delete_calls = ("ssm:DeleteParameter",)
+
     key = "stored secrets"
     kind = "SSM parameter"
     deleted_after = (SERVICE_KEY,)  # the running tasks read them until they stop
@@ -574,6 +585,12 @@ def check_secret_name(name: str) -> str:
     if not valid_name(name):
         raise invalid_name(name, "secret name")
     return name
+
+
+# The IAM actions of `dashscale secret set`, `list` and `remove` (dashscale/policy.py).
+SECRET_SET_CALLS = ("ssm:GetParametersByPath", "ssm:PutParameter", "ssm:AddTagsToResource")
+SECRET_LIST_CALLS = ("ssm:GetParametersByPath",)
+SECRET_REMOVE_CALLS = ("ssm:DeleteParameter",)
 
 
 def set_secret(ctx: Context, name: str, value: str) -> bool:

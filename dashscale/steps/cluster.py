@@ -342,6 +342,10 @@ def retry_role_not_ready(ctx: Context, call: Callable[[], T], what: str) -> T:
 class Cluster(Resource):
     """The Fargate cluster APP-cluster."""
 
+    find_calls = ("ecs:DescribeClusters",)
+    survey_calls = find_calls
+    delete_calls = ("ecs:DeleteCluster",)
+
     calls = {
         CREATE: (
             "ecs:CreateCluster",
@@ -416,6 +420,10 @@ class ExecutionRole(Role):
 class LogGroup(Resource):
     """The app's log group, kept LOG_RETENTION_DAYS days."""
 
+    find_calls = ("logs:DescribeLogGroups", "logs:ListTagsForResource")
+    survey_calls = find_calls
+    delete_calls = ("logs:DeleteLogGroup",)
+
     calls = {
         CREATE: (
             "logs:CreateLogGroup",
@@ -473,6 +481,10 @@ class LogGroup(Resource):
 class TaskDefinition(Resource):
     """APP-taskdef: a new revision only when the latest ACTIVE one differs."""
 
+    find_calls = ("ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions")
+    survey_calls = find_calls
+    delete_calls = ("ecs:DeregisterTaskDefinition", "ecs:DeleteTaskDefinitions")
+
     calls = {
         CREATE: (
             "ecs:RegisterTaskDefinition",
@@ -485,6 +497,7 @@ class TaskDefinition(Resource):
             "ecs:DeregisterTaskDefinition",
         ),
     }
+    redeploy_calls = calls[UPDATE]  # a new image is a new revision
     key = kind = "task definition"
     needs = ("image", ExecutionRole.key, LogGroup.key, SECRETS_POLICY_KEY, TASK_ROLE_KEY)
     named = "taskdef"

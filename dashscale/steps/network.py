@@ -120,6 +120,8 @@ def find_security_group(ctx: Context, name: str, vpc_id: str) -> dict[str, Any] 
 class SecurityGroupsReading(Reading):
     """Both of the app's groups in one call: name -> group, each checked to be this app's."""
 
+    find_calls = ("ec2:DescribeSecurityGroups",)
+
     key = "security groups"
     reads = ("network",)
 
@@ -191,6 +193,9 @@ def _permission(rule: Rule, description: str | None = None) -> dict[str, Any]:
 
 class SecurityGroup(Resource):
     """A security group of the app with exactly the desired inbound rules."""
+
+    survey_calls = ("ec2:DescribeSecurityGroups",)
+    delete_calls = ("ec2:DeleteSecurityGroup",)
 
     calls = {
         CREATE: (
@@ -392,6 +397,8 @@ class TaskSecurityGroup(SecurityGroup):
 
 class NetworkReading(Reading):
     """The VPC and subnets (VPC_ID and SUBNET_IDS, or the default VPC)."""
+
+    find_calls = ("ec2:DescribeSubnets", "ec2:DescribeVpcs")
 
     key = "network"
 

@@ -74,6 +74,16 @@ class Status:
         return asdict(self)
 
 
+# The IAM actions of `dashscale status` beyond every resource's survey (dashscale/policy.py):
+# the running task definition, the tasks and the targets' health.
+STATUS_CALLS = (
+    "ecs:DescribeTaskDefinition",
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+    "elasticloadbalancing:DescribeTargetHealth",
+)
+
+
 def _when(value: Any) -> str | None:
     """A time AWS gave, in UTC to the second (ISO 8601)."""
     if isinstance(value, datetime):
