@@ -57,7 +57,11 @@ class TaskGraph:
         pending = dict(self.tasks)
         running: dict[concurrent.futures.Future[Any], Task] = {}
         failure: BaseException | None = None
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(self.tasks)))
+        # PARALLEL_STEPS=1: one at a time, in the order the tasks were added (deterministic)
+        limit = self.ctx.config.parallel_steps or len(self.tasks)
+        pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, min(limit, len(self.tasks)))
+        )
         try:
             with self.ctx.ui.board():
                 while pending or running:
