@@ -34,8 +34,10 @@ CREDENTIALS_HINT = (
 )
 
 
-# The IAM action every command makes first: whose credentials these are (the account).
+# The IAM action every command makes first: whose credentials these are (the account). AWS
+# lets every identity make it, so no policy needs to grant it (dashscale/policy.py).
 IDENTITY_CALLS = ("sts:GetCallerIdentity",)
+NEEDS_NO_PERMISSION = frozenset(IDENTITY_CALLS)
 
 
 class Aws:

@@ -115,7 +115,7 @@ def actions(ctx: Context, purpose: str) -> list[str]:
     }.get(purpose)
     if chosen is None:
         raise DashscaleError(f"unknown purpose {purpose!r}", f"use one of {', '.join(PURPOSES)}")
-    found = chosen(ctx)
+    found = [a for a in chosen(ctx) if a not in aws.NEEDS_NO_PERMISSION]
     if given_roles(ctx):
         found = [a for a in found if not IAM_WRITE.match(a)]
     return found
