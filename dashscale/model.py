@@ -142,6 +142,10 @@ class Reading:
     # the IAM actions `find` makes (`dashscale policy`, dashscale/policy.py, is built from these
     # declarations; a test holds every AWS call of the package to them)
     find_calls: tuple[str, ...] = ()
+
+    def find_permissions(self, ctx: Context) -> tuple[str, ...]:
+        """The IAM actions `find` makes with this configuration."""
+        return self.find_calls
     finder: Callable[[Context], Any] | None = None  # the finder, when it needs no other reading
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> Any:

@@ -65,7 +65,7 @@ def deploy_actions(ctx: Context) -> list[str]:
 
     readings, kinds = _up_kinds(ctx)
     actions = [*aws.IDENTITY_CALLS, *deployment.FOLLOW_CALLS, *deployment.FAILURE_CALLS]
-    actions += [a for reading in readings for a in reading.find_calls]
+    actions += [a for reading in readings for a in reading.find_permissions(ctx)]
     actions += [a for kind in kinds for a in (*kind.find, *kind.redeploy)]
     if ctx.config.domain:  # every `up` with DOMAIN asks whether Route 53 Domains registers it
         actions += tls.REGISTRAR_CALLS

@@ -9,6 +9,7 @@ Resource `*` and no Condition; the scoping of the document is checked in tests/t
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -21,31 +22,51 @@ from dashscale import policy
 from dashscale.cli import make_context
 from tests.support.enforced import Enforced, enforcing
 from tests.support.operating import installed_command
-from tests.test_up import IMAGE, IMAGE_2
 
 SETTINGS = (
     "DOMAIN=example.com\nAUTH=cognito\nTASK_ROLE_POLICIES=AmazonS3ReadOnlyAccess\n"
     # one step at a time, in a fixed order: what a step needs first is the same every run
-    "PARALLEL_STEPS=1\n"
+    "PARALLEL_STEPS=1\nMIN_COUNT=1\nMAX_COUNT=3\n"
 )
 
 # Actions of the policy that no step of this run can show necessary in the emulator, and why.
+TAGGING = "AWS checks it inside the create call that passes tags; moto does not"
+REGISTRY = "a call of the push to ECR's registry; the test registry is not ECR"
+REPAIR = "only repairs a setting changed by hand that this run does not change"
+ON_FAILURE = "read only when a rollout fails, to say why"
 NOT_SHOWN = {
-    # AWS checks these inside another call (tag on create, passing a role); moto does not
-    "iam:PassRole": "AWS checks it in RegisterTaskDefinition; moto does not",
-    "iam:TagRole": "AWS checks it in CreateRole with Tags; moto does not",
-    "ecs:TagResource": "AWS checks it in Create*/Register* with tags; moto does not",
-    "logs:TagResource": "AWS checks it in CreateLogGroup with tags; moto does not",
-    "ecr:TagResource": "AWS checks it in CreateRepository with tags; moto does not",
-    "ec2:CreateTags": "AWS checks it in CreateSecurityGroup with tags; moto does not",
-    "elasticloadbalancing:AddTags": "AWS checks it in Create* with Tags; moto does not",
-    "acm:AddTagsToCertificate": "AWS checks it in RequestCertificate with Tags; moto does not",
-    # the registry's own calls (the push): the test registry is not ECR
-    "ecr:BatchCheckLayerAvailability": "a registry call of the push",
-    "ecr:InitiateLayerUpload": "a registry call of the push",
-    "ecr:UploadLayerPart": "a registry call of the push",
-    "ecr:CompleteLayerUpload": "a registry call of the push",
-    "ecr:PutImage": "a registry call of the push",
+    "iam:PassRole": "AWS checks it inside RegisterTaskDefinition; moto does not",
+    "iam:TagRole": TAGGING,
+    "ecs:TagResource": TAGGING,
+    "logs:TagResource": TAGGING,
+    "ecr:TagResource": TAGGING,
+    "ec2:CreateTags": TAGGING,
+    "elasticloadbalancing:AddTags": TAGGING,
+    "acm:AddTagsToCertificate": TAGGING,
+    "ecr:BatchCheckLayerAvailability": REGISTRY,
+    "ecr:InitiateLayerUpload": REGISTRY,
+    "ecr:UploadLayerPart": REGISTRY,
+    "ecr:CompleteLayerUpload": REGISTRY,
+    "ecr:PutImage": REGISTRY,
+    "ecr:DescribeImages": "asked of ECR; with DASHSCALE_REGISTRY the engine asks the registry",
+    "ecs:ListTasks": ON_FAILURE,
+    "ecs:DescribeTasks": ON_FAILURE,
+    "logs:DescribeLogStreams": ON_FAILURE,
+    "logs:GetLogEvents": ON_FAILURE,
+    "iam:ListRoleTags": "only when GetRole answers without tags (older answers)",
+    "ec2:DescribeVpcs": "only in an account whose default VPC has no default subnets",
+    "cognito-idp:UpdateUserPool": REPAIR,
+    "cognito-idp:GetUserPoolMfaConfig": REPAIR,
+    "cognito-idp:SetUserPoolMfaConfig": REPAIR,
+    "cognito-idp:UpdateUserPoolClient": REPAIR,
+    "ec2:RevokeSecurityGroupIngress": REPAIR,
+    "ec2:AuthorizeSecurityGroupEgress": REPAIR,
+    "ecr:PutImageTagMutability": REPAIR,
+    "ecr:PutImageScanningConfiguration": REPAIR,
+    "elasticloadbalancing:SetSecurityGroups": REPAIR,
+    "elasticloadbalancing:SetSubnets": REPAIR,
+    "elasticloadbalancing:RemoveTags": REPAIR,
+    "iam:UpdateAssumeRolePolicy": REPAIR,
 }
 
 
@@ -61,7 +82,7 @@ class Step:
 
 
 def run(project: Path, enforced: Enforced, step: Step) -> subprocess.CompletedProcess:
-    env = {**os.environ, **enforced.env()}
+    env = {**os.environ, **enforced.env(), "COLUMNS": "400"}  # one line per message
     return subprocess.run(
         [*installed_command(), *step.args],
         cwd=project,
@@ -75,23 +96,40 @@ def run(project: Path, enforced: Enforced, step: Step) -> subprocess.CompletedPr
 
 def drift(enforced: Enforced) -> None:
     """Settings changed by hand: the health check's path and the desired count."""
+    app = app_name()
     elbv2 = enforced.admin("elbv2")
-    (group,) = elbv2.describe_target_groups(Names=["demo-tg"])["TargetGroups"]
+    (group,) = elbv2.describe_target_groups(Names=[f"{app}-tg"])["TargetGroups"]
     elbv2.modify_target_group(TargetGroupArn=group["TargetGroupArn"], HealthCheckPath="/drifted")
     enforced.admin("ecs").update_service(
-        cluster="demo-cluster", service="demo-service", desiredCount=5
+        cluster=f"{app}-cluster", service=f"{app}-service", desiredCount=5
     )
+
+
+def app_name() -> str:
+    """APP_NAME of the project in the current folder."""
+    line = next(x for x in Path(".env").read_text().splitlines() if x.startswith("APP_NAME="))
+    return line.split("=", 1)[1]
+
+
+CHANGE = "\n# a change of the source\n"
+
+
+def new_source(enforced: Enforced) -> None:
+    """The app's source changed: a new image to build, push and deploy."""
+    app = Path("src/app.py")
+    app.write_text(app.read_text() + CHANGE)
 
 
 def steps() -> list[Step]:
     return [
         Step("secret set", ("secret", "set", "STRIPE_KEY"), "up", stdin="xyzzy\n"),
-        Step("up", ("up", "--image", IMAGE), "up"),
+        Step("up", ("up",), "up"),
         Step("status", ("status",), "up", needs_exit_zero=False),  # moto: no healthy target
         Step("logs", ("logs",), "up"),
         Step("users add", ("users", "add", "someone@example.com"), "up"),
-        Step("up after drift", ("up", "--image", IMAGE), "up", before=drift),
-        Step("redeploy", ("up", "--image", IMAGE_2), "deploy"),
+        Step("users list", ("users", "list"), "up"),
+        Step("up after drift", ("up",), "up", before=drift),
+        Step("redeploy", ("up",), "deploy", before=new_source),
         Step("teardown", ("teardown", "--yes"), "teardown"),
         Step("teardown --all", ("teardown", "--yes", "--all"), "teardown"),
     ]
@@ -123,12 +161,65 @@ def clear(result: subprocess.CompletedProcess, action: str) -> bool:
 
 
 @pytest.fixture
-def enforced_project(aws: str, project: Path) -> Path:
+def enforced_project(aws: str, project: Path, registry, base_image: str) -> Path:
     with open(project / ".env", "a") as env:
-        env.write(SETTINGS)
+        env.write(SETTINGS + f"DASHSCALE_REGISTRY={registry.address}\n")
     return project
 
 
+def record(project: Path, enforced: Enforced, allowed: dict, sequence: list[Step]) -> set[str]:
+    """Every step under its purpose's actions: all succeed; notes the IAM actions each step
+    uses first, in order. Returns every action used."""
+    seen: set[str] = set()
+    for step in sequence:
+        if step.before:
+            step.before(enforced)
+        enforced.allow(allowed[step.purpose])
+        mark = len(enforced.checked)
+        result = run(project, enforced, step)
+        assert "not allowed" not in result.stderr, (step.name, result.stderr)
+        if step.needs_exit_zero:
+            assert result.returncode == 0, (step.name, result.stderr)
+        for action in enforced.checked[mark:]:
+            if action not in seen:
+                seen.add(action)
+                step.used.append(action)
+    return seen
+
+
+def ablate(project: Path, enforced: Enforced, allowed: dict, sequence: list[Step]) -> int:
+    """Before each step, for each action it uses first: the step without that action fails
+    with dashscale's clear line naming it; then the step with all of them (dashscale is
+    idempotent: the partial runs and the full one converge). Returns how many were removed."""
+    removed = 0
+    for step in sequence:
+        if step.before:
+            step.before(enforced)
+        for action in step.used:
+            if action not in allowed[step.purpose]:
+                continue  # sts:GetCallerIdentity: every identity may
+            enforced.allow([a for a in allowed[step.purpose] if a != action])
+            result = run(project, enforced, step)
+            assert clear(result, action), (step.name, action, result.stderr[-2000:])
+            if step.needs_exit_zero:
+                assert result.returncode != 0, (step.name, action)
+            removed += 1
+        enforced.allow(allowed[step.purpose])
+        result = run(project, enforced, step)
+        assert result.returncode == 0 or not step.needs_exit_zero, (step.name, result.stderr)
+    return removed
+
+
+def fresh_app(project: Path, name: str) -> None:
+    """The same project under another APP_NAME, its source as at first."""
+    env = project / ".env"
+    env.write_text(re.sub(r"(?m)^APP_NAME=.*$", f"APP_NAME={name}", env.read_text()))
+    app = project / "src" / "app.py"
+    app.write_text(app.read_text().replace(CHANGE, ""))
+
+
+@pytest.mark.docker
+@pytest.mark.registry
 def test_every_command_runs_under_the_generated_policy_and_each_action_is_needed(
     aws: str, enforced_project: Path
 ) -> None:
@@ -136,26 +227,19 @@ def test_every_command_runs_under_the_generated_policy_and_each_action_is_needed
     allowed = policy_actions(project)
     assert set(allowed["deploy"]) < set(allowed["up"])
     sequence = steps()
-    seen: set[str] = set()
     started = time.monotonic()
     with enforcing(aws) as enforced:
-        for step in sequence:
-            if step.before:
-                step.before(enforced)
-            enforced.allow(allowed[step.purpose])
-            mark = len(enforced.checked)
-            result = run(project, enforced, step)
-            assert "not allowed" not in result.stderr, (step.name, result.stderr)
-            if step.needs_exit_zero:
-                assert result.returncode == 0, (step.name, result.stderr)
-            for action in enforced.checked[mark:]:
-                if action not in seen:
-                    seen.add(action)
-                    step.used.append(action)
-    print(f"enforced run: {time.monotonic() - started:.0f} s")
-    every = set().union(*map(set, allowed.values()))
-    unused = every - seen
-    print("UNUSED", sorted(unused - set(NOT_SHOWN)))
-    print("SEEN", [(s.name, s.used) for s in sequence])
-    assert unused <= set(NOT_SHOWN), sorted(unused - set(NOT_SHOWN))
-    assert seen <= every | {"sts:GetCallerIdentity"}, sorted(seen - every)
+        seen = record(project, enforced, allowed, sequence)
+        print(f"enforced run: {time.monotonic() - started:.0f} s")
+        every = set().union(*map(set, allowed.values()))
+        unused = every - seen
+        assert unused <= set(NOT_SHOWN), sorted(unused - set(NOT_SHOWN))
+        assert seen <= every | {"sts:GetCallerIdentity"}, sorted(seen - every)
+
+        fresh_app(project, "other")  # the ablation from nothing again, beside the first app
+        started = time.monotonic()
+        removed = ablate(project, enforced, allowed, sequence)
+        print(
+            f"ablation: {removed} actions removed one at a time, {time.monotonic() - started:.0f} s"
+        )
+    assert removed == len(seen - {"sts:GetCallerIdentity"})

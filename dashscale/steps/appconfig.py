@@ -388,6 +388,17 @@ class Settings(Reading):
 
     key = SETTINGS_KEY
 
+    def find_permissions(self, ctx: Context) -> tuple[str, ...]:
+        # the references of app.env are checked only when it has some
+        env = read_app_env(ctx)
+        return tuple(
+            action
+            for action, wanted in zip(
+                self.find_calls, (True, bool(env.ssm), bool(env.secrets_manager)), strict=True
+            )
+            if wanted
+        )
+
     finder = staticmethod(read_settings)
 
 

@@ -170,7 +170,7 @@ class Repository(Resource):
     same name that is not this app's is used as it is."""
 
     find_calls = ("ecr:DescribeRepositories", "ecr:ListTagsForResource", "ecr:GetLifecyclePolicy")
-    survey_calls = find_calls
+    survey_calls = (*find_calls, "ecr:ListImages")  # how many images it holds
     delete_calls = ("ecr:DeleteRepository",)
 
     calls = {
