@@ -146,6 +146,7 @@ class Reading:
     def find_permissions(self, ctx: Context) -> tuple[str, ...]:
         """The IAM actions `find` makes with this configuration."""
         return self.find_calls
+
     finder: Callable[[Context], Any] | None = None  # the finder, when it needs no other reading
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> Any:
