@@ -221,10 +221,11 @@ def called_on(params: dict[str, Any]) -> str:
     return "*"
 
 
-def is_denial(status: int, code: str) -> bool:
+def is_denial(status: int, code: str, body: bytes = b"") -> bool:
     """A refusal for want of permission. Several services answer a denial with a body their
-    protocol does not use, which botocore leaves unparsed: a bare 403 counts too."""
-    if code in _CREDENTIALS:
+    protocol does not use, which botocore leaves unparsed: a bare 403 counts too, unless its
+    body names a credentials problem."""
+    if code in _CREDENTIALS or any(c.encode() in body for c in _CREDENTIALS):
         return False
     return code in _DENIED or (status == 403 and (not code or code.isdigit() or "Denied" in code))
 
@@ -239,7 +240,8 @@ def name_denials(client: Any) -> None:
     def check(http_response: Any, parsed: dict[str, Any], model: Any, context: Any, **_: Any):
         status = int(getattr(http_response, "status_code", 0) or 0)
         code = str((parsed or {}).get("Error", {}).get("Code", ""))
-        if status >= 400 and is_denial(status, code):
+        body = bytes(getattr(http_response, "content", b"") or b"")
+        if status >= 400 and is_denial(status, code, body):
             raise NotAllowed(iam_action(model), called_on(context.get("dashscale_params", {})))
 
     client.meta.events.register("before-parameter-build", remember)

@@ -163,8 +163,9 @@ WHY: dict[str, tuple[str, str]] = {
         "accept only *",
     ),
     "Route53Account": (
-        "AnyListingAndCreatingHostedZonesAcceptOnlyStar",
-        "listing and creating hosted zones accept only *",
+        "AnyListingCreatingAndTaggingNewHostedZones",
+        "listing and creating hosted zones accept only *, and the tag goes on the zone just "
+        "created, whose id the policy cannot know",
     ),
     "Route53Zone": (
         "AnyHostedZoneIdUnknownUntilCreated",
@@ -256,10 +257,16 @@ def _elb(s: Scopes, action: str) -> tuple[str, Any]:
     return "ElbLoadBalancer", balancer
 
 
+ACCOUNT_WIDE_ZONE_ACTIONS = (
+    "route53:ListHostedZones",
+    "route53:ListHostedZonesByName",
+    "route53:CreateHostedZone",
+    "route53:ChangeTagsForResource",  # the tag of the zone just created: its id unknown before
+)
+
+
 def _route53(s: Scopes, action: str) -> tuple[str, Any]:
-    if action in ("route53:ListHostedZones", "route53:ListHostedZonesByName") or (
-        action == "route53:CreateHostedZone"
-    ):
+    if action in ACCOUNT_WIDE_ZONE_ACTIONS:
         return "Route53Account", "*"
     if s.zone_id:
         return "Route53Zone", s.p.arn("route53", "", "", f"hostedzone/{s.zone_id}")

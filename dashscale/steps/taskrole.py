@@ -107,7 +107,9 @@ class TaskRole(Role):
     def permissions(self, ctx: Context) -> Permissions:
         # for this configuration: without a task role, `up` makes none
         permissions = super().permissions(ctx)
-        return permissions if task_role_wanted(ctx) else dataclasses.replace(permissions, apply=())
+        if task_role_wanted(ctx):
+            return permissions
+        return dataclasses.replace(permissions, find=Role.find_calls, apply=())
 
     key = TASK_ROLE_KEY
     named = "task_role"
