@@ -78,6 +78,9 @@ class Step:
     stdin: str | None = None
     before: Callable[[Enforced], None] | None = None
     needs_exit_zero: bool = True
+    # the steps that bring back the state this one starts from, before each of its ablations:
+    # a failed deletion does not stop a teardown, so one partial run deletes all else
+    restore: tuple[Step, ...] = ()
     used: list[str] = field(default_factory=list)  # IAM actions first used here, in order
 
 
@@ -121,6 +124,12 @@ def new_source(enforced: Enforced) -> None:
 
 
 def steps() -> list[Step]:
+    again = Step("up", ("up",), "up")
+    everything = (
+        Step("secret set", ("secret", "set", "STRIPE_KEY"), "up", stdin="xyzzy\n"),
+        again,
+        Step("teardown", ("teardown", "--yes"), "teardown"),
+    )
     return [
         Step("secret set", ("secret", "set", "STRIPE_KEY"), "up", stdin="xyzzy\n"),
         Step("up", ("up",), "up"),
@@ -130,8 +139,8 @@ def steps() -> list[Step]:
         Step("users list", ("users", "list"), "up"),
         Step("up after drift", ("up",), "up", before=drift),
         Step("redeploy", ("up",), "deploy", before=new_source),
-        Step("teardown", ("teardown", "--yes"), "teardown"),
-        Step("teardown --all", ("teardown", "--yes", "--all"), "teardown"),
+        Step("teardown", ("teardown", "--yes"), "teardown", restore=(again,)),
+        Step("teardown --all", ("teardown", "--yes", "--all"), "teardown", restore=everything),
     ]
 
 
@@ -199,6 +208,9 @@ def ablate(project: Path, enforced: Enforced, allowed: dict, sequence: list[Step
         for action in step.used:
             if action in shown or action not in allowed[step.purpose]:
                 continue  # sts:GetCallerIdentity: every identity may make it
+            for earlier in step.restore:
+                enforced.allow(allowed[earlier.purpose])
+                assert run(project, enforced, earlier).returncode == 0, earlier.name
             enforced.allow([a for a in allowed[step.purpose] if a != action])
             result = run(project, enforced, step)
             failed = (
