@@ -196,8 +196,9 @@ _NAMING = (
 class NotAllowed(AwsError):
     """AWS refused a call for want of a permission: names the IAM action and what it was on."""
 
-    def __init__(self, action: str, resource: str) -> None:
-        super().__init__(f"not allowed to {action} on {resource}", POLICY_HINT)
+    def __init__(self, action: str, resource: str, code: str = "") -> None:
+        said = f" ({code})" if code else ""  # AWS's own word for it, when botocore read one
+        super().__init__(f"not allowed to {action} on {resource}{said}", POLICY_HINT)
         self.action = action
         self.resource = resource
 
@@ -242,7 +243,10 @@ def name_denials(client: Any) -> None:
         code = str((parsed or {}).get("Error", {}).get("Code", ""))
         body = bytes(getattr(http_response, "content", b"") or b"")
         if status >= 400 and is_denial(status, code, body):
-            raise NotAllowed(iam_action(model), called_on(context.get("dashscale_params", {})))
+            said = code if code and not code.isdigit() else ""
+            raise NotAllowed(
+                iam_action(model), called_on(context.get("dashscale_params", {})), said
+            )
 
     client.meta.events.register("before-parameter-build", remember)
     client.meta.events.register("after-call", check)

@@ -580,7 +580,7 @@ def teardown(
 @click.option(
     "--for",
     "purpose",
-    type=click.Choice(["up", "deploy", "teardown", "all"]),
+    type=click.Choice(["up", "deploy", "teardown", "all"]),  # dashscale.policy.PURPOSES
     default="up",
     show_default=True,
     help="What the policy is for: up (create and change everything, and the everyday "

@@ -203,11 +203,18 @@ class Scopes:
     def arn(self, service: str, resource: str, region: bool = True) -> str:
         return self.p.arn(service, self.region if region else "", self.account, resource)
 
-    def roles(self) -> list[str]:
+    def roles(self, passed: bool = False) -> list[str]:
+        """The app's roles: those the platform team owns when given, else its own by name
+        (to pass to ECS: the task role only when the configuration asks for one; to read and
+        delete: both, as an older configuration may have made it)."""
+        from dashscale.steps.taskrole import task_role_wanted
+
         given = given_roles(self.ctx)
-        names = [self.names.execution_role, self.names.task_role]
-        own = [self.arn("iam", f"role/{name}", region=False) for name in names]
-        return sorted({*given, *own}) if not given else sorted(given)
+        if given:
+            return sorted(given)
+        names = [self.names.execution_role]
+        names += [self.names.task_role] if task_role_wanted(self.ctx) or not passed else []
+        return [self.arn("iam", f"role/{name}", region=False) for name in names]
 
     def managed_policies(self) -> list[str]:
         from dashscale.steps.cluster import execution_policy_arn
@@ -334,7 +341,7 @@ def document(ctx: Context, purpose: str) -> dict:
             _statement(
                 "PassAppRolesToEcsTasksOnly",
                 ["iam:PassRole"],
-                scopes.roles(),
+                scopes.roles(passed=True),
                 Condition={"StringEquals": {"iam:PassedToService": ECS_TASKS}},
             )
         )
