@@ -34,6 +34,12 @@ CREDENTIALS_HINT = (
 )
 
 
+# The IAM action every command makes first: whose credentials these are (the account). AWS
+# lets every identity make it, so no policy needs to grant it (dashscale/policy.py).
+IDENTITY_CALLS = ("sts:GetCallerIdentity",)
+NEEDS_NO_PERMISSION = frozenset(IDENTITY_CALLS)
+
+
 class Aws:
     """The run's boto3 session and its clients, created once each."""
 
@@ -62,6 +68,7 @@ class Aws:
                 )
                 if self.read_only:
                     refuse_changes(client)
+                name_denials(client)
                 # botocore builds a client's exception classes on first use, without a lock:
                 # two threads touching `client.exceptions` first can get two different sets, and
                 # an `except client.exceptions.X` then misses the X the other set raised. Built
@@ -116,6 +123,134 @@ def refuse_changes(client: Any) -> None:
             )
 
     client.meta.events.register("before-call", guard)  # each client has its own events
+
+
+# --- "not allowed to X on Y" -------------------------------------------------------------------
+
+POLICY_HINT = (
+    "run `dashscale policy` to print the IAM policy this app needs, give it to your IAM user or "
+    "role (or ask whoever manages your AWS access), then re-run; finished work is kept"
+)
+# Answers that mean "your identity may not do this" (not "your credentials are wrong").
+_DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "NotAuthorized",
+    "NotAuthorizedException",
+    "AuthorizationError",
+}
+_CREDENTIALS = {
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "AuthFailure",
+    "RequestExpired",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+}
+# The request fields that name what a call acts on, most telling first.
+_NAMING = (
+    "RoleName",
+    "repositoryName",
+    "logGroupName",
+    "service",
+    "services",
+    "cluster",
+    "clusters",
+    "taskDefinition",
+    "family",
+    "familyPrefix",
+    "ListenerArn",
+    "TargetGroupArn",
+    "LoadBalancerArn",
+    "ResourceArns",
+    "ListenerArns",
+    "TargetGroupArns",
+    "Names",
+    "CertificateArn",
+    "HostedZoneId",
+    "Id",
+    "ResourceId",
+    "UserPoolId",
+    "ClientId",
+    "Domain",
+    "DomainName",
+    "GroupId",
+    "GroupIds",
+    "GroupName",
+    "Name",
+    "Path",
+    "SecretId",
+    "PolicyArn",
+    "ResourceARN",
+    "resourceArn",
+    "repositoryNames",
+    "logGroupNamePrefix",
+    "logStreamName",
+)
+
+
+class NotAllowed(AwsError):
+    """AWS refused a call for want of a permission: names the IAM action and what it was on."""
+
+    def __init__(self, action: str, resource: str, code: str = "") -> None:
+        said = f" ({code})" if code else ""  # AWS's own word for it, when botocore read one
+        super().__init__(f"not allowed to {action} on {resource}{said}", POLICY_HINT)
+        self.action = action
+        self.resource = resource
+
+
+def iam_action(model: Any) -> str:
+    """The IAM action of an operation: IAM's service prefix is the signing name (elbv2 signs
+    as elasticloadbalancing), the action the operation's name."""
+    service = model.service_model
+    prefix = service.signing_name or service.endpoint_prefix
+    return f"{prefix}:{model.name}"
+
+
+def called_on(params: dict[str, Any]) -> str:
+    """What a call acted on, from the request dashscale sent: "*" when nothing names it."""
+    for key in _NAMING:
+        value = params.get(key)
+        if isinstance(value, (list, tuple)) and value:
+            return ", ".join(str(v) for v in value)
+        if isinstance(value, str) and value:
+            return value
+    return "*"
+
+
+def is_denial(status: int, code: str, body: bytes = b"") -> bool:
+    """A refusal for want of permission. Several services answer a denial with a body their
+    protocol does not use, which botocore leaves unparsed: a bare 403 counts too, unless its
+    body names a credentials problem."""
+    if code in _CREDENTIALS or any(c.encode() in body for c in _CREDENTIALS):
+        return False
+    return code in _DENIED or (status == 403 and (not code or code.isdigit() or "Denied" in code))
+
+
+def name_denials(client: Any) -> None:
+    """Makes a denied call raise NotAllowed naming its IAM action and the resource from the
+    request it sent, whatever the body of AWS's answer."""
+
+    def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["dashscale_params"] = dict(params)
+
+    def check(http_response: Any, parsed: dict[str, Any], model: Any, context: Any, **_: Any):
+        status = int(getattr(http_response, "status_code", 0) or 0)
+        code = str((parsed or {}).get("Error", {}).get("Code", ""))
+        body = bytes(getattr(http_response, "content", b"") or b"")
+        if status >= 400 and is_denial(status, code, body):
+            said = code if code and not code.isdigit() else ""
+            raise NotAllowed(
+                iam_action(model), called_on(context.get("dashscale_params", {})), said
+            )
+
+    client.meta.events.register("before-parameter-build", remember)
+    client.meta.events.register("after-call", check)
 
 
 def error_code(error: botocore.exceptions.ClientError) -> str:

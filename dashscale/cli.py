@@ -685,5 +685,37 @@ def ci_role(options: Options, ui: UI, repo: str, branch: str, purpose: str, dry_
     ci_step.role(make_context(options, ui, dry_run=dry_run), repo, branch, purpose)
 
 
+@cli.command()
+@click.option(
+    "--for",
+    "purpose",
+    type=click.Choice(["up", "deploy", "teardown", "all"]),  # dashscale.policy.PURPOSES
+    default="up",
+    show_default=True,
+    help="What the policy is for: up (create and change everything, and the everyday "
+    "commands), deploy (a new image of an app that exists: for CI), teardown, or all.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON document on stdout.")
+@shared_options
+def policy(options: Options, ui: UI, purpose: str, as_json: bool) -> None:
+    """Print the least-privilege IAM policy that lets dashscale run for this app.
+
+    Built from the calls dashscale makes for this configuration (APP_NAME, region, account,
+    DOMAIN, AUTH, secrets, task role): scoped to the app's own resources wherever AWS allows.
+    """
+    import json
+
+    from dashscale import policy as policy_module
+
+    ctx = make_context(options, ui)
+    document = policy_module.document(ctx, purpose)
+    if not as_json:
+        count = len(policy_module.actions(ctx, purpose))
+        ui.info(f"{ctx.names.app}: the IAM policy for `{purpose}` ({count} actions)")
+        for sid, why in policy_module.broad_reasons(document):
+            ui.info(f"{sid}: on * because {why}")
+    ui.result(json.dumps(document, indent=None if as_json else 2))
+
+
 def main() -> None:
     cli(prog_name="dashscale")

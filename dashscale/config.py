@@ -258,6 +258,13 @@ VARIABLES: tuple[Variable, ...] = (
         _pattern(r"none|[0-9A-Fa-f.:]+", "an IP address, IP:port, or none"),
         "DNS server for the delegation check (default: the system's; none skips it).",
     ),
+    Variable(
+        "PARALLEL_STEPS",
+        None,
+        _integer(1),
+        "Most steps a run makes side by side (default: all that can); 1 makes them one at a "
+        "time, in a fixed order (debugging, checking permissions).",
+    ),
     Variable("ECR_KEEP_IMAGES", "30", _integer(1, 1000), "Images the repository keeps."),
     Variable(
         "VPC_ID", None, _pattern(r"vpc-[0-9a-f]+", "a VPC id such as vpc-0a1b2c"), "VPC to use."
@@ -410,6 +417,7 @@ class Config:
     dashscale_registry: str | None = None
     dns_resolver: str | None = None
     ecr_keep_images: int = 30
+    parallel_steps: int | None = None
     vpc_id: str | None = None
     subnet_ids: tuple[str, ...] | None = None
     log_retention_days: int = 30

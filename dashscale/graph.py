@@ -57,14 +57,16 @@ class TaskGraph:
         pending = dict(self.tasks)
         running: dict[concurrent.futures.Future[Any], Task] = {}
         failure: BaseException | None = None
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(self.tasks)))
+        # PARALLEL_STEPS=1: one at a time, in the order the tasks were added (deterministic);
+        # a task starts only when a worker is free, so none starts after a failure
+        limit = max(1, min(self.ctx.config.parallel_steps or len(self.tasks), len(self.tasks)))
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=limit)
         try:
             with self.ctx.ui.board():
                 while pending or running:
                     if failure is None:
-                        for task in [
-                            t for t in pending.values() if all(dep in results for dep in t.after)
-                        ]:
+                        ready = [t for t in pending.values() if all(d in results for d in t.after)]
+                        for task in ready[: limit - len(running)]:
                             del pending[task.name]
                             running[pool.submit(self._run_one, task, dict(results))] = task
                     if not running:

@@ -121,12 +121,32 @@ def compare(
     return Change(kind, name, action, differences, detail, frozenset(differing))
 
 
+@dataclass(frozen=True)
+class Permissions:
+    """The IAM actions one kind uses: to find it (every `up`), to apply its change (`up`), to
+    survey it (`status`, `teardown`), to delete it (`teardown`), and for a new image alone."""
+
+    find: tuple[str, ...] = ()
+    apply: tuple[str, ...] = ()
+    survey: tuple[str, ...] = ()
+    delete: tuple[str, ...] = ()
+    redeploy: tuple[str, ...] = ()
+
+
 class Reading:
     """Something read before planning: a resource, or what several share (one call that
     answers for both listeners, for every record of a zone)."""
 
     key: str = ""
     reads: tuple[str, ...] = ()  # readings whose results `find` uses
+    # the IAM actions `find` makes (`dashscale policy`, dashscale/policy.py, is built from these
+    # declarations; a test holds every AWS call of the package to them)
+    find_calls: tuple[str, ...] = ()
+
+    def find_permissions(self, ctx: Context) -> tuple[str, ...]:
+        """The IAM actions `find` makes with this configuration."""
+        return self.find_calls
+
     finder: Callable[[Context], Any] | None = None  # the finder, when it needs no other reading
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> Any:
@@ -181,6 +201,22 @@ class Resource(Reading):
     # action -> the AWS operations (IAM's service:Operation) its `apply` may make for it: the
     # dry run prints them, and a test holds what a real run calls to them
     calls: Mapping[str, tuple[str, ...]] = {}
+    # the IAM actions its `survey` (status, teardown) and its `delete` (teardown) make
+    survey_calls: tuple[str, ...] = ()
+    delete_calls: tuple[str, ...] = ()
+    # of `calls`, those a new image alone makes (the `deploy` policy of a pipeline)
+    redeploy_calls: tuple[str, ...] = ()
+
+    def permissions(self, ctx: Context) -> Permissions:
+        """The IAM actions this kind uses with this configuration, by what uses them. A kind
+        whose calls depend on the configuration narrows this."""
+        return Permissions(
+            find=self.find_calls,
+            apply=tuple(dict.fromkeys(a for acts in self.calls.values() for a in acts)),
+            survey=self.survey_calls,
+            delete=self.delete_calls,
+            redeploy=self.redeploy_calls,
+        )
 
     def name(self, ctx: Context) -> str:
         return str(getattr(ctx.names, self.named))

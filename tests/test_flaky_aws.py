@@ -99,7 +99,7 @@ def test_up_with_domain_converges_on_a_flaky_network(
                 "User: arn:aws:iam::123456789012:user/"
                 "ds is not authorized to perform: ecs:CreateCluster",
             ),
-            "AWS denied the request",
+            "not allowed to ecs:CreateCluster",
         ),
         (
             "CreateLoadBalancer",
@@ -109,7 +109,7 @@ def test_up_with_domain_converges_on_a_flaky_network(
         (
             "CreateSecurityGroup",
             (400, "UnauthorizedOperation", "You are not authorized"),
-            "AWS denied the request",
+            "not allowed to ec2:CreateSecurityGroup",
         ),
     ],
 )

@@ -135,6 +135,12 @@ def _describe_named(
 class BalancerAndGroup(Reading):
     """APP-alb and APP-tg, read together."""
 
+    find_calls = (
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:DescribeTargetGroups",
+    )
+
     key = "load balancer and target group"
 
     finder = staticmethod(find_balancer_and_group)
@@ -200,6 +206,13 @@ def _with_attributes(ctx: Context, kind: str, found: dict[str, Any] | None) -> A
 class LoadBalancerResource(Resource):
     """Internet-facing application load balancer in the subnets with APP-alb-sg, dropping
     invalid header fields. Its ref is a LoadBalancer."""
+
+    find_calls = ("elasticloadbalancing:DescribeLoadBalancerAttributes",)
+    survey_calls = BalancerAndGroup.find_calls
+    delete_calls = (
+        "elasticloadbalancing:DeleteLoadBalancer",
+        "elasticloadbalancing:DescribeLoadBalancers",
+    )
 
     calls = {
         CREATE: (
@@ -325,6 +338,10 @@ class LoadBalancerResource(Resource):
 class TargetGroup(Resource):
     """Target type ip, HTTP on APP_PORT, the tuned health check and deregistration delay."""
 
+    find_calls = ("elasticloadbalancing:DescribeTargetGroupAttributes",)
+    survey_calls = BalancerAndGroup.find_calls
+    delete_calls = ("elasticloadbalancing:DeleteTargetGroup",)
+
     calls = {
         CREATE: (
             "elasticloadbalancing:CreateTargetGroup",
@@ -431,6 +448,8 @@ class TargetGroup(Resource):
 
 class Listeners(Reading):
     """Every listener of APP-alb in one call: port -> listener."""
+
+    find_calls = ("elasticloadbalancing:DescribeListeners",)
 
     key = "listeners"
     reads = (LoadBalancerResource.key,)
@@ -544,6 +563,9 @@ class HttpListener(Resource):
     """Port 80: forwarding to the target group, or with AUTH a fixed 503 (never the app: only
     HTTPS can sign users in). A redirect (the TLS step's HTTP-to-HTTPS) is kept as it is: the
     redirect is a resource of its own (https.py)."""
+
+    survey_calls = ("elasticloadbalancing:DescribeListeners",)
+    delete_calls = ("elasticloadbalancing:DeleteListener",)
 
     calls = {
         CREATE: (

@@ -380,7 +380,24 @@ def _secret_arn(ctx: Context, variable: str, reference: SecretReference) -> str:
 class Settings(Reading):
     """app.env and the stored secrets, read once for the task definition and the policy."""
 
+    find_calls = (
+        "ssm:GetParametersByPath",
+        "ssm:DescribeParameters",
+        "secretsmanager:DescribeSecret",
+    )
+
     key = SETTINGS_KEY
+
+    def find_permissions(self, ctx: Context) -> tuple[str, ...]:
+        # the references of app.env are checked only when it has some
+        env = read_app_env(ctx)
+        return tuple(
+            action
+            for action, wanted in zip(
+                self.find_calls, (True, bool(env.ssm), bool(env.secrets_manager)), strict=True
+            )
+            if wanted
+        )
 
     finder = staticmethod(read_settings)
 
@@ -441,6 +458,8 @@ def _short(arn: str) -> str:
 
 class SecretsPolicy(Resource):
     """The execution role's inline policy `dashscale-secrets`: ECS may read the app's secrets."""
+
+    find_calls = ("iam:GetRolePolicy",)
 
     calls = {
         CREATE: ("iam:PutRolePolicy",),
@@ -583,6 +602,9 @@ class StoredSecrets(Resource):
     teardown unless --all. `up` only reads them (Settings); `secret set` and `secret delete`
     change them."""
 
+    survey_calls = ("ssm:GetParametersByPath",)
+    delete_calls = ("ssm:DeleteParameter",)
+
     key = "stored secrets"
     kind = "SSM parameter"
     deleted_after = (SERVICE_KEY,)  # the running tasks read them until they stop
@@ -622,6 +644,12 @@ def check_secret_name(name: str) -> str:
     if not valid_name(name):
         raise invalid_name(name, "secret name")
     return name
+
+
+# The IAM actions of `dashscale secret set`, `list` and `remove` (dashscale/policy.py).
+SECRET_SET_CALLS = ("ssm:GetParametersByPath", "ssm:PutParameter", "ssm:AddTagsToResource")
+SECRET_LIST_CALLS = ("ssm:GetParametersByPath",)
+SECRET_REMOVE_CALLS = ("ssm:DeleteParameter",)
 
 
 def set_secret(ctx: Context, name: str, value: str) -> bool:

@@ -306,6 +306,8 @@ class OidcProvider(Reading):
 class OidcSecret(Reading):
     """The OIDC client secret (AUTH=oidc), from the environment or the store; None without."""
 
+    find_calls = ("ssm:GetParameter",)
+
     key = "oidc client secret"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> ClientSecret | None:
@@ -317,6 +319,10 @@ class OidcSecret(Reading):
 
 class UserPool(Resource):
     """APP-users: sign-up by administrators only, email as the user name. Its ref is a Pool."""
+
+    find_calls = ("cognito-idp:ListUserPools", "cognito-idp:DescribeUserPool")
+    survey_calls = find_calls
+    delete_calls = ("cognito-idp:DeleteUserPool",)
 
     calls = {
         CREATE: ("cognito-idp:CreateUserPool",),
@@ -418,6 +424,10 @@ class UserPoolClient(Resource):
     """The pool's app client the load balancer signs in with: a secret, the code flow, the
     openid and email scopes, the callbacks of DOMAIN (and www.DOMAIN). Its ref is its id."""
 
+    find_calls = ("cognito-idp:ListUserPoolClients", "cognito-idp:DescribeUserPoolClient")
+    survey_calls = find_calls
+    delete_calls = ("cognito-idp:DeleteUserPoolClient",)
+
     calls = {
         CREATE: ("cognito-idp:CreateUserPoolClient",),
         UPDATE: ("cognito-idp:UpdateUserPoolClient",),
@@ -493,6 +503,8 @@ class UserPoolClient(Resource):
 class UserPoolDomain(Resource):
     """The pool's hosted sign-in pages, PREFIX.auth.REGION.amazoncognito.com (names.py makes
     the prefix). Its ref is the prefix."""
+
+    delete_calls = ("cognito-idp:DeleteUserPoolDomain",)
 
     calls = {
         CREATE: ("cognito-idp:CreateUserPoolDomain",),
@@ -697,6 +709,13 @@ def check_email(email: str) -> str:
     if not EMAIL.fullmatch(email):
         raise ConfigError(f"{email!r} is not an email address", "give one such as ana@example.com")
     return email.lower()
+
+
+# The IAM actions of `dashscale users add`, `list` and `remove` (dashscale/policy.py): the pool
+# found by name, then the user call.
+USERS_ADD_CALLS = (*UserPool.find_calls, "cognito-idp:AdminCreateUser")
+USERS_LIST_CALLS = (*UserPool.find_calls, "cognito-idp:ListUsers")
+USERS_REMOVE_CALLS = (*UserPool.find_calls, "cognito-idp:AdminDeleteUser")
 
 
 def add_user(ctx: Context, email: str) -> str:

@@ -13,6 +13,7 @@ in AWS also removes any other policy on it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from dashscale.model import (
     UPDATE,
     Change,
     Item,
+    Permissions,
     Resource,
     Survey,
     absent,
@@ -167,6 +169,14 @@ def _policy_view(configuration: dict[str, Any] | None) -> tuple[Any, ...]:
 # --- the resources -------------------------------------------------------------------------------
 
 
+def scaling_permissions(ctx: Context, permissions: Permissions) -> Permissions:
+    """With autoscaling off, `up` registers and puts nothing (the policy is for this
+    configuration: turning autoscaling on or off is a new `dashscale policy`)."""
+    if ctx.config.autoscaling:
+        return permissions
+    return dataclasses.replace(permissions, apply=())
+
+
 class ScalableTarget(Resource):
     """The service's scalable target between MIN_COUNT and MAX_COUNT; removed (with our
     policies) when autoscaling is off."""
@@ -179,6 +189,13 @@ class ScalableTarget(Resource):
             "application-autoscaling:DeregisterScalableTarget",
         ),
     }
+    find_calls = ("application-autoscaling:DescribeScalableTargets",)
+    survey_calls = find_calls
+    delete_calls = calls[DELETE]
+
+    def permissions(self, ctx: Context) -> Permissions:
+        return scaling_permissions(ctx, super().permissions(ctx))
+
     key = kind = "scalable target"
     needs = ("ECS service",)
     named = "service"
@@ -257,6 +274,12 @@ class ScalableTarget(Resource):
 class ScalingPolicy(Resource):
     """One of our target-tracking policies (APP-cpu, APP-requests): put when configured,
     deleted when no longer."""
+
+    find_calls = ("application-autoscaling:DescribeScalingPolicies",)
+    survey_calls = find_calls
+
+    def permissions(self, ctx: Context) -> Permissions:
+        return scaling_permissions(ctx, super().permissions(ctx))
 
     calls = {
         CREATE: ("application-autoscaling:PutScalingPolicy",),

@@ -353,6 +353,10 @@ def retry_role_not_ready(ctx: Context, call: Callable[[], T], what: str) -> T:
 class Cluster(Resource):
     """The Fargate cluster APP-cluster."""
 
+    find_calls = ("ecs:DescribeClusters",)
+    survey_calls = find_calls
+    delete_calls = ("ecs:DeleteCluster",)
+
     calls = {
         CREATE: (
             "ecs:CreateCluster",
@@ -431,6 +435,10 @@ class ExecutionRole(Role):
 class LogGroup(Resource):
     """The app's log group, kept LOG_RETENTION_DAYS days."""
 
+    find_calls = ("logs:DescribeLogGroups", "logs:ListTagsForResource")
+    survey_calls = find_calls
+    delete_calls = ("logs:DeleteLogGroup",)
+
     calls = {
         CREATE: (
             "logs:CreateLogGroup",
@@ -488,6 +496,10 @@ class LogGroup(Resource):
 class TaskDefinition(Resource):
     """APP-taskdef: a new revision only when the latest ACTIVE one differs."""
 
+    find_calls = ("ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions")
+    survey_calls = find_calls
+    delete_calls = ("ecs:DeregisterTaskDefinition", "ecs:DeleteTaskDefinitions")
+
     calls = {
         CREATE: (
             "ecs:RegisterTaskDefinition",
@@ -500,6 +512,7 @@ class TaskDefinition(Resource):
             "ecs:DeregisterTaskDefinition",
         ),
     }
+    redeploy_calls = calls[UPDATE]  # a new image is a new revision
     key = kind = "task definition"
     # with CACHE=redis, the cache's address (REDIS_URL): the one thing of `up` that waits for it
     needs = ("image", ExecutionRole.key, LogGroup.key, SECRETS_POLICY_KEY, TASK_ROLE_KEY, CACHE_KEY)

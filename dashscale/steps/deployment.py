@@ -23,6 +23,24 @@ LOG_LINES = 20
 DIAGNOSED_TASKS = 3
 
 
+# The IAM actions of following a deployment (dashscale/policy.py): the load balancer active,
+# the service's rollout, the targets' health; and, only when a rollout fails, what says why
+# (the stopped tasks and their last log lines).
+FOLLOW_CALLS = (
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "ecs:DescribeServices",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+)
+FAILURE_CALLS = (
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+    "logs:DescribeLogStreams",
+    "logs:GetLogEvents",
+)
+
+
 def wait_for_load_balancer(ctx: Context, arn: str) -> dict[str, Any]:
     """Waits until the load balancer is active (a few minutes on AWS)."""
     elb = ctx.client("elbv2")

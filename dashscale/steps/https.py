@@ -85,6 +85,10 @@ IN_USE_WAIT = 120.0  # ACM may take a moment to see that the listener moved to t
 # --- the certificate's issue --------------------------------------------------------------------
 
 
+# The IAM action of waiting for the certificate (dashscale/policy.py).
+CERTIFICATE_WAIT_CALLS = ("acm:DescribeCertificate",)
+
+
 def issued_now(ctx: Context, certificate: Certificate) -> Certificate | None:
     """The certificate when ACM has issued it, None while it is pending; one look, no wait."""
     if certificate.status == "ISSUED":
@@ -171,6 +175,8 @@ class _AfterIssue(Resource):
 class HttpsListener(_AfterIssue):
     """Port 443 with the certificate and a TLS 1.3 policy, forwarding to the target group;
     with AUTH, signing the user in first (auth.py)."""
+
+    delete_calls = ("elasticloadbalancing:DeleteListener",)
 
     calls = {
         CREATE: (
@@ -380,6 +386,8 @@ class OldCertificates(_AfterIssue):
 
 class AliasRecord(_AfterIssue):
     """An A alias of DOMAIN (or www.DOMAIN) to the load balancer."""
+
+    delete_calls = ("route53:ChangeResourceRecordSets",)
 
     calls = {
         CREATE: ("route53:ChangeResourceRecordSets",),

@@ -131,6 +131,21 @@ class Role(Resource):
     managed policies `attached` names and, when `inline_name` is set, that inline policy as
     `inline` gives it. The execution role and the task role are its two instances."""
 
+    find_calls = (
+        "iam:GetRole",
+        "iam:ListRoleTags",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetRolePolicy",
+    )
+    survey_calls = ("iam:GetRole", "iam:ListRoleTags")
+    delete_calls = (
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:DetachRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:DeleteRole",
+    )
+
     calls = {
         CREATE: (
             "iam:CreateRole",

@@ -43,6 +43,9 @@ class Image(Resource):
             "ecr:PutImage",
         ),
     }
+    # the registry's answer to "is the current content's image there?"
+    find_calls = ("ecr:GetAuthorizationToken", "ecr:DescribeImages")
+    redeploy_calls = calls[BUILD]
     key = kind = "image"
     reads = (Repository.key,)
     needs = (Repository.key,)

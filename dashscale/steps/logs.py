@@ -32,6 +32,10 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SINCE = re.compile(r"([0-9]+)([smhd])")
 
 
+# The IAM actions of `dashscale logs` (dashscale/policy.py).
+LOGS_CALLS = ("logs:FilterLogEvents",)
+
+
 def parse_since(text: str) -> int:
     """`30s`, `10m`, `2h`, `1d` -> seconds; ConfigError naming --since otherwise."""
     match = _SINCE.fullmatch(text.strip().lower())

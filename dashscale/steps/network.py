@@ -121,6 +121,8 @@ class SecurityGroupsReading(Reading):
     """The app's groups in one call (the cache's too): name -> group, each checked to be this
     app's."""
 
+    find_calls = ("ec2:DescribeSecurityGroups",)
+
     key = "security groups"
     reads = ("network",)
 
@@ -192,6 +194,9 @@ def _permission(rule: Rule, description: str | None = None) -> dict[str, Any]:
 
 class SecurityGroup(Resource):
     """A security group of the app with exactly the desired inbound rules."""
+
+    survey_calls = ("ec2:DescribeSecurityGroups",)
+    delete_calls = ("ec2:DeleteSecurityGroup",)
 
     calls = {
         CREATE: (
@@ -398,6 +403,8 @@ class TaskSecurityGroup(SecurityGroup):
 
 class NetworkReading(Reading):
     """The VPC and subnets (VPC_ID and SUBNET_IDS, or the default VPC)."""
+
+    find_calls = ("ec2:DescribeSubnets", "ec2:DescribeVpcs")
 
     key = "network"
 

@@ -169,6 +169,10 @@ class Repository(Resource):
     """APP-repository: scan on push, immutable tags, a bounded lifecycle policy. One of the
     same name that is not this app's is used as it is."""
 
+    find_calls = ("ecr:DescribeRepositories", "ecr:ListTagsForResource", "ecr:GetLifecyclePolicy")
+    survey_calls = (*find_calls, "ecr:ListImages")  # how many images it holds
+    delete_calls = ("ecr:DeleteRepository",)
+
     calls = {
         CREATE: (
             "ecr:CreateRepository",

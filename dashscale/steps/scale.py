@@ -25,6 +25,10 @@ from dashscale.steps.service import find_service, primary_deployment
 SCALE_POLL_SECONDS = DEPLOYMENT_POLL_SECONDS
 
 
+# The IAM actions of `dashscale scale` (dashscale/policy.py).
+SCALE_CALLS = ("ecs:DescribeServices", "ecs:UpdateService")
+
+
 def _describe(ctx: Context, name: str | None = None) -> dict[str, Any]:
     name = name or ctx.names.service
     services = ctx.client("ecs").describe_services(cluster=ctx.names.cluster, services=[name])[

@@ -272,6 +272,11 @@ class Service(Resource):
     forwards: `behind_sign_in` makes the service wait for it (after it in a run, and skipped
     while there is none)."""
 
+    find_calls = ("ecs:DescribeServices",)
+    survey_calls = find_calls
+    delete_calls = ("ecs:DescribeServices", "ecs:UpdateService", "ecs:DeleteService")
+    redeploy_calls = ("ecs:UpdateService",)
+
     calls = {
         CREATE: (
             "ecs:CreateService",

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dashscale import inventory, model
-from dashscale.aws import translated
+from dashscale.aws import POLICY_HINT, translated
 from dashscale.context import Context
 from dashscale.errors import DashscaleError
 from dashscale.inventory import Inventory
@@ -74,6 +74,16 @@ class Status:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# The IAM actions of `dashscale status` beyond every resource's survey (dashscale/policy.py):
+# the running task definition, the tasks and the targets' health.
+STATUS_CALLS = (
+    "ecs:DescribeTaskDefinition",
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+    "elasticloadbalancing:DescribeTargetHealth",
+)
 
 
 def _when(value: Any) -> str | None:
@@ -348,6 +358,10 @@ def show(ctx: Context, status: Status, as_json: bool = False) -> None:
         ctx.ui.out.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
     else:
         _tables(ctx, status)
+        if any(
+            r.state == "unknown" and r.detail.startswith("not allowed") for r in status.resources
+        ):
+            ctx.ui.warn(f"some of the app's resources could not be read: {POLICY_HINT}")
         if status.address:
             ctx.ui.result(status.address)
     if not status.serving:

@@ -8,6 +8,7 @@ it when both are unset again, once the service runs a task definition without it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +25,7 @@ from dashscale.model import (
     NEW,
     Change,
     Item,
+    Permissions,
     Resource,
     Survey,
     absent,
@@ -101,6 +103,15 @@ def task_role_wanted(ctx: Context) -> bool:
 class TaskRole(Role):
     """APP-REGION-task-role: what the app's own code may do in AWS (absent when not asked for):
     TASK_ROLE_POLICIES attached, TASK_POLICY_FILE as its inline policy."""
+
+    find_calls = (*Role.find_calls, "iam:GetPolicy")
+
+    def permissions(self, ctx: Context) -> Permissions:
+        # for this configuration: without a task role, `up` makes none
+        permissions = super().permissions(ctx)
+        if task_role_wanted(ctx):
+            return permissions
+        return dataclasses.replace(permissions, find=Role.find_calls, apply=())
 
     key = TASK_ROLE_KEY
     named = "task_role"
@@ -213,6 +224,11 @@ class AfterDeployment(Resource):
 
 class TaskRoleRemoval(AfterDeployment):
     """The task role deleted once TASK_ROLE_POLICIES and TASK_POLICY_FILE are unset."""
+
+    def permissions(self, ctx: Context) -> Permissions:
+        # for this configuration: with a task role, `up` deletes none
+        permissions = super().permissions(ctx)
+        return dataclasses.replace(permissions, apply=()) if task_role_wanted(ctx) else permissions
 
     calls = {DELETE: ("iam:DetachRolePolicy", "iam:DeleteRolePolicy", "iam:DeleteRole")}
     key = "task role removal"

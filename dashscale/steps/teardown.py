@@ -17,6 +17,7 @@ from __future__ import annotations
 import click
 
 from dashscale import inventory
+from dashscale.aws import POLICY_HINT
 from dashscale.context import Context
 from dashscale.errors import EXIT_USAGE, DashscaleError
 from dashscale.inventory import Inventory
@@ -127,8 +128,11 @@ def verify(
             f"{item.kind} {item.name} ({item.reason})"
             for item in in_deletion_order(left, resources)
         )
+        denied = any("not allowed to" in item.reason for item in left)
         raise DashscaleError(
             f"{len(left)} resource(s) of {ctx.names.app} are still there: {names}",
-            "fix what is named, then run `dashscale teardown` again: it deletes only what is left",
+            (f"{POLICY_HINT}; " if denied else "")
+            + "fix what is named, then run `dashscale teardown` again: it deletes only what is "
+            "left",
         )
     ctx.ui.info(f"teardown of {ctx.names.app} complete: nothing of it is left to delete")

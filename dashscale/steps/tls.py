@@ -254,6 +254,12 @@ def delegation_step(domain: str) -> str:
     return f"the registrar of {domain} points it at the zone's servers"
 
 
+# The IAM actions of the registrar check (Route 53 Domains, when it registers DOMAIN here) and
+# of --update-registrar (dashscale/policy.py).
+REGISTRAR_CALLS = ("route53domains:GetDomainDetail",)
+REGISTRAR_UPDATE_CALLS = ("route53domains:UpdateDomainNameservers",)
+
+
 def registrar_names(ctx: Context, zone: Zone) -> tuple[Any, list[str]] | None:
     """When Route 53 Domains registers DOMAIN here and points it elsewhere: its client and the
     zone's name servers to set. None when there is nothing to offer: the zone would be created,
@@ -331,6 +337,15 @@ class HostedZone(Resource):
     """The closest public hosted zone DOMAIN lies in (DOMAIN's own, or an enclosing one such as
     example.com for sales.example.com: used, never created nor deleted); created (and tagged)
     for DOMAIN when there is none. Its ref is a Zone with the name servers of its NS record."""
+
+    survey_calls = (
+        "route53:ListHostedZones",
+        "route53:ListHostedZonesByName",
+        "route53:ListResourceRecordSets",
+        "route53:ListTagsForResource",
+        "route53:ListTagsForResources",
+    )
+    delete_calls = ("route53:DeleteHostedZone",)
 
     calls = {
         CREATE: (
@@ -443,6 +458,12 @@ class ZoneRecords(Reading):
     zone's tags; one more per enclosing name looked up for a subdomain): the zone, the
     validation records and the alias records read from one listing."""
 
+    find_calls = (
+        "route53:ListHostedZonesByName",
+        "route53:ListResourceRecordSets",
+        "route53:ListTagsForResource",
+    )
+
     key = "zone records"
 
     def find(
@@ -459,6 +480,8 @@ class ZoneRecords(Reading):
 class Certificates(Reading):
     """The app's certificates for DOMAIN, listed once: (the current one, the others)."""
 
+    find_calls = ("acm:ListCertificates", "acm:DescribeCertificate", "acm:ListTagsForCertificate")
+
     key = "certificates"
 
     finder = staticmethod(find_certificates)
@@ -467,6 +490,9 @@ class Certificates(Reading):
 class CertificateResource(Resource):
     """This app's certificate for DOMAIN (and www.DOMAIN when served: `with_www`), DNS-validated.
     Its ref is a Certificate."""
+
+    survey_calls = Certificates.find_calls
+    delete_calls = ("acm:DeleteCertificate",)
 
     calls = {
         CREATE: (
@@ -543,6 +569,8 @@ class ValidationRecords(Resource):
     """The CNAME records ACM names for the certificate, in DOMAIN's zone: while it is pending
     (to be issued) and as long as it lives (ACM renews a DNS-validated certificate only while
     they exist), so records lost to an interrupted run or deleted by hand are written again."""
+
+    delete_calls = ("route53:ChangeResourceRecordSets",)
 
     calls = {
         CREATE: ("route53:ChangeResourceRecordSets",),
