@@ -435,6 +435,30 @@ def scale(options: Options, ui: UI, count: int, wait: bool, timeout: int) -> Non
     ui.result(f"{service.get('runningCount', 0)}/{count} running")
 
 
+@cli.command()
+@click.option(
+    "--for",
+    "duration",
+    metavar="AGE",
+    help="Sleep again after this long (30m, 2h), or at the scheduled end if that comes first.",
+)
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the tasks run.")
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=1),
+    default=900,
+    show_default=True,
+    help="Seconds to wait for the tasks.",
+)
+@shared_options
+def wake(options: Options, ui: UI, duration: str | None, wait: bool, timeout: int) -> None:
+    """Start the app now, outside its office hours (SCHEDULE), until the scheduled end or --for."""
+    from dashscale.steps import wake as wake_step
+
+    ctx = make_context(options, ui, timeout=float(timeout))
+    wake_step.wake(ctx, duration, wait=wait)
+
+
 @cli.group()
 def users() -> None:
     """The users who may sign in (AUTH=cognito): add, list, remove."""

@@ -67,6 +67,9 @@ class Status:
     # revisions: the one the service runs, and the newest ACTIVE one when it is another
     task_definitions: dict[str, Any] | None = None
     address: str | None = None
+    # SCHEDULE: the office hours, whether the app sleeps now and until when
+    schedule: dict[str, Any] | None = None
+    asleep: bool = False  # the schedule keeps it at zero tasks: not serving, and not a failure
     serving: bool = False
     reasons: list[str] = field(default_factory=list)
 
@@ -143,7 +146,10 @@ def collect(ctx: Context) -> Status:
         _running_definition(ctx, status, definition, service)
     if service is not None:
         status.service = _service_view(service)
-        status.autoscaling = _autoscaling_view(ours(found, "scalable target", "autoscaling"))
+        scaling = ours(found, "scalable target", "autoscaling")
+        status.autoscaling = _autoscaling_view(scaling)
+        status.schedule = autoscaling.hours_view(ctx, scaling)
+        status.asleep = bool(status.schedule and status.schedule["asleep"])
     group = ours(found, alb.TargetGroup.key)
     if group is not None:
         status.targets = [
@@ -314,12 +320,12 @@ def _decide(status: Status, has_balancer: bool, has_service: bool) -> None:
         status.reasons.append("no load balancer")
     if not has_service:
         status.reasons.append("no ECS service")
-    if has_balancer and has_service:
+    if has_balancer and has_service and not status.asleep:
         if healthy == 0:
             status.reasons.append("no healthy target")
         if unhealthy:
             status.reasons.append(f"{unhealthy} unhealthy target(s)")
-    status.serving = not status.reasons
+    status.serving = not status.reasons and not status.asleep
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -335,7 +341,7 @@ def show(ctx: Context, status: Status, as_json: bool = False) -> None:
         _tables(ctx, status)
         if status.address:
             ctx.ui.result(status.address)
-    if not status.serving:
+    if not status.serving and not status.asleep:
         nothing = all(r.state != FOUND for r in status.resources)
         raise NotServing(
             f"{status.app} is not serving: {', '.join(status.reasons)}",
@@ -407,13 +413,15 @@ def _rest(ctx: Context, status: Status) -> None:
         )
     elif any(r.kind == "target group" and r.state == FOUND for r in status.resources):
         ui.info("no targets registered in the target group")
-    if status.autoscaling is not None:
+    if status.autoscaling is not None and (status.schedule is None or ctx.config.autoscaling):
         scaling = status.autoscaling
         ui.table(
             f"Autoscaling: {scaling['min']}-{scaling['max']} tasks",
             ("policy", "type", "keeps"),
             [(p["name"], p["type"], p["target"]) for p in scaling["policies"]],
         )
+    if status.schedule is not None:
+        ui.info(autoscaling.hours_line(status.schedule))
     sign_in = status.sign_in
     if sign_in:
         pool = f": {sign_in['pool']}, {sign_in['users']} user(s)" if "pool" in sign_in else ""
