@@ -373,17 +373,27 @@ def up(
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option(
+    "--since",
+    default="24h",
+    show_default=True,
+    metavar="AGE",
+    help="The usage window: a number and s, m, h or d (2h, 7d).",
+)
 @shared_options
-def status(options: Options, ui: UI, as_json: bool) -> None:
-    """Show every resource, the service's tasks and deployments, target health and the address.
+def status(options: Options, ui: UI, as_json: bool, since: str) -> None:
+    """Show every resource, the service's tasks and deployments, target health, usage with
+    right-size advice, and the address.
 
     Changes nothing. Exit code 0 when the app is serving (at least one healthy target and no
-    unhealthy one), 1 otherwise.
+    unhealthy one) or asleep outside its office hours, 1 otherwise.
     """
     from dashscale.steps import status as status_step
+    from dashscale.steps.logs import parse_since
 
+    window = parse_since(since)
     ctx = make_context(options, ui)
-    status_step.show(ctx, status_step.collect(ctx), as_json=as_json)
+    status_step.show(ctx, status_step.collect(ctx, window), as_json=as_json)
 
 
 @cli.command()

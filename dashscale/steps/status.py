@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from dashscale import inventory, model
+from dashscale import inventory, model, usage
 from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import DashscaleError
@@ -70,6 +70,8 @@ class Status:
     # SCHEDULE: the office hours, whether the app sleeps now and until when
     schedule: dict[str, Any] | None = None
     asleep: bool = False  # the schedule keeps it at zero tasks: not serving, and not a failure
+    # CPU, memory, requests, 5xx and response time over the window, and right-size advice
+    usage: dict[str, Any] | None = None
     serving: bool = False
     reasons: list[str] = field(default_factory=list)
 
@@ -132,8 +134,9 @@ def ours(found: Inventory, key: str, field_name: str = "resource") -> Any:
     return None
 
 
-def collect(ctx: Context) -> Status:
-    """Surveys everything (read-only calls only) and decides whether the app is serving."""
+def collect(ctx: Context, since: int = 24 * 3600) -> Status:
+    """Surveys everything (read-only calls only) and decides whether the app is serving;
+    reads the usage of the last `since` seconds."""
     status = Status(ctx.names.app, ctx.config.aws_region, ctx.aws.account_id)
     resources = every_resource()
     found = inventory.survey(ctx, resources, everything=True, tolerant=True)
@@ -166,8 +169,19 @@ def collect(ctx: Context) -> Status:
         status.address = f"https://{ctx.config.domain}"
     elif balancer is not None:
         status.address = alb.load_balancer_of(balancer).address
+    if service is not None:
+        arn = alb.load_balancer_of(balancer).arn if balancer is not None else None
+        status.usage = _usage(ctx, since, arn)
     _decide(status, balancer is not None, service is not None)
     return status
+
+
+def _usage(ctx: Context, since: int, balancer_arn: str | None) -> dict[str, Any]:
+    """The usage, or why it could not be read (a missing permission is not a failure)."""
+    try:
+        return usage.read_usage(ctx, since, balancer_arn).to_json()
+    except DashscaleError as error:
+        return {"error": error.message}
 
 
 def _autoscaling_view(scaling: autoscaling.Autoscaling | None) -> dict[str, Any] | None:
@@ -422,6 +436,8 @@ def _rest(ctx: Context, status: Status) -> None:
         )
     if status.schedule is not None:
         ui.info(autoscaling.hours_line(status.schedule))
+    if status.usage is not None:
+        _usage_table(ctx, status.usage)
     sign_in = status.sign_in
     if sign_in:
         pool = f": {sign_in['pool']}, {sign_in['users']} user(s)" if "pool" in sign_in else ""
@@ -435,3 +451,17 @@ def _rest(ctx: Context, status: Status) -> None:
     if status.serving:
         healthy = sum(1 for t in status.targets if t["state"] == "healthy")
         ui.info(f"serving: {healthy} healthy target(s)")
+
+
+def _usage_table(ctx: Context, shown: dict[str, Any]) -> None:
+    if "error" in shown:
+        ctx.ui.info(f"usage not shown: {shown['error']}")
+        return
+    start = datetime.fromisoformat(shown["start"]).strftime("%Y-%m-%d %H:%M")
+    minutes = shown["period_seconds"] // 60
+    ctx.ui.table(
+        f"Usage since {start} UTC (one bar per {minutes} min)",
+        ("metric", "", "average", "peak / total"),
+        usage.rows_of(shown),
+    )
+    ctx.ui.info(f"size: {shown['advice']['message']}")
