@@ -301,6 +301,12 @@ VARIABLES: tuple[Variable, ...] = (
         _schedule,
         "Office hours (days, hours, time zone): outside them the app runs no task.",
     ),
+    Variable(
+        "ALERT_EMAIL",
+        None,
+        _pattern(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+", "one email address, such as ops@example.com"),
+        "Email address alarms are sent to (unhealthy targets, 5xx rate, CPU above 90 %).",
+    ),
 )
 
 _BY_NAME = {v.name: v for v in VARIABLES}
@@ -369,6 +375,7 @@ class Config:
     cpu_target: int | None = None
     requests_per_target: int | None = None
     schedule: schedule.Schedule | None = None
+    alert_email: str | None = None
     project_dir: Path = field(default_factory=Path.cwd)
     # The app's folder when it is not PROJECT/src: the example app `up --sandbox` deploys.
     app_source: Path | None = None

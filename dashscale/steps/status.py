@@ -25,7 +25,7 @@ from dashscale.aws import translated
 from dashscale.context import Context
 from dashscale.errors import DashscaleError
 from dashscale.inventory import Inventory
-from dashscale.steps import alb, auth, autoscaling, tls
+from dashscale.steps import alarms, alb, auth, autoscaling, tls
 from dashscale.steps.cluster import TaskDefinition
 from dashscale.steps.deployment import target_health
 from dashscale.steps.https import HttpsListener
@@ -72,6 +72,7 @@ class Status:
     asleep: bool = False  # the schedule keeps it at zero tasks: not serving, and not a failure
     # CPU, memory, requests, 5xx and response time over the window, and right-size advice
     usage: dict[str, Any] | None = None
+    alarms: list[dict[str, str]] = field(default_factory=list)  # ALERT_EMAIL's, in ALARM
     serving: bool = False
     reasons: list[str] = field(default_factory=list)
 
@@ -160,6 +161,7 @@ def collect(ctx: Context, since: int = 24 * 3600) -> Status:
             for target, state, reason in target_health(ctx, str(group["TargetGroupArn"]))
         ]
     status.certificate = _certificate_view(ctx, found)
+    status.alarms = alarms.in_alarm(ctx, [i for i in found.items if i.kind == "alarm"])
     _sign_in(ctx, status, ours(found, auth.UserPool.key))
     https = ours(found, HttpsListener.key)
     if ctx.config.auth != auth.NONE:
@@ -438,6 +440,8 @@ def _rest(ctx: Context, status: Status) -> None:
         ui.info(autoscaling.hours_line(status.schedule))
     if status.usage is not None:
         _usage_table(ctx, status.usage)
+    for alarm in status.alarms:
+        ui.warn(f"alarm {alarm['name']} is in ALARM: {alarm['reason']}")
     sign_in = status.sign_in
     if sign_in:
         pool = f": {sign_in['pool']}, {sign_in['users']} user(s)" if "pool" in sign_in else ""

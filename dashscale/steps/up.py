@@ -20,8 +20,17 @@ from typing import Any
 from dashscale import driver, model
 from dashscale.context import Context
 from dashscale.model import DELETE, Change, Extra, Reading, Resource
+from dashscale.steps import (
+    alarms,
+    appconfig,
+    auth,
+    autoscaling,
+    deployment,
+    https,
+    taskrole,
+    tls,
+)
 from dashscale.steps import alb as alb_step
-from dashscale.steps import appconfig, auth, autoscaling, deployment, https, taskrole, tls
 from dashscale.steps import cluster as cluster_step
 from dashscale.steps.cluster import DeployImage
 from dashscale.steps.image import Image, Repository
@@ -41,6 +50,7 @@ def resources(ctx: Context, image: Image) -> list[Resource]:
     items: list[Resource] = [image] if image.uri else [Repository(), image]
     service = Service(behind_sign_in=alb_step.signs_in(ctx))
     items += [*cluster_step.RESOURCES, *alb_step.RESOURCES, service, *autoscaling.RESOURCES]
+    items += alarms.RESOURCES
     if ctx.config.domain:
         items += [*tls.RESOURCES, *auth.resources(ctx), *https.RESOURCES, *https.CLEANUP]
     return items
@@ -57,6 +67,7 @@ def every_resource() -> list[Resource]:
         *alb_step.RESOURCES,
         Service(),
         *autoscaling.RESOURCES,
+        *alarms.RESOURCES,
         *tls.RESOURCES,
         *auth.RESOURCES,
         *https.RESOURCES,
