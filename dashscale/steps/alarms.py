@@ -29,6 +29,7 @@ from dashscale.model import (
     UPDATE,
     Change,
     Item,
+    Reading,
     Resource,
     Survey,
     absent,
@@ -309,17 +310,36 @@ def alarm_name(ctx: Context, which: str) -> str:
     return f"{ctx.names.app}-{which}"
 
 
-def find_alarm(ctx: Context, name: str) -> dict[str, Any] | None:
-    """The alarm under `name`, checked to be this app's; None when missing."""
+def find_alarms(ctx: Context) -> dict[str, dict[str, Any]]:
+    """The app's alarms that exist, by name, in one call; a stranger's under one of our names
+    is kept with `foreign` set (its owner is checked when its turn comes)."""
     cloudwatch = ctx.client("cloudwatch")
-    with translated(f"looking up alarm {name}"):
-        found = cloudwatch.describe_alarms(AlarmNames=[name]).get("MetricAlarms", [])
-        alarm = next((a for a in found if a.get("AlarmName") == name), None)
-        if alarm is None:
-            return None
-        tags = cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags", [])
-    require_owned(ctx.names, "alarm", name, tags)
-    return dict(alarm)
+    names = [alarm_name(ctx, which) for which in WHICH]
+    found: dict[str, dict[str, Any]] = {}
+    with translated("looking up the app's alarms"):
+        for alarm in cloudwatch.describe_alarms(AlarmNames=names).get("MetricAlarms", []):
+            if alarm.get("AlarmName") not in names:
+                continue
+            arn = alarm["AlarmArn"]
+            tags = cloudwatch.list_tags_for_resource(ResourceARN=arn).get("Tags", [])
+            found[str(alarm["AlarmName"])] = {**alarm, "foreign": not ctx.names.owns(tags)}
+    return found
+
+
+def owned(ctx: Context, name: str, alarms: Mapping[str, dict[str, Any]] | None) -> Any:
+    """The alarm `name` of those read, checked to be this app's; None when missing."""
+    alarm = (alarms or {}).get(name)
+    if alarm is None:
+        return None
+    require_owned(ctx.names, "alarm", name, None if alarm["foreign"] else ctx.names.tags())
+    return alarm
+
+
+class Alarms(Reading):
+    """The three alarms, read in one call for all of them."""
+
+    key = "alarms"
+    finder = staticmethod(find_alarms)
 
 
 def _query_view(query: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -369,11 +389,13 @@ class Alarm(Resource):
         balancer = () if which == "cpu-high" else ("load balancer", "target group")
         self.needs = (Topic.key, *balancer)
 
+    reads = (Alarms.key,)
+
     def name(self, ctx: Context) -> str:
         return alarm_name(ctx, self.which)
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
-        return find_alarm(ctx, self.name(ctx))
+        return owned(ctx, self.name(ctx), found[Alarms.key])
 
     def wanted(self, ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any]:
         topic = str(refs.get(Topic.key) or NEW)
@@ -419,7 +441,8 @@ class Alarm(Resource):
         return None
 
     def survey(self, ctx: Context, survey: Survey) -> list[Item]:
-        return self.found_item(ctx, lambda: find_alarm(ctx, self.name(ctx)))
+        alarms = survey.shared(Alarms.key, lambda: find_alarms(ctx))
+        return self.found_item(ctx, lambda: owned(ctx, self.name(ctx), alarms))
 
     def shown(self, ctx: Context, item: Item) -> tuple[str, str]:
         alarm = item.data["resource"]
@@ -453,4 +476,5 @@ def in_alarm(ctx: Context, items: list[Item]) -> list[dict[str, str]]:
 
 
 WHICH = ("unhealthy-targets", "5xx-rate", "cpu-high")
+READINGS: tuple[Reading, ...] = (Alarms(),)
 RESOURCES: tuple[Resource, ...] = (Topic(), Subscription(), *(Alarm(which) for which in WHICH))

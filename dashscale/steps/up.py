@@ -79,6 +79,7 @@ def readings(ctx: Context) -> list[Reading]:
         *cluster_step.READINGS,
         alb_step.BalancerAndGroup(),
         alb_step.Listeners(),
+        *alarms.READINGS,
     ]
     if ctx.config.domain:
         shared += [tls.ZoneRecords(), tls.Certificates(), *auth.readings(ctx)]
