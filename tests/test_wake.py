@@ -6,12 +6,14 @@ that ends it earlier than the scheduled end; it refuses clearly when there is no
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import os
+import subprocess
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from tests.support.operating import IMAGE, said, wide_terminal
+from tests.support.operating import IMAGE, installed_command, said, wide_terminal
 from tests.test_schedule_actions import (
     MONDAY_NIGHT,
     WITH_HOURS,
@@ -99,3 +101,31 @@ def test_wake_refuses_with_a_clear_message(
     assert result.exit_code != 0
     assert says in said(result.stderr)
     assert "Traceback" not in result.output
+
+
+def test_the_installed_command_wakes_for_thirty_minutes(
+    aws: str, boto, project: Path, run, no_docker: None
+) -> None:
+    """As users run it: the installed `dashscale`, in its own process, at the real time of day.
+    The hours are put two hours ahead of now (every day, UTC), so the app sleeps now and the
+    scheduled end is far enough away for --for to come first."""
+    now = datetime.now(timezone.utc)
+    start = (now.hour + 2) % 24
+    hours = f"SCHEDULE=Mon-Sun {start:02d}:00-{start + 1:02d}:00 UTC"
+    env = {**os.environ, "AWS_ENDPOINT_URL": aws}
+    command = installed_command()
+    for args in (["up", "--image", IMAGE], ["wake", "--for", "30m"]):
+        done = subprocess.run(
+            [*command, *args, "--set", hours],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert target_range(boto) == (3, 3) and service(boto)["desiredCount"] == 3
+    rest = actions(boto)["demo-rest"]["Schedule"]
+    ends = datetime.strptime(rest, "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=timezone.utc)
+    assert abs((ends - now - timedelta(minutes=30)).total_seconds()) < 120
+    assert "sleeps again at" in said(done.stderr) and "3/3 running" in done.stdout
