@@ -453,6 +453,11 @@ class Cancelled(Exception):
     step running alongside)."""
 
 
+def wall_time() -> float:
+    """Seconds since the epoch: "now" for office hours and metrics (a test replaces it)."""
+    return time.time()
+
+
 class Clock:
     """Time and sleep, injectable so tests never wait in real time.
 
@@ -464,10 +469,16 @@ class Clock:
         self,
         now: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
+        wall: Callable[[], float] | None = None,
     ) -> None:
         self.now = now
         self._wait = sleep
+        self._wall = wall
         self.cancelled = threading.Event()
+
+    def wall(self) -> float:
+        """The time of day, as seconds since the epoch (`now` is only for measuring waits)."""
+        return self._wall() if self._wall is not None else wall_time()
 
     def sleep(self, seconds: float) -> None:
         if self.cancelled.is_set():

@@ -384,17 +384,27 @@ def up(
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option(
+    "--since",
+    default="24h",
+    show_default=True,
+    metavar="AGE",
+    help="The usage window: a number and s, m, h or d (2h, 7d).",
+)
 @shared_options
-def status(options: Options, ui: UI, as_json: bool) -> None:
-    """Show every resource, the service's tasks and deployments, target health and the address.
+def status(options: Options, ui: UI, as_json: bool, since: str) -> None:
+    """Show every resource, the service's tasks and deployments, target health, usage with
+    right-size advice, and the address.
 
     Changes nothing. Exit code 0 when the app is serving (at least one healthy target and no
-    unhealthy one), 1 otherwise.
+    unhealthy one) or asleep outside its office hours, 1 otherwise.
     """
     from dashscale.steps import status as status_step
+    from dashscale.steps.logs import parse_since
 
+    window = parse_since(since)
     ctx = make_context(options, ui)
-    status_step.show(ctx, status_step.collect(ctx), as_json=as_json)
+    status_step.show(ctx, status_step.collect(ctx, window), as_json=as_json)
 
 
 @cli.command()
@@ -482,6 +492,30 @@ def scale(
     if workers is not None:
         service = scale_step.scale_workers(ctx, workers, wait=wait)
         ui.result(f"{service.get('runningCount', 0)}/{workers} workers running")
+
+
+@cli.command()
+@click.option(
+    "--for",
+    "duration",
+    metavar="AGE",
+    help="Sleep again after this long (30m, 2h), or at the scheduled end if that comes first.",
+)
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the tasks run.")
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=1),
+    default=900,
+    show_default=True,
+    help="Seconds to wait for the tasks.",
+)
+@shared_options
+def wake(options: Options, ui: UI, duration: str | None, wait: bool, timeout: int) -> None:
+    """Start the app now, outside its office hours (SCHEDULE), until the scheduled end or --for."""
+    from dashscale.steps import wake as wake_step
+
+    ctx = make_context(options, ui, timeout=float(timeout))
+    wake_step.wake(ctx, duration, wait=wait)
 
 
 @cli.group()

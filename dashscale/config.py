@@ -364,6 +364,12 @@ VARIABLES: tuple[Variable, ...] = (
         "true: deploy an app whose per-task cache (DiskcacheManager, FileSystemCache) runs on "
         "several tasks anyway.",
     ),
+    Variable(
+        "ALERT_EMAIL",
+        None,
+        _pattern(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+", "one email address, such as ops@example.com"),
+        "Email address alarms are sent to (unhealthy targets, 5xx rate, CPU above 90 %).",
+    ),
 )
 
 _BY_NAME = {v.name: v for v in VARIABLES}
@@ -443,6 +449,7 @@ class Config:
     worker_cpu: int = 512
     worker_memory: int = 1024
     allow_local_cache: bool = False
+    alert_email: str | None = None
     project_dir: Path = field(default_factory=Path.cwd)
     # The app's folder when it is not PROJECT/src: the example app `up --sandbox` deploys.
     app_source: Path | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 HOURS_PER_MONTH = 730
@@ -57,6 +57,29 @@ class Schedule:
         local = moment.astimezone(zoneinfo.ZoneInfo(self.timezone))
         minutes = local.hour * 60 + local.minute
         return local.weekday() in self.days and self.start <= minutes < self.end
+
+    def next_start(self, moment: datetime) -> datetime:
+        """The first start of the hours after `moment`, in the schedule's time zone."""
+        return self._next(moment, self.start)
+
+    def next_end(self, moment: datetime) -> datetime:
+        """The first end of the hours after `moment` (when the app goes to sleep)."""
+        return self._next(moment, self.end)
+
+    def _next(self, moment: datetime, minutes: int) -> datetime:
+        zone = zoneinfo.ZoneInfo(self.timezone)
+        local = moment.astimezone(zone)
+        for offset in range(8):
+            day = local.date() + timedelta(days=offset)
+            if day.weekday() not in self.days:
+                continue
+            # wall-clock time on that day in the zone (a window ending at 24:00 ends at the
+            # next midnight), so a daylight-saving change keeps the local hour
+            midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
+            at = (midnight.replace(tzinfo=None) + timedelta(minutes=minutes)).replace(tzinfo=zone)
+            if at > local:
+                return at
+        raise AssertionError("a schedule has at least one day")  # pragma: no cover
 
     def __str__(self) -> str:
         window = f"{_clock(self.start)}-{_clock(self.end)}"

@@ -6,8 +6,8 @@ by side in threads, so a race between them (such as botocore's lazily built exce
 shows up only over many real processes, the more so on a busy machine: every one must exit 0.
 
 The runs differ so that together they make every kind of resource dashscale can own (a domain,
-sign-in, autoscaling, a task role, stored secrets, a repository, a CI role with GitHub's OIDC
-provider), and half tear down with --all.
+sign-in, autoscaling, office hours, alarms, a task role, stored secrets, a repository, a CI
+role with GitHub's OIDC provider), and half tear down with --all.
 Afterwards the whole account is listed kind by kind (tests/support/inventory.py) and compared
 with the listing taken before: an --all teardown leaves nothing; a plain one leaves only what it
 says it keeps (repository, logs, secrets, user pool, zone).
@@ -69,6 +69,8 @@ class Run:
             settings += ["--set", "REQUESTS_PER_TARGET=500"]
             settings += ["--set", "TASK_ROLE_POLICIES=AmazonS3ReadOnlyAccess"]
             settings += ["--set", "CACHE=redis", "--set", "WORKERS=1"]
+            settings += ["--set", "SCHEDULE=Mon-Fri 08:00-19:00 Europe/Berlin"]
+            settings += ["--set", "ALERT_EMAIL=ops@example.com"]
         return settings
 
     def commands(self) -> list[tuple[list[str], str | None]]:

@@ -32,7 +32,7 @@ from dashscale.model import (
     is_new,
     not_ours,
 )
-from dashscale.steps import appconfig, cache, deployment
+from dashscale.steps import appconfig, autoscaling, cache, deployment
 from dashscale.steps.alb import (
     HTTPS_LISTENER,
     HTTPS_PORT,
@@ -135,7 +135,7 @@ def service_settings(ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any]:
     network: Network = refs["network"]
     return {
         "taskDefinition": refs[TaskDefinition.key],
-        "desiredCount": ctx.config.desired_count,
+        "desiredCount": starting_count(ctx),
         "networkConfiguration": {
             "awsvpcConfiguration": {
                 "subnets": list(network.subnet_ids),
@@ -153,6 +153,12 @@ def service_settings(ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any]:
         "healthCheckGracePeriodSeconds": ctx.config.health_check_grace,
         "deploymentConfiguration": deployment_configuration(),
     }
+
+
+def starting_count(ctx: Context) -> int:
+    """The tasks a new service starts with: none outside the office hours (the schedule's wake
+    action starts them), else DESIRED_COUNT."""
+    return 0 if autoscaling.outside_hours(ctx) else ctx.config.desired_count
 
 
 def create_service_request(ctx: Context, refs: Mapping[str, Any]) -> dict[str, Any]:
@@ -321,9 +327,9 @@ class Service(Resource):
     def plan(self, ctx: Context, current: Any, refs: Mapping[str, Any]) -> Change:
         revision = str(refs[TaskDefinition.key]).rsplit("/", 1)[-1]
         if current is None:
-            return create(self.kind, self.name(ctx), f"{ctx.config.desired_count} x {revision}")
+            return create(self.kind, self.name(ctx), f"{starting_count(ctx)} x {revision}")
         desired = service_settings(ctx, refs)
-        changes = service_changes(desired, current, ctx.config.autoscaling)
+        changes = service_changes(desired, current, autoscaling.owns_count(ctx.config))
         differing = {
             _change_label(key): (_shown(key, current.get(key)), _shown(key, value))
             for key, value in changes.items()
@@ -428,12 +434,35 @@ def follow_deployment(
     if refs.get(Service.key) is None:  # skipped: no service yet
         return
     _, deployment_id = refs[Service.key]
+    if deployment_id is not None and sleeping(ctx):
+        return
     if deployment_id is not None and wait:
         deployment.wait_for_deployment(
             ctx, deployment_id, refs[TargetGroup.key], drained or ctx.wait_drained
         )
     elif deployment_id is not None:
         ctx.ui.info(f"not waiting for deployment {deployment_id} (--no-wait)")
+
+
+def sleeping(ctx: Context) -> bool:
+    """True (and said) when the office hours keep the service at zero tasks: its deployment
+    has no task to wait for, and the new task definition serves from the next start."""
+    if ctx.config.schedule is None:
+        return False
+    with translated(f"looking up ECS service {ctx.names.service}"):
+        service = describe_service(ctx)
+    if service is None or int(service.get("desiredCount", 0)) > 0:
+        return False
+    hours = ctx.config.schedule
+    wakes = hours.next_start(autoscaling.now(ctx)).strftime("%a %H:%M")
+    ctx.ui.resource(
+        "ECS service",
+        ctx.names.service,
+        "asleep",
+        f"outside the office hours ({hours}): the new task definition is deployed, its tasks "
+        f"start at {wakes} {hours.timezone}, or now with `dashscale wake`; not waiting",
+    )
+    return True
 
 
 def prerequisites() -> tuple[list[Reading], list[Resource]]:

@@ -20,12 +20,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from dashscale import inventory, model
+from dashscale import inventory, model, usage
 from dashscale.aws import POLICY_HINT, translated
 from dashscale.context import Context
 from dashscale.errors import DashscaleError
 from dashscale.inventory import Inventory
-from dashscale.steps import alb, auth, autoscaling, tls
+from dashscale.steps import alarms, alb, auth, autoscaling, tls
 from dashscale.steps.cluster import TaskDefinition
 from dashscale.steps.deployment import target_health
 from dashscale.steps.https import HttpsListener
@@ -69,6 +69,12 @@ class Status:
     # revisions: the one the service runs, and the newest ACTIVE one when it is another
     task_definitions: dict[str, Any] | None = None
     address: str | None = None
+    # SCHEDULE: the office hours, whether the app sleeps now and until when
+    schedule: dict[str, Any] | None = None
+    asleep: bool = False  # the schedule keeps it at zero tasks: not serving, and not a failure
+    # CPU, memory, requests, 5xx and response time over the window, and right-size advice
+    usage: dict[str, Any] | None = None
+    alarms: list[dict[str, str]] = field(default_factory=list)  # ALERT_EMAIL's, in ALARM
     serving: bool = False
     reasons: list[str] = field(default_factory=list)
 
@@ -141,8 +147,9 @@ def ours(found: Inventory, key: str, field_name: str = "resource") -> Any:
     return None
 
 
-def collect(ctx: Context) -> Status:
-    """Surveys everything (read-only calls only) and decides whether the app is serving."""
+def collect(ctx: Context, since: int = 24 * 3600) -> Status:
+    """Surveys everything (read-only calls only) and decides whether the app is serving;
+    reads the usage of the last `since` seconds."""
     status = Status(ctx.names.app, ctx.config.aws_region, ctx.aws.account_id)
     resources = every_resource()
     found = inventory.survey(ctx, resources, everything=True, tolerant=True)
@@ -156,7 +163,10 @@ def collect(ctx: Context) -> Status:
     status.workers = _workers_view(ours(found, "worker service"))
     if service is not None:
         status.service = _service_view(service)
-        status.autoscaling = _autoscaling_view(ours(found, "scalable target", "autoscaling"))
+        scaling = ours(found, "scalable target", "autoscaling")
+        status.autoscaling = _autoscaling_view(scaling)
+        status.schedule = autoscaling.hours_view(ctx, scaling)
+        status.asleep = bool(status.schedule and status.schedule["asleep"])
     group = ours(found, alb.TargetGroup.key)
     if group is not None:
         status.targets = [
@@ -164,6 +174,7 @@ def collect(ctx: Context) -> Status:
             for target, state, reason in target_health(ctx, str(group["TargetGroupArn"]))
         ]
     status.certificate = _certificate_view(ctx, found)
+    status.alarms = alarms.in_alarm(ctx, [i for i in found.items if i.kind == "alarm"])
     _sign_in(ctx, status, ours(found, auth.UserPool.key))
     https = ours(found, HttpsListener.key)
     if ctx.config.auth != auth.NONE:
@@ -173,6 +184,9 @@ def collect(ctx: Context) -> Status:
         status.address = f"https://{ctx.config.domain}"
     elif balancer is not None:
         status.address = alb.load_balancer_of(balancer).address
+    if service is not None:
+        arn = alb.load_balancer_of(balancer).arn if balancer is not None else None
+        status.usage = _usage(ctx, since, arn)
     _decide(status, balancer is not None, service is not None)
     return status
 
@@ -187,6 +201,14 @@ def _workers_view(service: dict[str, Any] | None) -> dict[str, Any] | None:
         "desired": int(service.get("desiredCount", 0)),
         "task_definition": _revision(service.get("taskDefinition")),
     }
+
+
+def _usage(ctx: Context, since: int, balancer_arn: str | None) -> dict[str, Any]:
+    """The usage, or why it could not be read (a missing permission is not a failure)."""
+    try:
+        return usage.read_usage(ctx, since, balancer_arn).to_json()
+    except DashscaleError as error:
+        return {"error": error.message}
 
 
 def _autoscaling_view(scaling: autoscaling.Autoscaling | None) -> dict[str, Any] | None:
@@ -339,12 +361,12 @@ def _decide(status: Status, has_balancer: bool, has_service: bool) -> None:
         status.reasons.append("no load balancer")
     if not has_service:
         status.reasons.append("no ECS service")
-    if has_balancer and has_service:
+    if has_balancer and has_service and not status.asleep:
         if healthy == 0:
             status.reasons.append("no healthy target")
         if unhealthy:
             status.reasons.append(f"{unhealthy} unhealthy target(s)")
-    status.serving = not status.reasons
+    status.serving = not status.reasons and not status.asleep
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -364,7 +386,7 @@ def show(ctx: Context, status: Status, as_json: bool = False) -> None:
             ctx.ui.warn(f"some of the app's resources could not be read: {POLICY_HINT}")
         if status.address:
             ctx.ui.result(status.address)
-    if not status.serving:
+    if not status.serving and not status.asleep:
         nothing = all(r.state != FOUND for r in status.resources)
         raise NotServing(
             f"{status.app} is not serving: {', '.join(status.reasons)}",
@@ -443,13 +465,19 @@ def _rest(ctx: Context, status: Status) -> None:
         )
     elif any(r.kind == "target group" and r.state == FOUND for r in status.resources):
         ui.info("no targets registered in the target group")
-    if status.autoscaling is not None:
+    if status.autoscaling is not None and (status.schedule is None or ctx.config.autoscaling):
         scaling = status.autoscaling
         ui.table(
             f"Autoscaling: {scaling['min']}-{scaling['max']} tasks",
             ("policy", "type", "keeps"),
             [(p["name"], p["type"], p["target"]) for p in scaling["policies"]],
         )
+    if status.schedule is not None:
+        ui.info(autoscaling.hours_line(status.schedule))
+    if status.usage is not None:
+        _usage_table(ctx, status.usage)
+    for alarm in status.alarms:
+        ui.warn(f"alarm {alarm['name']} is in ALARM: {alarm['reason']}")
     sign_in = status.sign_in
     if sign_in:
         pool = f": {sign_in['pool']}, {sign_in['users']} user(s)" if "pool" in sign_in else ""
@@ -463,3 +491,17 @@ def _rest(ctx: Context, status: Status) -> None:
     if status.serving:
         healthy = sum(1 for t in status.targets if t["state"] == "healthy")
         ui.info(f"serving: {healthy} healthy target(s)")
+
+
+def _usage_table(ctx: Context, shown: dict[str, Any]) -> None:
+    if "error" in shown:
+        ctx.ui.info(f"usage not shown: {shown['error']}")
+        return
+    start = datetime.fromisoformat(shown["start"]).strftime("%Y-%m-%d %H:%M")
+    minutes = shown["period_seconds"] // 60
+    ctx.ui.table(
+        f"Usage since {start} UTC (one bar per {minutes} min)",
+        ("metric", "", "average", "peak / total"),
+        usage.rows_of(shown),
+    )
+    ctx.ui.info(f"size: {shown['advice']['message']}")

@@ -20,8 +20,8 @@ from typing import Any
 from dashscale import cost, driver, model
 from dashscale.context import Context
 from dashscale.model import DELETE, Change, Extra, Reading, Resource
-from dashscale.steps import alb as alb_step
 from dashscale.steps import (
+    alarms,
     appconfig,
     auth,
     autoscaling,
@@ -32,6 +32,7 @@ from dashscale.steps import (
     tls,
     worker,
 )
+from dashscale.steps import alb as alb_step
 from dashscale.steps import cluster as cluster_step
 from dashscale.steps.build import check_shared_cache
 from dashscale.steps.cluster import DeployImage
@@ -53,6 +54,7 @@ def resources(ctx: Context, image: Image) -> list[Resource]:
     service = Service(behind_sign_in=alb_step.signs_in(ctx))
     items += [*cluster_step.RESOURCES, *alb_step.RESOURCES, service, *autoscaling.RESOURCES]
     items += worker.RESOURCES
+    items += alarms.RESOURCES
     if ctx.config.domain:
         items += [*tls.RESOURCES, *auth.resources(ctx), *https.RESOURCES, *https.CLEANUP]
     return items
@@ -70,6 +72,7 @@ def every_resource() -> list[Resource]:
         Service(),
         *autoscaling.RESOURCES,
         *worker.RESOURCES,
+        *alarms.RESOURCES,
         *tls.RESOURCES,
         *auth.RESOURCES,
         *https.RESOURCES,
@@ -83,6 +86,7 @@ def readings(ctx: Context) -> list[Reading]:
         alb_step.BalancerAndGroup(),
         alb_step.Listeners(),
         ServicesReading(),
+        *alarms.READINGS,
     ]
     if ctx.config.domain:
         shared += [tls.ZoneRecords(), tls.Certificates(), *auth.readings(ctx)]

@@ -181,6 +181,8 @@ def _others(boto: Client) -> Iterator[Found]:
         yield Found("cache subnet group", group["CacheSubnetGroupName"])
     for topic in _pages(boto("sns"), "list_topics", "Topics"):
         yield Found("SNS topic", topic["TopicArn"])
+    for subscription in _pages(boto("sns"), "list_subscriptions", "Subscriptions"):
+        yield Found("SNS subscription", f"{subscription['TopicArn']} {subscription['Endpoint']}")
 
 
 LISTERS: tuple[Callable[[Client], Iterator[Found]], ...] = (
@@ -234,6 +236,7 @@ KINDS = frozenset(
         "replication group",
         "cache subnet group",
         "SNS topic",
+        "SNS subscription",
     }
 )
 # The product's kinds that `inventory` lists under another name.
