@@ -14,11 +14,14 @@ saving; when the CPU stays high, a larger size or autoscaling; nothing with too 
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from dashscale import cost
 from dashscale.aws import translated
 from dashscale.config import FARGATE_CPUS, Config, fargate_memory_options
 from dashscale.context import Context
@@ -200,25 +203,26 @@ def read_usage(ctx: Context, seconds: int, balancer_arn: str | None) -> Usage:
 
 
 def fargate_hourly(region: str, cpu: int, memory: int, architecture: str) -> float:
-    """USD per task-hour of a Fargate size (Linux) in `region`: vCPU-hours plus GB-hours.
-
-    A small stand-in with the public on-demand prices of a few regions (us-east-1's elsewhere),
-    kept self-contained here; the cost estimate's price table replaces it."""
-    vcpu_hour, gb_hour = FARGATE_PRICES.get(region, FARGATE_PRICES["us-east-1"])
-    if architecture == "ARM64":
-        vcpu_hour, gb_hour = vcpu_hour * ARM_DISCOUNT, gb_hour * ARM_DISCOUNT
+    """USD per task-hour of a Fargate size (Linux) in `region`: vCPU-hours plus GB-hours, from
+    the cost estimate's price table (dashscale/prices.json). A region the table lacks (China,
+    GovCloud) is ranked at us-east-1's prices, and the advice says so."""
+    values = _fargate_prices(region)
+    prefix = "fargate_arm_" if architecture == "ARM64" else "fargate_"
+    vcpu_hour, gb_hour = float(values[f"{prefix}vcpu_hour"]), float(values[f"{prefix}gb_hour"])
     return cpu / 1024 * vcpu_hour + memory / 1024 * gb_hour
 
 
-# region -> (USD per vCPU-hour, USD per GB-hour), x86 Linux on demand
-FARGATE_PRICES = {
-    "us-east-1": (0.04048, 0.004445),
-    "us-east-2": (0.04048, 0.004445),
-    "us-west-2": (0.04048, 0.004445),
-    "eu-west-1": (0.04048, 0.004445),
-    "eu-central-1": (0.04656, 0.00511),
-}
-ARM_DISCOUNT = 0.8  # Graviton: 20 % less per vCPU-hour and per GB-hour
+def _fargate_prices(region: str) -> Mapping[str, Any]:
+    return _priced_regions().get(region) or _priced_regions()[PRICED_FALLBACK]
+
+
+@functools.cache
+def _priced_regions() -> Mapping[str, Any]:
+    """The table's regions, read once (the advice ranks every Fargate size)."""
+    return cost.load_table()["regions"]
+
+
+PRICED_FALLBACK = "us-east-1"
 
 
 def monthly(config: Config, cpu: int, memory: int) -> float:
@@ -272,12 +276,18 @@ def advise(config: Config, usage: Usage) -> dict[str, Any]:
             "monthly_saving": saving,
             "message": f"peaks stay well below {size} (CPU {peak_cpu:.0f} %, memory "
             f"{peak_memory:.0f} %): TASK_CPU={fitting[0]} / TASK_MEMORY={fitting[1]} would "
-            f"save about ${saving:.2f}/month",
+            f"save about ${saving:.2f}/month{_priced_where(config)}",
         }
     return {
         "kind": "fits",
         "message": f"{size} fits (peaks: CPU {peak_cpu:.0f} %, memory {peak_memory:.0f} %)",
     }
+
+
+def _priced_where(config: Config) -> str:
+    if config.aws_region in _priced_regions():
+        return ""
+    return f" (at {PRICED_FALLBACK}'s prices: dashscale's table has none for {config.aws_region})"
 
 
 def _larger(config: Config, average_cpu: float, size: str) -> dict[str, Any]:
