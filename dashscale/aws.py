@@ -206,10 +206,15 @@ class NotAllowed(AwsError):
 
 def iam_action(model: Any) -> str:
     """The IAM action of an operation: IAM's service prefix is the signing name (elbv2 signs
-    as elasticloadbalancing), the action the operation's name."""
+    as elasticloadbalancing; see IAM_PREFIXES for the exceptions), the action the operation's
+    name."""
     service = model.service_model
     prefix = service.signing_name or service.endpoint_prefix
-    return f"{prefix}:{model.name}"
+    return f"{IAM_PREFIXES.get(prefix, prefix)}:{model.name}"
+
+
+# Where IAM's service prefix is not the signing name: CloudWatch signs as monitoring.
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
 
 
 def called_on(params: dict[str, Any]) -> str:

@@ -61,7 +61,7 @@ def _inventory(ctx: Context) -> list[Permissions]:
 
 def deploy_actions(ctx: Context) -> list[str]:
     """A new image of an app that exists: read, push, register, update, follow."""
-    from dashscale.steps import deployment, tls
+    from dashscale.steps import appconfig, deployment, tls
 
     readings, kinds = _up_kinds(ctx)
     actions = [*aws.IDENTITY_CALLS, *deployment.FOLLOW_CALLS, *deployment.FAILURE_CALLS]
@@ -69,13 +69,15 @@ def deploy_actions(ctx: Context) -> list[str]:
     actions += [a for kind in kinds for a in (*kind.find, *kind.redeploy)]
     if ctx.config.domain:  # every `up` with DOMAIN asks whether Route 53 Domains registers it
         actions += tls.REGISTRAR_CALLS
+    if getattr(ctx.config, "execution_role_arn", None):  # whether it can read the secrets
+        actions += appconfig.SIMULATE_CALLS
     return _unique([*actions, "iam:PassRole"])
 
 
 def up_actions(ctx: Context) -> list[str]:
     """`up` from nothing (and any change of its configuration's resources), plus the everyday
     commands: status, logs, scale, users add/list, secret set/list."""
-    from dashscale.steps import appconfig, auth, https, logs, scale, status
+    from dashscale.steps import appconfig, auth, https, logs, scale, status, wake
 
     _, kinds = _up_kinds(ctx)
     actions = [*deploy_actions(ctx), *(a for kind in kinds for a in kind.apply)]
@@ -86,6 +88,8 @@ def up_actions(ctx: Context) -> list[str]:
         actions += https.CERTIFICATE_WAIT_CALLS
     if ctx.config.auth == auth.COGNITO:
         actions += [*auth.USERS_ADD_CALLS, *auth.USERS_LIST_CALLS]
+    if ctx.config.schedule:
+        actions += wake.WAKE_CALLS
     return _unique(actions)
 
 
@@ -98,10 +102,13 @@ def teardown_actions(ctx: Context) -> list[str]:
 
 
 def all_actions(ctx: Context) -> list[str]:
-    from dashscale.steps import appconfig, auth, tls
+    from dashscale.steps import appconfig, auth, ci, tls
 
     extra = [*auth.USERS_REMOVE_CALLS, *appconfig.SECRET_REMOVE_CALLS, *tls.REGISTRAR_CALLS]
     extra += tls.REGISTRAR_UPDATE_CALLS
+    # `ci role`: GitHub's OIDC provider and the deployer role, made once by an administrator
+    for kind in ci.RESOURCES:
+        extra += [*kind.permissions(ctx).find, *kind.permissions(ctx).apply]
     return _unique([*up_actions(ctx), *teardown_actions(ctx), *extra])
 
 
@@ -183,6 +190,24 @@ WHY: dict[str, tuple[str, str]] = {
         "Application Auto Scaling's target ARNs carry ids given at registration",
     ),
     "Parameters": ("AnyDescribeParametersAcceptsOnlyStar", "DescribeParameters accepts only *"),
+    "IamListing": (
+        "AnyListRolesListsTheAccount",
+        "iam:ListRoles lists every role of the account (whether one still trusts GitHub's "
+        "provider): IAM accepts only *",
+    ),
+    "Cache": (
+        "AnyElastiCacheCreationSpansResourcesAwsNames",
+        "creating a replication group authorizes its node clusters, parameter group, subnet "
+        "group and security groups, some of them named by AWS",
+    ),
+    "SnsAccountWide": (
+        "AnySnsListTopicsAndUnsubscribeAcceptOnlyStar",
+        "sns:ListTopics and sns:Unsubscribe accept only *",
+    ),
+    "Metrics": (
+        "AnyMetricReadsAndAlarmListingAcceptOnlyStar",
+        "GetMetricData and DescribeAlarms accept only *",
+    ),
     "SecretsManager": (
         "AnySecretsAppEnvNamesMayBeAnywhere",
         "the Secrets Manager secrets app.env names may have any name",
@@ -214,6 +239,7 @@ class Scopes:
             return sorted(given)
         names = [self.names.execution_role]
         names += [self.names.task_role] if task_role_wanted(self.ctx) or not passed else []
+        names += [] if passed else [self.names.deployer_role]  # `ci role`'s, never passed
         return [self.arn("iam", f"role/{name}", region=False) for name in names]
 
     def managed_policies(self) -> list[str]:
@@ -280,6 +306,19 @@ def _route53(s: Scopes, action: str) -> tuple[str, Any]:
     return "Route53Zone", "*"
 
 
+def _iam(s: Scopes, action: str) -> tuple[str, Any]:
+    name = action.split(":", 1)[1]
+    if name == "GetPolicy":
+        return "ManagedPolicies", s.managed_policies()
+    if name == "ListRoles":
+        return "IamListing", "*"
+    if "OpenIDConnectProvider" in name:
+        from dashscale.steps.ci import GITHUB_HOST
+
+        return "GithubProvider", s.arn("iam", f"oidc-provider/{GITHUB_HOST}", region=False)
+    return "AppRoles", s.roles()
+
+
 def scope(s: Scopes, action: str) -> tuple[str, Any]:
     """(the statement's Sid, its Resource) for one action."""
     service, name = action.split(":", 1)
@@ -296,9 +335,17 @@ def scope(s: Scopes, action: str) -> tuple[str, Any]:
         group = s.arn("logs", f"log-group:{n.log_group}")
         return "LogGroup", [group, f"{group}:*"]
     if service == "iam":
-        if name == "GetPolicy":
-            return "ManagedPolicies", s.managed_policies()
-        return "AppRoles", s.roles()
+        return _iam(s, action)
+    if service == "sns":
+        if name in ("ListTopics", "Unsubscribe"):
+            return "SnsAccountWide", "*"
+        return "AlertTopic", s.arn("sns", f"{n.app}-alerts")  # alarms.topic_name
+    if service == "cloudwatch":
+        if name in ("GetMetricData", "DescribeAlarms"):
+            return "Metrics", "*"
+        from dashscale.steps.alarms import WHICH
+
+        return "Alarms", [s.arn("cloudwatch", f"alarm:{n.app}-{which}") for which in WHICH]
     if service == "ssm":
         if name == "DescribeParameters":
             return "Parameters", "*"
@@ -315,6 +362,7 @@ def scope(s: Scopes, action: str) -> tuple[str, Any]:
         "cognito-idp": "UserPools",
         "application-autoscaling": "Autoscaling",
         "secretsmanager": "SecretsManager",
+        "elasticache": "Cache",
     }
     return fixed[service], "*"
 

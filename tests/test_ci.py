@@ -129,7 +129,7 @@ def test_ci_role_trusts_only_that_repo_and_branch_and_is_idempotent(
     policy = document(
         iam.get_role_policy(RoleName=ROLE, PolicyName="dashscale-deployer")["PolicyDocument"]
     )
-    passing = [s for s in policy["Statement"] if s["Action"] == "iam:PassRole"]
+    passing = [s for s in policy["Statement"] if s["Action"] == ["iam:PassRole"]]
     assert passing and all(
         s["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
         for s in passing

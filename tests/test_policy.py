@@ -17,6 +17,7 @@ from botocore import xform_name
 
 from dashscale import aws, policy
 from dashscale.aws import Aws, NotAllowed
+from dashscale.steps import alarms
 from tests.support.enforced import enforcing
 from tests.support.operating import installed_command, make_ctx
 
@@ -36,6 +37,16 @@ CONFIGURATIONS = [
     {"APP_NAME": "demo", "AWS_REGION": "us-east-1", "AWS_ACCOUNT_ID": ACCOUNT},
     FULL,
     {**FULL, "AUTH": "oidc", "OIDC_ISSUER": "https://id.example.com", "OIDC_CLIENT_ID": "x"},
+    {
+        **FULL,
+        "CACHE": "redis",
+        "WORKERS": "1",
+        "SCHEDULE": "Mon-Fri 08:00-19:00 Europe/Berlin",
+        "ALERT_EMAIL": "ops@example.com",
+        "TASK_ROLE_POLICIES": "",
+        "EXECUTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/platform/execution",
+        "TASK_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/platform/task",
+    },
 ]
 
 
@@ -54,6 +65,7 @@ def called_operations() -> dict[str, list[set[str]]]:
         for service in services:
             model = session.get_service_model(service)
             prefix = model.signing_name or model.endpoint_prefix
+            prefix = aws.IAM_PREFIXES.get(prefix, prefix)
             for operation in model.operation_names:
                 if xform_name(operation) in names:
                     candidates.setdefault(xform_name(operation), set()).add(f"{prefix}:{operation}")
@@ -163,7 +175,9 @@ def lint(document: dict) -> list[str]:
 def own_names(ctx: Any, zone_id: str | None) -> list[str]:
     n = ctx.names
     names = [n.repository, n.cluster, n.service, n.taskdef, n.log_group, n.alb, n.target_group]
-    names += [n.execution_role, n.task_role, f"parameter{n.secrets_path}"]
+    names += [n.execution_role, n.task_role, f"parameter{n.secrets_path}", n.deployer_role]
+    names += [f"{n.app}-alerts", *(f"alarm:{n.app}-{which}" for which in alarms.WHICH)]
+    names += ["oidc-provider/token.actions.githubusercontent.com"]  # the account's, for GitHub
     names += [
         f"policy/{p.split(':policy/', 1)[1]}" for p in policy.Scopes(ctx, "").managed_policies()
     ]
@@ -352,3 +366,19 @@ def test_the_policy_command_prints_the_document_and_why_each_star(aws: str, proj
         timeout=120,
     )
     assert json.loads(bare.stdout)["Statement"] and bare.stderr == ""
+
+
+INLINE_QUOTA = 10_240  # IAM: characters of a role's inline policies, whitespace not counted
+
+
+def test_the_widest_policy_fits_a_roles_inline_quota(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ci role --for up` attaches the `up` policy inline: for every configuration it must fit
+    IAM's quota (a hosted zone id is at most 32 characters: the longest is assumed)."""
+    monkeypatch.setattr(policy, "_zone_id", lambda ctx: "Z" * 32)
+    for overrides in CONFIGURATIONS:
+        ctx, _ = make_ctx(tmp_path, **overrides)
+        for purpose in ("deploy", "up"):
+            size = len(json.dumps(policy.document(ctx, purpose), separators=(",", ":")))
+            assert size <= INLINE_QUOTA, (purpose, overrides, size)

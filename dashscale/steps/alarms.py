@@ -81,6 +81,9 @@ class Topic(Resource):
     }
     key = kind = "SNS topic"
     finder = staticmethod(find_topic)
+    find_calls = ("sns:ListTopics", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic")
+    survey_calls = find_calls
+    delete_calls = ("sns:DeleteTopic",)
 
     def name(self, ctx: Context) -> str:
         return topic_name(ctx)
@@ -136,6 +139,7 @@ class Subscription(Resource):
         CREATE: ("sns:Subscribe", "sns:Unsubscribe"),
         UPDATE: ("sns:Unsubscribe",),
     }
+    delete_calls = ("sns:Unsubscribe",)
     key = kind = "SNS subscription"
     reads = (Topic.key,)
     needs = (Topic.key,)
@@ -340,6 +344,7 @@ class Alarms(Reading):
 
     key = "alarms"
     finder = staticmethod(find_alarms)
+    find_calls = ("cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource")
 
 
 def _query_view(query: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -382,6 +387,8 @@ class Alarm(Resource):
         DELETE: ("cloudwatch:DeleteAlarms",),
     }
     kind = "alarm"
+    survey_calls = Alarms.find_calls
+    delete_calls = ("cloudwatch:DeleteAlarms",)
 
     def __init__(self, which: str) -> None:
         self.which = which

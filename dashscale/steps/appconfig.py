@@ -529,6 +529,10 @@ class SecretsPolicy(Resource):
         return None if change.action == ABSENT or current is None else SECRETS_POLICY
 
 
+# asked only with the platform's execution role and secrets; a denial is a notice, not a stop
+SIMULATE_CALLS = ("iam:SimulatePrincipalPolicy",)
+
+
 def platform_secrets_access(ctx: Context, role_arn: str, settings: AppSettings) -> None:
     """With the platform team's execution role (EXECUTION_ROLE_ARN) and secrets: the exact
     statement the team must attach, printed, and whether the role has it, asked of IAM's policy

@@ -254,7 +254,10 @@ class ScalableTarget(Resource):
             "application-autoscaling:DeregisterScalableTarget",
         ),
     }
-    find_calls = ("application-autoscaling:DescribeScalableTargets",)
+    find_calls = (
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DescribeScheduledActions",
+    )
     survey_calls = find_calls
     delete_calls = calls[DELETE]
 
@@ -518,6 +521,7 @@ class ScheduledAction(Resource):
         DELETE: ("application-autoscaling:DeleteScheduledAction",),
     }
     kind = "scheduled action"
+    delete_calls = ("application-autoscaling:DeleteScheduledAction",)
     reads = (ScalableTarget.key,)
     needs = (ScalableTarget.key,)
     surveys_after = (ScalableTarget.key,)

@@ -137,6 +137,9 @@ class ReplicationGroup(Resource):
             "ec2:DeleteSecurityGroup",
         ),
     }
+    find_calls = ("elasticache:DescribeReplicationGroups", "elasticache:ListTagsForResource")
+    survey_calls = find_calls
+    delete_calls = ("elasticache:DeleteReplicationGroup", "elasticache:DescribeReplicationGroups")
     key = kind = CACHE_KEY
     needs = ("cache security group", "cache subnet group")
     reads = ("security groups",)
@@ -335,6 +338,9 @@ class CacheSubnetGroup(Resource):
         UPDATE: ("elasticache:ModifyCacheSubnetGroup",),
         DELETE: ("elasticache:DeleteCacheSubnetGroup",),
     }
+    find_calls = ("elasticache:DescribeCacheSubnetGroups", "elasticache:ListTagsForResource")
+    survey_calls = find_calls
+    delete_calls = ("elasticache:DeleteCacheSubnetGroup",)
     key = kind = "cache subnet group"
     reads = ("security groups",)
     named = "cache_subnet_group"

@@ -42,7 +42,7 @@ from dashscale.model import (
     create,
 )
 from dashscale.names import TAG_KEY
-from dashscale.steps.iam import GONE, delete_role_named, find_role, policy_document
+from dashscale.steps.iam import GONE, Role, delete_role_named, find_role, policy_document
 
 GITHUB_HOST = "token.actions.githubusercontent.com"
 GITHUB_ISSUER = f"https://{GITHUB_HOST}"
@@ -87,90 +87,13 @@ def trust_policy(provider: str, repo: str, branch: str) -> dict[str, Any]:
     }
 
 
-# The stand-in deployer policy's actions (see `_deployer_policy`).
-PUSH_ACTIONS = [
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:BatchGetImage",
-    "ecr:CompleteLayerUpload",
-    "ecr:DescribeImages",
-    "ecr:DescribeRepositories",
-    "ecr:InitiateLayerUpload",
-    "ecr:PutImage",
-    "ecr:UploadLayerPart",
-]
-BROAD_DEPLOY_ACTIONS = [
-    "ecr:GetAuthorizationToken",
-    "ecs:Describe*",
-    "ecs:List*",
-    "ecs:RegisterTaskDefinition",
-    "ecs:UpdateService",
-    "ecs:TagResource",
-    "ec2:Describe*",
-    "elasticloadbalancing:Describe*",
-    "iam:GetRole",
-    "iam:GetRolePolicy",
-    "iam:ListAttachedRolePolicies",
-    "logs:Describe*",
-    "ssm:GetParametersByPath",
-    "sts:GetCallerIdentity",
-]
-UP_ACTIONS = [
-    "ecr:*",
-    "ecs:*",
-    "ec2:*SecurityGroup*",
-    "elasticloadbalancing:*",
-    "logs:*",
-    "application-autoscaling:*",
-]
-
-
 def _deployer_policy(ctx: Context, purpose: str) -> dict[str, Any]:
     """The deployer's inline policy for `purpose` ("deploy": ship a new image of an app that
-    exists; "up": create and change everything too). The policy module's
-    `dashscale.policy.document(ctx, purpose)` provides the full, generated document; this one
-    grants the deploy steps on the app's own repository and roles, plus `up`'s broad rest."""
-    home, region, account = (
-        partition.for_region(ctx.config.aws_region),
-        ctx.config.aws_region,
-        ctx.aws.account_id,
-    )
-    roles = [
-        ctx.config.execution_role_arn
-        or home.arn("iam", "", account, f"role/{ctx.names.execution_role}"),
-        ctx.config.task_role_arn or home.arn("iam", "", account, f"role/{ctx.names.task_role}"),
-    ]
-    repository = home.arn("ecr", region, account, f"repository/{ctx.names.repository}")
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "PushTheAppsImage",
-            "Effect": "Allow",
-            "Action": PUSH_ACTIONS,
-            "Resource": repository,
-        },
-        {
-            "Sid": "PassTheAppsRolesToEcsTasksOnly",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": roles,
-            "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-        },
-        {
-            "Sid": "ReadsAndTaskDefinitionsHaveNoResourceLevelPermissions",
-            "Effect": "Allow",
-            "Action": BROAD_DEPLOY_ACTIONS,
-            "Resource": "*",
-        },
-    ]
-    if purpose == "up":
-        statements.append(
-            {
-                "Sid": "UpCreatesAndChangesEveryKindOfResource",
-                "Effect": "Allow",
-                "Action": UP_ACTIONS,
-                "Resource": "*",
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
+    exists; "up": create and change everything too): `dashscale policy --for PURPOSE`, the
+    document generated from what dashscale calls (dashscale/policy.py)."""
+    from dashscale import policy
+
+    return policy.document(ctx, purpose)
 
 
 # --- the provider --------------------------------------------------------------------------------
@@ -209,6 +132,10 @@ class GithubProvider(Resource):
         CREATE: ("iam:CreateOpenIDConnectProvider", "iam:TagOpenIDConnectProvider"),
         UPDATE: ("iam:AddClientIDToOpenIDConnectProvider",),
     }
+    find_calls = ("iam:GetOpenIDConnectProvider",)
+    # whether another role still trusts it: every role's trust policy
+    survey_calls = ("iam:GetOpenIDConnectProvider", "iam:ListRoles")
+    delete_calls = ("iam:DeleteOpenIDConnectProvider",)
     key = "GitHub OIDC provider"
     kind = "IAM OIDC provider"
     surveys_after = ("deployer role",)  # DeployerRole.key: whether it goes in this teardown
@@ -288,6 +215,9 @@ class DeployerRole(Resource):
         CREATE: ("iam:CreateRole", "iam:TagRole", "iam:PutRolePolicy"),
         UPDATE: ("iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy"),
     }
+    find_calls = ("iam:GetRole", "iam:ListRoleTags", "iam:GetRolePolicy")
+    survey_calls = ("iam:GetRole", "iam:ListRoleTags")
+    delete_calls = Role.delete_calls
     key = "deployer role"
     kind = "IAM role"
     named = "deployer_role"

@@ -89,6 +89,7 @@ class ServicesReading(Reading):
     """The app's service and its workers' in one DescribeServices call (`up` reads both)."""
 
     key = "ECS services"
+    find_calls = ("ecs:DescribeServices",)
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         return describe_services(ctx, [ctx.names.service, ctx.names.worker_service])

@@ -89,6 +89,7 @@ STATUS_CALLS = (
     "ecs:ListTasks",
     "ecs:DescribeTasks",
     "elasticloadbalancing:DescribeTargetHealth",
+    "cloudwatch:GetMetricData",  # the usage of the last 24 hours (dashscale/usage.py)
 )
 
 

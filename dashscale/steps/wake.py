@@ -32,6 +32,20 @@ def parse_duration(text: str) -> int:
         ) from None
 
 
+# The IAM actions of `dashscale wake` (dashscale/policy.py): the autoscaling reads, the range
+# and the one-time end, the service's count and the wait for its tasks.
+WAKE_CALLS = (
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+    "application-autoscaling:DescribeScheduledActions",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:PutScheduledAction",
+    "application-autoscaling:DeleteScheduledAction",
+    "ecs:DescribeServices",
+    "ecs:UpdateService",
+)
+
+
 def wake(ctx: Context, duration: str | None = None, wait: bool = True) -> str:
     """Wakes the app; returns when it sleeps again, in words."""
     hours = ctx.config.schedule

@@ -166,6 +166,10 @@ class WorkerService(Resource):
         UPDATE: ("ecs:UpdateService",),
         DELETE: ("ecs:UpdateService", "ecs:DeleteService"),
     }
+    find_calls = ("ecs:DescribeServices",)
+    survey_calls = find_calls
+    delete_calls = ("ecs:DescribeServices", "ecs:UpdateService", "ecs:DeleteService")
+    redeploy_calls = ("ecs:UpdateService",)  # a new image: a new revision for the workers too
     key = SERVICE_KEY
     kind = "ECS service"
     needs = (WorkerTaskDefinition.key, Cluster.key, TaskSecurityGroup.key)
