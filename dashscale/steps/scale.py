@@ -57,15 +57,7 @@ def scale(ctx: Context, count: int, wait: bool = True) -> dict[str, Any]:
             f"choose a count from {scaling.min_count} to {scaling.max_count}, or change "
             "MIN_COUNT and MAX_COUNT in .env and run `dashscale up`",
         )
-    before = int(service.get("desiredCount", 0))
-    if before == count:
-        ctx.ui.resource("ECS service", name, "found", f"desired count already {count}")
-    else:
-        with translated(f"setting the desired count of {name}"):
-            service = ctx.client("ecs").update_service(
-                cluster=ctx.names.cluster, service=name, desiredCount=count
-            )["service"]
-        ctx.ui.resource("ECS service", name, "updated", f"desired count {before} -> {count}")
+    service = _set_desired_count(ctx, name, service, count)
     if scaling is not None:
         ctx.ui.info(
             f"autoscaling ({scaling.min_count}-{scaling.max_count} tasks) may change this count "
@@ -149,6 +141,23 @@ def _explain(ctx: Context) -> None:
     explain_failure(ctx, str(primary.get("id", "?")), str(groups[0]) if groups else "", service)
 
 
+def _set_desired_count(
+    ctx: Context, name: str, service: dict[str, Any], count: int
+) -> dict[str, Any]:
+    """The service's desired count set to `count` (no call when it is already); the service as
+    last described."""
+    before = int(service.get("desiredCount", 0))
+    if before == count:
+        ctx.ui.resource("ECS service", name, "found", f"desired count already {count}")
+        return service
+    with translated(f"setting the desired count of {name}"):
+        service = ctx.client("ecs").update_service(
+            cluster=ctx.names.cluster, service=name, desiredCount=count
+        )["service"]
+    ctx.ui.resource("ECS service", name, "updated", f"desired count {before} -> {count}")
+    return dict(service)
+
+
 def scale_workers(ctx: Context, count: int, wait: bool = True) -> dict[str, Any]:
     """Sets the desired count of the workers (APP-worker) to `count` and, with `wait`, waits
     until that many run. The next `up` sets WORKERS again."""
@@ -161,15 +170,7 @@ def scale_workers(ctx: Context, count: int, wait: bool = True) -> dict[str, Any]
             f"ECS service {name} does not exist, so there are no workers to scale",
             "set CACHE=redis and WORKERS=N in .env, then run `dashscale up`",
         )
-    before = int(service.get("desiredCount", 0))
-    if before == count:
-        ctx.ui.resource("ECS service", name, "found", f"desired count already {count}")
-    else:
-        with translated(f"setting the desired count of {name}"):
-            service = ctx.client("ecs").update_service(
-                cluster=ctx.names.cluster, service=name, desiredCount=count
-            )["service"]
-        ctx.ui.resource("ECS service", name, "updated", f"desired count {before} -> {count}")
+    service = _set_desired_count(ctx, name, service, count)
     if count != ctx.config.workers:
         ctx.ui.warn(
             f"the next `dashscale up` sets the workers back to WORKERS={ctx.config.workers}; "
