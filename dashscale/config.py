@@ -158,7 +158,7 @@ ROLE_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w
 
 def _role_arn(raw: str) -> str:
     if not ROLE_ARN.fullmatch(raw):
-        raise Invalid("an IAM role ARN such as arn:aws:iam::123456789012:role/NAME")
+        raise Invalid("an IAM role ARN: arn:PARTITION:iam::ACCOUNT:role/NAME")
     return raw
 
 

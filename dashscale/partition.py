@@ -21,6 +21,8 @@ DEFAULT = "aws"
 # .amazonaws.com.cn): a trust policy naming `ecs-tasks.amazonaws.com.cn` is what fails there
 # (terraform-aws-modules/terraform-aws-ecs#124). So the principal is one literal, not built.
 ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
+# the audience GitHub's OIDC tokens name for AWS (configure-aws-credentials' default)
+STS_AUDIENCE = "sts.amazonaws.com"
 
 
 @dataclass(frozen=True)

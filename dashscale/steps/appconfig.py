@@ -24,7 +24,7 @@ from typing import Any
 import botocore.exceptions
 
 from dashscale import partition
-from dashscale.aws import error_code, translated
+from dashscale.aws import NotAllowed, error_code, translated
 from dashscale.context import Context
 from dashscale.errors import ConfigError, DashscaleError
 from dashscale.inventory import unless_gone
@@ -44,7 +44,7 @@ from dashscale.model import (
     compare,
     create,
 )
-from dashscale.steps.iam import DENIED, policy_document, role_name_of
+from dashscale.steps.iam import policy_document, role_name_of
 from dashscale.steps.taskrole import (
     SERVICE_KEY,
     AfterDeployment,
@@ -555,9 +555,7 @@ def platform_secrets_access(ctx: Context, role_arn: str, settings: AppSettings) 
                 ActionNames=statement["Action"],
                 ResourceArns=statement["Resource"],
             )
-        except botocore.exceptions.ClientError as error:
-            if error_code(error) not in DENIED:
-                raise
+        except NotAllowed:  # every client names denials (dashscale/aws.py name_denials)
             ctx.ui.info(
                 f"not allowed to ask IAM's policy simulator (iam:SimulatePrincipalPolicy) about "
                 f"{name}: whether it can read the secrets is not checked"

@@ -6,7 +6,7 @@ account's OIDC identity provider for GitHub, and runs `dashscale up`.
   credentials (aws-actions/configure-aws-credentials), `dashscale up`. No key, no secret.
 - `dashscale ci role` makes the two resources below (one driver run: dashscale/driver.py, so
   `--dry-run` prints the same plan and a second run changes nothing): the provider for
-  token.actions.githubusercontent.com (audience sts.amazonaws.com), shared by every role of the
+  GitHub's token issuer (audience: AWS STS), shared by every role of the
   account that trusts GitHub, and the role, trusted by that repository and branch alone, with
   the deployer's policy inline.
 - Both are kinds of the model in `up.every_resource()`: `status` shows them, `teardown --all`
@@ -46,7 +46,7 @@ from dashscale.steps.iam import GONE, Role, delete_role_named, find_role, policy
 
 GITHUB_HOST = "token.actions.githubusercontent.com"
 GITHUB_ISSUER = f"https://{GITHUB_HOST}"
-AUDIENCE = "sts.amazonaws.com"
+AUDIENCE = partition.STS_AUDIENCE
 DEPLOYER_POLICY = "dashscale-deployer"
 WORKFLOW = Path(".github") / "workflows" / "dashscale.yml"
 PURPOSES = ("deploy", "up")
@@ -125,7 +125,7 @@ def roles_trusting(ctx: Context, arn: str) -> list[str]:
 
 
 class GithubProvider(Resource):
-    """The account's IAM OIDC identity provider for GitHub Actions, audience sts.amazonaws.com.
+    """The account's IAM OIDC identity provider for GitHub Actions, audience AWS STS.
     Shared: every role that trusts GitHub in this account names it."""
 
     calls = {

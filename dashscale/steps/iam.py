@@ -12,7 +12,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from dashscale.aws import error_code, require_owned, translated
+from dashscale.aws import NotAllowed, error_code, require_owned, translated
 from dashscale.context import Context
 from dashscale.errors import AwsError, ConfigError
 from dashscale.inventory import ignoring, unless_gone
@@ -61,9 +61,6 @@ def trust_policy(account_id: str) -> dict[str, Any]:
     }
 
 
-DENIED = ("AccessDenied", "AccessDeniedException")  # a permission the caller lacks
-
-
 def role_name_of(arn: str) -> str:
     """The role's name: the last part of arn:PARTITION:iam::ACCOUNT:role/PATH/NAME."""
     return arn.rsplit("/", 1)[-1]
@@ -98,13 +95,13 @@ def platform_role(ctx: Context, variable: str, arn: str) -> dict[str, Any]:
     name = role_name_of(arn)
     try:
         role = ctx.client("iam").get_role(RoleName=name)["Role"]
+    except NotAllowed:  # every client names denials (dashscale/aws.py name_denials)
+        ctx.ui.info(
+            f"{variable}: not allowed to read IAM role {name} (iam:GetRole), so whether it "
+            f"exists and trusts {ECS_TASKS_PRINCIPAL} is not checked"
+        )
+        return {"Arn": arn, "RoleName": name, "Platform": variable}
     except botocore.exceptions.ClientError as error:
-        if error_code(error) in DENIED:
-            ctx.ui.info(
-                f"{variable}: not allowed to read IAM role {name} (iam:GetRole), so whether it "
-                "exists and trusts ecs-tasks.amazonaws.com is not checked"
-            )
-            return {"Arn": arn, "RoleName": name, "Platform": variable}
         if error_code(error) == GONE:
             raise ConfigError(
                 f"{variable}={arn}: no such IAM role", "ask the platform team for the role's ARN"
@@ -112,9 +109,9 @@ def platform_role(ctx: Context, variable: str, arn: str) -> dict[str, Any]:
         raise
     if not trusts_ecs_tasks(role.get("AssumeRolePolicyDocument")):
         raise ConfigError(
-            f"{variable}: IAM role {name} does not trust ecs-tasks.amazonaws.com, so ECS "
+            f"{variable}: IAM role {name} does not trust {ECS_TASKS_PRINCIPAL}, so ECS "
             "cannot use it",
-            'the platform team must let {"Service": "ecs-tasks.amazonaws.com"} '
+            f'the platform team must let {{"Service": "{ECS_TASKS_PRINCIPAL}"}} '
             "sts:AssumeRole it in its trust policy",
         )
     return {**role, "Arn": arn, "Platform": variable}
