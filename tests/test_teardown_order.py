@@ -343,7 +343,7 @@ def test_the_load_balancer_stays_while_dns_still_points_at_it(
     assert strict.violations == []
     assert sorted(refused) == sorted([f"{DOMAIN}.", f"www.{DOMAIN}."])
     message = error.value.message
-    assert f"alias record {DOMAIN} A (AWS denied the request" in message
+    assert f"alias record {DOMAIN} A (not allowed to route53:ChangeResourceRecordSets" in message
     assert "load balancer demo-alb (not attempted: alias record" in message
     (balancer,) = boto("elbv2").describe_load_balancers()["LoadBalancers"]
     assert balancer["LoadBalancerName"] == "demo-alb"
