@@ -207,12 +207,18 @@ class Resource(Reading):
     # of `calls`, those a new image alone makes (the `deploy` policy of a pipeline)
     redeploy_calls: tuple[str, ...] = ()
 
+    def configured(self, ctx: Context) -> bool:
+        """False when the configuration asks for none of this kind (CACHE, WORKERS, SCHEDULE,
+        ALERT_EMAIL unset): `up` then only deletes one an earlier configuration made."""
+        return True
+
     def permissions(self, ctx: Context) -> Permissions:
         """The IAM actions this kind uses with this configuration, by what uses them. A kind
         whose calls depend on the configuration narrows this."""
+        calls = self.calls if self.configured(ctx) else {DELETE: self.calls.get(DELETE, ())}
         return Permissions(
             find=self.find_calls,
-            apply=tuple(dict.fromkeys(a for acts in self.calls.values() for a in acts)),
+            apply=tuple(dict.fromkeys(a for acts in calls.values() for a in acts)),
             survey=self.survey_calls,
             delete=self.delete_calls,
             redeploy=self.redeploy_calls,

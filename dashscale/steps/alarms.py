@@ -80,6 +80,10 @@ class Topic(Resource):
         DELETE: ("sns:DeleteTopic",),
     }
     key = kind = "SNS topic"
+
+    def configured(self, ctx: Context) -> bool:
+        return bool(ctx.config.alert_email)
+
     finder = staticmethod(find_topic)
     find_calls = ("sns:ListTopics", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic")
     survey_calls = find_calls
@@ -144,6 +148,9 @@ class Subscription(Resource):
     reads = (Topic.key,)
     needs = (Topic.key,)
     surveys_after = (Topic.key,)
+
+    def configured(self, ctx: Context) -> bool:
+        return bool(ctx.config.alert_email)
 
     def name(self, ctx: Context) -> str:
         return ctx.config.alert_email or f"{topic_name(ctx)} subscription"
@@ -388,6 +395,10 @@ class Alarm(Resource):
     }
     kind = "alarm"
     survey_calls = Alarms.find_calls
+
+    def configured(self, ctx: Context) -> bool:
+        return bool(ctx.config.alert_email)
+
     delete_calls = ("cloudwatch:DeleteAlarms",)
 
     def __init__(self, which: str) -> None:

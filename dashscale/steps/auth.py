@@ -113,11 +113,12 @@ def update_pool(cognito: Any, current: Mapping[str, Any], ctx: Context) -> None:
     if mfa_on:
         del request["MfaConfiguration"]
     mfa = cognito.get_user_pool_mfa_config(UserPoolId=current["Id"]) if mfa_on else {}
+    restore = {**update_input(cognito, "SetUserPoolMfaConfig", mfa), "UserPoolId": current["Id"]}
+    if mfa_on:  # set as it is first: refused, nothing changed (not MFA turned off by the update)
+        cognito.set_user_pool_mfa_config(**restore)
     cognito.update_user_pool(**request)
     if mfa_on:
-        cognito.set_user_pool_mfa_config(
-            **{**update_input(cognito, "SetUserPoolMfaConfig", mfa), "UserPoolId": current["Id"]},
-        )
+        cognito.set_user_pool_mfa_config(**restore)
 
 
 def pool_update(cognito: Any, current: Mapping[str, Any], ctx: Context) -> dict[str, Any]:

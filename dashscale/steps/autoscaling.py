@@ -533,6 +533,9 @@ class ScheduledAction(Resource):
     def name(self, ctx: Context) -> str:
         return action_name(ctx, self.role)
 
+    def configured(self, ctx: Context) -> bool:
+        return ctx.config.schedule is not None
+
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         current: Autoscaling | None = found[ScalableTarget.key]
         actions = current.actions if current else ()

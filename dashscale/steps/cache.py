@@ -145,6 +145,9 @@ class ReplicationGroup(Resource):
     reads = ("security groups",)
     named = "cache"
 
+    def configured(self, ctx: Context) -> bool:
+        return bool(ctx.config.redis)
+
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         return find_cache(ctx) if may_exist(ctx, found) else None
 
@@ -343,6 +346,10 @@ class CacheSubnetGroup(Resource):
     delete_calls = ("elasticache:DeleteCacheSubnetGroup",)
     key = kind = "cache subnet group"
     reads = ("security groups",)
+
+    def configured(self, ctx: Context) -> bool:
+        return bool(ctx.config.redis)
+
     named = "cache_subnet_group"
 
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -426,6 +433,9 @@ class CacheSecurityGroup(SecurityGroup):
     needs = (TaskSecurityGroup.key,)
     named = "cache_sg"
     source_named = "task_sg"
+
+    def configured(self, ctx: Context) -> bool:
+        return bool(ctx.config.redis)
 
     def description(self, ctx: Context) -> str:
         return f"{ctx.names.app} cache: port {PORT} from the app's tasks only"

@@ -276,6 +276,7 @@ class HttpsListener(_AfterIssue):
                 arn = create_listener(ctx, balancer.arn, HTTPS_PORT, **settings)
             else:
                 arn = str(current["ListenerArn"])
+                self._forget_secret(ctx, arn, current)
                 ctx.client("elbv2").modify_listener(ListenerArn=arn, Port=HTTPS_PORT, **settings)
             self._record_secret(ctx, arn, current or {}, refs)
         return arn
@@ -285,21 +286,28 @@ class HttpsListener(_AfterIssue):
     ) -> None:
         """The fingerprint of the secret just written, once the listener has it (interrupted
         before: the next run writes the secret again); removed when the listener no longer
-        signs in with OIDC. Kept when the listener kept its own secret."""
-        elbv2 = ctx.client("elbv2")
+        signs in with OIDC (`_forget_secret`). Kept when the listener kept its own secret."""
         tags = current.get("Tags") or {}
-        signed_in_with = current.get("DefaultActions") or []
         secret: auth.ClientSecret | None = refs.get(auth.OidcSecret.key)
-        if ctx.config.auth == auth.OIDC and secret is not None:
-            if not auth.secret_matches(secret.value, tags.get(auth.FINGERPRINT_TAG)):
-                value = auth.fingerprint(secret.value)
-                elbv2.add_tags(
-                    ResourceArns=[arn], Tags=[{"Key": auth.FINGERPRINT_TAG, "Value": value}]
-                )
-        elif ctx.config.auth != auth.OIDC and any(
+        if (
+            ctx.config.auth == auth.OIDC
+            and secret is not None
+            and not auth.secret_matches(secret.value, tags.get(auth.FINGERPRINT_TAG))
+        ):
+            value = auth.fingerprint(secret.value)
+            ctx.client("elbv2").add_tags(
+                ResourceArns=[arn], Tags=[{"Key": auth.FINGERPRINT_TAG, "Value": value}]
+            )
+
+    def _forget_secret(self, ctx: Context, arn: str, current: Mapping[str, Any]) -> None:
+        """The fingerprint removed when the OIDC action goes (tags are read only with
+        AUTH=oidc: the action says the tag is there). Before the listener changes: once the
+        action is gone, no later run would know to remove it."""
+        signed_in_with = current.get("DefaultActions") or []
+        if ctx.config.auth != auth.OIDC and any(
             action.get("Type") == "authenticate-oidc" for action in signed_in_with
-        ):  # tags are read only with AUTH=oidc: the OIDC action going says the tag goes too
-            elbv2.remove_tags(ResourceArns=[arn], TagKeys=[auth.FINGERPRINT_TAG])
+        ):
+            ctx.client("elbv2").remove_tags(ResourceArns=[arn], TagKeys=[auth.FINGERPRINT_TAG])
 
     def ref(self, ctx: Context, current: Any, change: Change) -> str:
         return str(current["ListenerArn"]) if current else NEW

@@ -496,7 +496,8 @@ def _rest(ctx: Context, status: Status) -> None:
 
 def _usage_table(ctx: Context, shown: dict[str, Any]) -> None:
     if "error" in shown:
-        ctx.ui.info(f"usage not shown: {shown['error']}")
+        denied = str(shown["error"]).startswith("not allowed")  # a refusal says what to do
+        ctx.ui.info(f"usage not shown: {shown['error']}" + (f"; {POLICY_HINT}" if denied else ""))
         return
     start = datetime.fromisoformat(shown["start"]).strftime("%Y-%m-%d %H:%M")
     minutes = shown["period_seconds"] // 60

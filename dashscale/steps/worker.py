@@ -64,6 +64,9 @@ class WorkerTaskDefinition(TaskDefinition):
     key = "worker task definition"
     named = "worker_taskdef"
 
+    def configured(self, ctx: Context) -> bool:
+        return bool(ctx.config.workers)
+
     def find(self, ctx: Context, found: Mapping[str, Any]) -> dict[str, Any] | None:
         # unused with WORKERS=0: left revisions cost nothing (teardown's survey finds them)
         return super().find(ctx, found) if ctx.config.workers else None
@@ -168,6 +171,10 @@ class WorkerService(Resource):
     }
     find_calls = ("ecs:DescribeServices",)
     survey_calls = find_calls
+
+    def configured(self, ctx: Context) -> bool:
+        return bool(ctx.config.workers)
+
     delete_calls = ("ecs:DescribeServices", "ecs:UpdateService", "ecs:DeleteService")
     redeploy_calls = ("ecs:UpdateService",)  # a new image: a new revision for the workers too
     key = SERVICE_KEY

@@ -7,6 +7,7 @@ Emulator limits: moto compares a statement's Resource with `*` only and treats a
 a deny, so the deployer gets the actions with Resource `*` and no Condition (the scoping of the
 real document is checked on its own, tests/test_policy.py). moto's Route 53 answers its reads
 with a signature check of its own that fails for signed REST GETs of botocore: switched off here.
+moto names CloudWatch's actions by the signing name (monitoring:); AWS's IAM by cloudwatch:.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+
+from dashscale.aws import IAM_PREFIXES
 
 REGION = "us-east-1"
 
@@ -91,6 +94,9 @@ def enforcing(endpoint: str) -> Iterator[Enforced]:
     original_signature = IAMRequestBase.check_signature
 
     def check(self: Any, resource: str) -> None:
+        service, _, name = self._action.partition(":")
+        if service in IAM_PREFIXES:  # AWS checks CloudWatch's calls as cloudwatch:, moto not
+            self._action = f"{IAM_PREFIXES[service]}:{name}"
         with enforced.lock:
             enforced.checked.append(self._action)
         original_check(self, resource)
